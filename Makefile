@@ -1,0 +1,30 @@
+# One Makefile: a local virtual environment, then the two commands of the README.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install lint clean dagster
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	UTFALL_DEMO_KEY=1 $(BIN)/utfall run --inbox data/sample/inbox --db build/utfall.duckdb --demo-key
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+dagster: $(STAMP)
+	$(BIN)/dagster dev
+
+clean:
+	rm -rf $(VENV) build

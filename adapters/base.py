@@ -1,0 +1,99 @@
+"""The small interface every source adapter implements, and what it hands back.
+
+An adapter turns one delivered file into typed, pseudonymised rows for its staging tables. It
+never touches the database and imports nothing from Dagster: the ingest layer (utfall.ingest)
+writes what it returns. Every row it reads ends up in exactly one of: loaded, quarantined, skipped.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from adapters.config import SystemConfig
+from adapters.personnummer import Pseudonymiser
+
+
+class Reason(StrEnum):
+    """Reason codes of meta.quarantine."""
+
+    PNR_INVALID = "PNR_INVALID"  # not a personnummer: wrong length, date or check digit
+    PNR_MISSING = "PNR_MISSING"
+    ID_MISSING = "ID_MISSING"  # neither personnummer nor Deltagarnr
+    DATE_INVALID = "DATE_INVALID"  # a required date that cannot be parsed or is impossible
+    DATE_MISSING = "DATE_MISSING"
+    END_BEFORE_START = "END_BEFORE_START"
+    AMOUNT_INVALID = "AMOUNT_INVALID"
+    MONTH_INVALID = "MONTH_INVALID"
+    HOUSEHOLD_MISSING = "HOUSEHOLD_MISSING"
+    SCORE_INVALID = "SCORE_INVALID"  # a score that is not a number or lies outside the scale
+    RATER_INVALID = "RATER_INVALID"
+
+
+class FileRejected(Exception):
+    """The whole file cannot be read (wrong format, corrupt, encrypted, empty, unknown layout).
+
+    The message names what is wrong in words an analyst can act on; never a personnummer.
+    """
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One delivered file: where it lies, and what the inbox path says about it."""
+
+    path: Path  # absolute path on disk
+    rel_path: str  # path relative to the inbox, '/' separated: the delivery's identity
+    kommun_kod: str
+    system: str
+
+
+@dataclass
+class QuarantineRow:
+    row_number: int  # 1-based, as the user sees it in a text editor or a spreadsheet
+    reason: Reason
+    message: str  # names file, row and column; never the offending personnummer
+    column: str | None = None
+    sheet: str | None = None
+
+
+@dataclass
+class AdapterResult:
+    """What an adapter returns for one file.
+
+    `tables` maps a staging table name (e.g. "procapita_fs_line") to a DataFrame whose columns are
+    that table's columns in schemas/ddl/20_staging.sql, minus delivery_id and kommun_kod (added by
+    the ingest layer). Invariant: rows_read == rows_loaded + len(quarantine) + rows_skipped.
+    """
+
+    kind: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    quarantine: list[QuarantineRow] = field(default_factory=list)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_skipped: int = 0
+    period_start: date | None = None
+    period_end: date | None = None
+    # (field, local value) -> count of rows where no mapping covered the value
+    unmapped: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)  # e.g. sheets skipped and why
+
+    @property
+    def rows_quarantined(self) -> int:
+        return len(self.quarantine)
+
+    def reconciles(self) -> bool:
+        return self.rows_read == self.rows_loaded + self.rows_quarantined + self.rows_skipped
+
+
+class Adapter(Protocol):
+    """One module per source system exposes `SYSTEM` and a `read` function of this shape."""
+
+    def __call__(
+        self, source: SourceFile, config: SystemConfig, pseudo: Pseudonymiser, today: date
+    ) -> AdapterResult: ...

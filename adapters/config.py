@@ -1,0 +1,254 @@
+"""Per-municipality configuration: header aliases, value mappings, sheets, SKAPA scales.
+
+What differs between municipalities lives in `config/kommuner/<kommunkod>.yaml`, layered over
+`adapters/defaults.yaml`. Files are validated on load; an error names the file and the line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from schemas.codes import CODE_LISTS
+
+DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
+SYSTEMS = ("procapita", "skapa", "excel")
+
+
+class ConfigError(ValueError):
+    """A configuration file is invalid; the message names file and line."""
+
+
+def normalise(text: object) -> str:
+    """The form in which headers and values are compared: case-folded, single-spaced, trimmed."""
+    return " ".join(str(text).replace("\u00a0", " ").casefold().split())
+
+
+# --- the file format, checked by pydantic -------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ValueMap(_Strict):
+    exact: dict[str, str] = {}
+    keywords: dict[str, str] = {}
+
+
+class DimensionSpec(_Strict):
+    dimension: str
+    scale: tuple[float, float] | None = None
+
+    @field_validator("dimension")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        _check_code("dimension", v)
+        return v
+
+
+class Section(_Strict):
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheets: list[str] = []
+    header_aliases: dict[str, list[str]] = {}
+    values: dict[str, ValueMap] = {}
+    scale: tuple[float, float] | None = None
+    dimensions: dict[str, str | DimensionSpec] = {}
+
+    @model_validator(mode="after")
+    def _codes(self) -> Section:
+        for fld, vmap in self.values.items():
+            if fld not in CODE_LISTS:
+                raise ValueError(f"unknown value field {fld!r}; known: {', '.join(CODE_LISTS)}")
+            for code in [*vmap.exact.values(), *vmap.keywords.values()]:
+                _check_code(fld, code)
+        for spec in self.dimensions.values():
+            if isinstance(spec, str):
+                _check_code("dimension", spec)
+        if self.scale is not None and self.scale[0] >= self.scale[1]:
+            raise ValueError("scale must be [min, max] with min < max")
+        return self
+
+
+class KommunFile(Section):
+    kommun_kod: str | None = None
+    namn: str | None = None
+    procapita: Section = Section()
+    skapa: Section = Section()
+    excel: Section = Section()
+
+    @field_validator("kommun_kod")
+    @classmethod
+    def _four_digits(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\d{4}", v):
+            raise ValueError("kommun_kod must be four digits, as text (quote it: \"0114\")")
+        return v
+
+
+def _check_code(fld: str, code: str) -> None:
+    if code not in CODE_LISTS[fld]:
+        raise ValueError(f"{code!r} is not a {fld} code; allowed: {', '.join(CODE_LISTS[fld])}")
+
+
+# --- reading with line numbers -------------------------------------------------------------------
+
+
+def _lines(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map each key path in a YAML document to its 1-based line."""
+    out = {} if out is None else out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = (*path, key.value)
+            out[sub] = key.start_mark.line + 1
+            _lines(value, sub, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*path, i), out)
+    return out
+
+
+def _load_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} line 1: expected a mapping of settings at the top level")
+    return data, _lines(node)
+
+
+def _parse(path: Path, model: type[BaseModel]) -> BaseModel:
+    data, lines = _load_yaml(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not isinstance(p, str) or p[0] != "_")
+            line = _nearest_line(lines, loc)
+            where = ".".join(str(p) for p in loc) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            problems.append(f"{path} line {line}: {where}: {msg}")
+        raise ConfigError("\n".join(problems)) from None
+
+
+def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int:
+    for cut in range(len(loc), -1, -1):
+        if loc[:cut] in lines:
+            return lines[loc[:cut]]
+    return 1
+
+
+# --- the resolved configuration an adapter receives ----------------------------------------------
+
+
+@dataclass
+class SystemConfig:
+    """Defaults, then the municipality's top level, then its section for this system."""
+
+    kommun_kod: str
+    system: str
+    source: str  # the files it was built from, for messages
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheets: list[str] = field(default_factory=list)
+    header_aliases: dict[str, list[str]] = field(default_factory=dict)  # canonical -> normalised
+    exact: dict[str, dict[str, str]] = field(default_factory=dict)
+    keywords: dict[str, dict[str, str]] = field(default_factory=dict)
+    scale: tuple[float, float] = (1.0, 5.0)
+    dimensions: dict[str, DimensionSpec] = field(default_factory=dict)  # normalised local -> spec
+
+    def column_for(self, header: object) -> str | None:
+        """The canonical column a header names, or None."""
+        text = normalise(header)
+        for canonical, aliases in self.header_aliases.items():
+            if text in aliases:
+                return canonical
+        return None
+
+    def map_value(self, fld: str, text: object) -> str | None:
+        """The code for a local value, or None when no mapping covers it (never a guess)."""
+        value = normalise(text)
+        if value in self.exact.get(fld, {}):
+            return self.exact[fld][value]
+        for keyword, code in self._keywords_longest_first(fld):
+            if re.search(rf"(?<!\w){re.escape(keyword)}", value):
+                return code
+        return None
+
+    def _keywords_longest_first(self, fld: str) -> list[tuple[str, str]]:
+        return sorted(self.keywords.get(fld, {}).items(), key=lambda kv: (-len(kv[0]), kv[0]))
+
+    def _apply(self, section: Section) -> None:
+        for attr in ("encoding", "delimiter"):
+            if getattr(section, attr) is not None:
+                setattr(self, attr, getattr(section, attr))
+        if section.sheets:
+            self.sheets = list(section.sheets)
+        if section.scale is not None:
+            self.scale = tuple(section.scale)
+        for canonical, aliases in section.header_aliases.items():
+            known = self.header_aliases.setdefault(canonical, [])
+            known[:0] = [normalise(a) for a in aliases if normalise(a) not in known]
+        for fld, vmap in section.values.items():
+            self.exact.setdefault(fld, {}).update({normalise(k): v for k, v in vmap.exact.items()})
+            self.keywords.setdefault(fld, {}).update(
+                {normalise(k): v for k, v in vmap.keywords.items()}
+            )
+        for local, spec in section.dimensions.items():
+            if isinstance(spec, str):
+                spec = DimensionSpec(dimension=spec)
+            self.dimensions[normalise(local)] = spec
+
+
+class ConfigStore:
+    """Loads and validates every configuration file once; hands out SystemConfig objects."""
+
+    def __init__(self, config_dir: Path | None):
+        self.defaults: KommunFile = _parse(DEFAULTS_PATH, KommunFile)
+        self.kommuner: dict[str, KommunFile] = {}
+        self.paths: dict[str, Path] = {}
+        if config_dir is not None and config_dir.is_dir():
+            for path in sorted(config_dir.glob("*.y*ml")):
+                self._add(path)
+
+    def _add(self, path: Path) -> None:
+        parsed = _parse(path, KommunFile)
+        kod = parsed.kommun_kod or path.stem
+        if not re.fullmatch(r"\d{4}", kod):
+            raise ConfigError(f"{path} line 1: name the file <kommunkod>.yaml or set kommun_kod")
+        if kod in self.kommuner:
+            raise ConfigError(f"{path} line 1: kommun {kod} is also configured in {self.paths[kod]}")
+        self.kommuner[kod] = parsed
+        self.paths[kod] = path
+
+    def for_system(self, kommun_kod: str, system: str) -> SystemConfig:
+        sources = [str(DEFAULTS_PATH.name)]
+        cfg = SystemConfig(kommun_kod=kommun_kod, system=system, source="")
+        cfg._apply(self.defaults)
+        cfg._apply(getattr(self.defaults, system))
+        own = self.kommuner.get(kommun_kod)
+        if own is not None:
+            cfg._apply(own)
+            cfg._apply(getattr(own, system))
+            sources.append(str(self.paths[kommun_kod]))
+        cfg.source = " + ".join(sources)
+        return cfg
+
+    def has_own(self, kommun_kod: str) -> bool:
+        return kommun_kod in self.kommuner

@@ -1,0 +1,107 @@
+"""Swedish personnummer: normalise, validate, derive birth month and sex, pseudonymise.
+
+The raw number lives only inside this module's callers, for the length of one row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import date
+
+_SEPARATORS = re.compile(r"[\s\u00a0]+")
+_FLOAT_TAIL = re.compile(r"\.0+$")
+
+
+@dataclass(frozen=True)
+class Personnummer:
+    digits12: str  # YYYYMMDDNNNC
+    birth_year: int
+    birth_month: int
+    sex: str  # K / M
+    samordningsnummer: bool
+
+
+class InvalidPersonnummer(ValueError):
+    """Raised with a message that describes the problem, never the number."""
+
+
+def luhn_ok(ten_digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(ten_digits[:9]):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return (10 - total % 10) % 10 == int(ten_digits[9])
+
+
+def parse(value: object, today: date) -> Personnummer:
+    """Normalise any written form of a personnummer (or samordningsnummer) to 12 digits.
+
+    Accepts YYYYMMDD-NNNC, YYYYMMDDNNNC, YYMMDD-NNNC, YYMMDDNNNC, YYMMDD+NNNC (aged 100 or more),
+    stray spaces, and Excel numbers that lost a leading zero (9 or 11 digits, possibly as float).
+    `today` decides the century of 10-digit forms: the latest year not after today's (minus 100
+    for '+').
+    """
+    if value is None:
+        raise InvalidPersonnummer("empty")
+    text = _SEPARATORS.sub("", str(value))
+    text = _FLOAT_TAIL.sub("", text)
+    if not text:
+        raise InvalidPersonnummer("empty")
+    plus = "+" in text
+    text = text.replace("-", "").replace("+", "")
+    if not text.isdigit():
+        raise InvalidPersonnummer("contains characters other than digits, '-' and '+'")
+    if len(text) in (9, 11):  # an Excel number lost its leading zero
+        text = "0" + text
+    if len(text) == 10:
+        century = _century(text[:6], today, plus)
+        text12 = f"{century}{text}"
+    elif len(text) == 12:
+        text12 = text
+    else:
+        raise InvalidPersonnummer(f"has {len(text)} digits, expected 10 or 12")
+    return _validate(text12)
+
+
+def _century(yymmdd: str, today: date, plus: bool) -> str:
+    yy = int(yymmdd[:2])
+    year = (today.year // 100) * 100 + yy
+    if year > today.year:
+        year -= 100
+    if plus:
+        year -= 100
+    return str(year // 100)
+
+
+def _validate(text12: str) -> Personnummer:
+    year, month, day = int(text12[:4]), int(text12[4:6]), int(text12[6:8])
+    samordning = day > 60
+    if samordning:
+        day -= 60
+    try:
+        date(year, month, day)
+    except ValueError:
+        raise InvalidPersonnummer("date part is not a valid date") from None
+    if not luhn_ok(text12[2:]):
+        raise InvalidPersonnummer("check digit does not match")
+    sex = "M" if int(text12[10]) % 2 == 1 else "K"
+    return Personnummer(text12, year, month, sex, samordning)
+
+
+class Pseudonymiser:
+    """person_key = HMAC-SHA256(installation key, 12-digit number), hex."""
+
+    def __init__(self, key: bytes, label: str):
+        if len(key) < 16:
+            raise ValueError("the installation key must be at least 16 bytes")
+        self._key = key
+        self.label = label  # "DEMO" or "INSTALLATION"; outputs built with the demo key say so
+
+    def person_key(self, pnr: Personnummer) -> str:
+        return hmac.new(self._key, pnr.digits12.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def __repr__(self) -> str:  # never print the key
+        return f"Pseudonymiser(label={self.label!r})"

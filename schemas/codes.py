@@ -1,0 +1,83 @@
+"""The code lists of spec/schema.md, in the order the spec lists them (the order matters: status
+ties are broken by it). Loaded into the DuckDB schema `codes` by the build, and used to validate
+configuration."""
+
+INSATS_TYP = (
+    "KARTLAGGNING",
+    "VAGLEDNING",
+    "ARBETSTRANING",
+    "PRAKTIK",
+    "SUBVENTIONERAD_ANSTALLNING",
+    "UTBILDNING",
+    "STODJAT_ARBETE",
+    "SOCIAL_REHAB",
+    "OVRIGT",
+)
+
+STATUS = (
+    "ARBETE",
+    "ARBETE_SUBVENTIONERAT",
+    "STUDIER",
+    "ARBETSSOKANDE",
+    "I_INSATS",
+    "EJ_TILLGANGLIG",
+    "OVRIGT",
+    "OKAND",
+)
+STATUS_WORK_OR_STUDIES = ("ARBETE", "ARBETE_SUBVENTIONERAT", "STUDIER")
+
+END_REASON = (
+    "ARBETE",
+    "STUDIER",
+    "ANNAN_INSATS",
+    "OHALSA",
+    "FLYTT",
+    "AVBROTT",
+    "PLANERAT",
+    "OVRIGT",
+    "OKAND",
+)
+
+HINDER = (
+    "ARBETSLOS_UTAN_ERSATTNING",
+    "ARBETSLOS_OTILLRACKLIG",
+    "ARBETSLOS_VANTAR",
+    "ARBETSLOS_ETABLERING",
+    "SJUK_INTYG",
+    "SJUK_ERSATTNING",
+    "SOCIALA_SKAL",
+    "FORALDRALEDIG",
+    "OTILLRACKLIG_INKOMST",
+    "UTAN_HINDER",
+)
+
+DIMENSION = (
+    "MOTIVATION",
+    "HALSA",
+    "SOCIAL_FORMAGA",
+    "STRUKTUR",
+    "SPRAK",
+    "ARBETSFORMAGA",
+    "SAMARBETE",
+    "OVRIGT",
+)
+
+REFERRED_FROM = ("IFO", "AF", "EGEN", "OVRIGT")
+BISTAND_CLASS = ("FS", "OVRIGT")  # försörjningsstöd, or livsföring i övrigt
+RATER = ("SELF", "STAFF")
+ROLE = ("SOKANDE", "MEDSOKANDE", "BARN")
+YES_NO = ("JA", "NEJ")
+
+# field name in configuration -> the code list its values must come from
+CODE_LISTS: dict[str, tuple[str, ...]] = {
+    "insats_typ": INSATS_TYP,
+    "status": STATUS,
+    "end_reason": END_REASON,
+    "hinder": HINDER,
+    "dimension": DIMENSION,
+    "referred_from": REFERRED_FROM,
+    "bistand_class": BISTAND_CLASS,
+    "rater": RATER,
+    "role": ROLE,
+    "born_abroad": YES_NO,
+}

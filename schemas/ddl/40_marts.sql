@@ -1,0 +1,52 @@
+-- marts: the KPIs of spec/metrics.md. Built from core by marts/sql/*.sql.
+create schema if not exists marts;
+
+-- One row per participation spell (pseudonymised microdata, not suppressed: researchers only).
+create table if not exists marts.participation_spell (
+    spell_id            varchar primary key,
+    person_key          varchar not null,
+    kommun_kod          varchar not null,
+    start_date          date not null,
+    exit_date           date,
+    insats_typ          varchar,
+    end_reason          varchar,
+    age_at_start        integer,
+    sex                 varchar,
+    born_abroad         boolean,
+    fs_at_start         varchar,           -- JA / NEJ / OKAND
+    long_fs_before      varchar,           -- JA / NEJ / OKAND
+    fs_months_before_12 integer,           -- null unless all 12 months are covered
+    fs_months_after_12  integer,           -- null unless exited and all 12 months are covered
+    mature_3m boolean, status_3m varchar, off_fs_3m boolean,
+    mature_6m boolean, status_6m varchar, off_fs_6m boolean,
+    mature_12m boolean, status_12m varchar, off_fs_12m boolean,
+    prog_delta double                      -- last minus first mean score_norm; null if not measurable
+);
+
+-- The KPI catalogue.
+create table if not exists marts.kpi (
+    kpi_id           varchar primary key,
+    title_sv         varchar not null,
+    title_en         varchar not null,
+    description_sv   varchar not null,
+    description_en   varchar not null,
+    unit             varchar not null,     -- count, share, months
+    higher_is_better boolean,
+    cohort_basis     varchar not null      -- start, exit, year, fs_exit
+);
+
+-- The one published table: one value per KPI, municipality, period and breakdown, suppressed.
+create table if not exists marts.kpi_value (
+    kpi_id          varchar not null,
+    kommun_kod      varchar not null,      -- or ALLA
+    period          varchar not null,      -- 2023 or 2023-Q2
+    period_type     varchar not null,      -- YEAR / QUARTER
+    dimension       varchar not null,
+    dimension_value varchar not null,
+    numerator       double,
+    denominator     double,
+    value           double,
+    ci_low          double,
+    ci_high         double,
+    suppressed      boolean not null
+);
