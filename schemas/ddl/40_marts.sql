@@ -20,7 +20,9 @@ create table if not exists marts.participation_spell (
     mature_3m boolean, status_3m varchar, off_fs_3m boolean,
     mature_6m boolean, status_6m varchar, off_fs_6m boolean,
     mature_12m boolean, status_12m varchar, off_fs_12m boolean,
-    prog_delta double                      -- last minus first mean score_norm; null if not measurable
+    prog_delta double,                     -- last minus first mean score_norm; null if not measurable
+    fs_km_months integer,                  -- time on FS from month(start_date), for FS_MEDIAN_MAN
+    fs_km_exit boolean                     -- true: an observed FS exit; false: censored
 );
 
 -- The KPI catalogue.

@@ -1,0 +1,221 @@
+-- marts.participation_spell: one row per participation spell (metrics.md "Participation spells").
+
+-- rules 1-2: an episode joins the spell when it starts at most 30 days after the spell's latest
+-- end so far (or the spell is still ongoing)
+create or replace temp table spell_episode as
+with ordered as (
+    select *,
+           max(coalesce(end_date, date '9999-12-31')) over (
+               partition by person_key, kommun_kod
+               order by start_date, end_date nulls last, episode_id
+               rows between unbounded preceding and 1 preceding) as prev_end,
+           row_number() over (
+               partition by person_key, kommun_kod
+               order by start_date, end_date nulls last, episode_id) as seq
+    from asof_episode
+),
+flagged as (
+    select *,
+           case when prev_end is null or start_date > prev_end + 30 then 1 else 0 end as new_spell,
+           datediff('day', start_date, coalesce(end_date, getvariable('as_of'))) + 1 as days
+    from ordered
+)
+select *,
+       sum(new_spell) over (partition by person_key, kommun_kod order by seq
+                            rows unbounded preceding) as spell_no
+from flagged;
+
+create or replace temp table spell_base as
+with agg as (
+    select person_key, kommun_kod, spell_no,
+           min(start_date) as start_date,
+           case when count(*) = count(end_date) then max(end_date) end as exit_date
+    from spell_episode
+    group by person_key, kommun_kod, spell_no
+),
+-- rule 4: the type of the longest episode; ties: later start, then the code sorting first
+spell_type as (
+    select person_key, kommun_kod, spell_no, insats_typ
+    from spell_episode
+    qualify row_number() over (partition by person_key, kommun_kod, spell_no
+                               order by days desc, start_date desc, insats_typ asc nulls last) = 1
+),
+-- rule 5: the reason of the episode that ended last; ties: the longer, then rule 1's order
+spell_reason as (
+    select person_key, kommun_kod, spell_no, end_reason
+    from spell_episode
+    qualify row_number() over (partition by person_key, kommun_kod, spell_no
+                               order by end_date desc nulls first, days desc, seq) = 1
+)
+select substr(sha256(concat_ws('|', a.person_key, a.kommun_kod, a.start_date)), 1, 16) as spell_id,
+       a.person_key, a.kommun_kod, a.start_date, a.exit_date, t.insats_typ,
+       case when a.exit_date is not null then r.end_reason end as end_reason,
+       cast(floor((mi(a.start_date) - (p.birth_year * 12 + p.birth_month - 1)) / 12) as integer)
+           as age_at_start,
+       p.sex, p.born_abroad,
+       mi(a.start_date) as s_m,
+       mi(a.exit_date) as e_m
+from agg as a
+join spell_type as t using (person_key, kommun_kod, spell_no)
+join spell_reason as r using (person_key, kommun_kod, spell_no)
+left join core.person as p on p.person_key = a.person_key;
+
+-- FS around the spell: on FS counts in any municipality; coverage is the spell's own
+create or replace temp table spell_fs as
+with window_months as (
+    select s.spell_id,
+           count(*) filter (where f.m = s.s_m) as fs_m0,
+           count(*) filter (where f.m = s.s_m - 1) as fs_m1,
+           count(*) filter (where f.m between s.s_m - 12 and s.s_m - 1) as fs_before,
+           count(*) filter (where f.m between s.e_m + 1 and s.e_m + 12) as fs_after
+    from spell_base as s
+    left join asof_fs_on as f
+      on f.person_key = s.person_key and f.m between s.s_m - 12 and greatest(s.s_m, coalesce(s.e_m + 12, s.s_m))
+    group by s.spell_id
+),
+window_cover as (
+    select s.spell_id,
+           count(*) filter (where c.m = s.s_m) as cov_m0,
+           count(*) filter (where c.m = s.s_m - 1) as cov_m1,
+           count(*) filter (where c.m between s.s_m - 12 and s.s_m - 1) as cov_before,
+           count(*) filter (where c.m between s.e_m + 1 and s.e_m + 12) as cov_after
+    from spell_base as s
+    left join asof_coverage as c
+      on c.kommun_kod = s.kommun_kod and c.m between s.s_m - 12 and greatest(s.s_m, coalesce(s.e_m + 12, s.s_m))
+    group by s.spell_id
+)
+select w.spell_id,
+       case when fs_m0 + fs_m1 > 0 then 'JA'
+            when cov_m0 = 1 and cov_m1 = 1 then 'NEJ'
+            else 'OKAND' end as fs_at_start,
+       case when fs_before >= 10 then 'JA'
+            when cov_before = 12 then 'NEJ'
+            else 'OKAND' end as long_fs_before,
+       case when cov_before = 12 then fs_before end as fs_months_before_12,
+       case when cov_after = 12 then fs_after end as fs_months_after_12,
+       fs_m0 = 1 and cov_m0 = 1 as km_eligible
+from window_months as w
+join window_cover as c using (spell_id);
+
+-- status and FS at 3, 6 and 12 months after exit ("Status at a horizon")
+create or replace temp table spell_horizon as
+select s.spell_id, s.person_key, s.kommun_kod, h.h,
+       cast(s.exit_date + to_months(h.h) as date) as r_h
+from spell_base as s
+cross join (values (3), (6), (12)) as h(h)
+where s.exit_date is not null;
+
+create or replace temp table spell_status as
+with observed as (
+    select r.spell_id, r.h, o.status
+    from spell_horizon as r
+    join asof_observation as o
+      on o.person_key = r.person_key and o.observed_on between r.r_h - 45 and r.r_h + 45
+    qualify row_number() over (
+        partition by r.spell_id, r.h
+        order by abs(datediff('day', r.r_h, o.observed_on)), (o.basis = 'FOLLOWUP') desc,
+                 o.observed_on desc, o.status_rank) = 1
+),
+in_insats as (
+    select distinct r.spell_id, r.h
+    from spell_horizon as r
+    join asof_episode as e
+      on e.person_key = r.person_key
+     and e.start_date <= r.r_h and r.r_h <= coalesce(e.end_date, getvariable('as_of'))
+)
+select r.spell_id, r.h, r.r_h <= getvariable('as_of') as mature,
+       case when r.r_h > getvariable('as_of') then null
+            when o.status is not null then o.status
+            when i.spell_id is not null then 'I_INSATS'
+            else 'OKAND' end as status,
+       case when r.r_h <= getvariable('as_of') and c.m is not null then f.m is null end as off_fs
+from spell_horizon as r
+left join observed as o using (spell_id, h)
+left join in_insats as i using (spell_id, h)
+left join asof_coverage as c on c.kommun_kod = r.kommun_kod and c.m = mi(r.r_h)
+left join asof_fs_on as f on f.person_key = r.person_key and f.m = mi(r.r_h);
+
+-- time on FS from month(start_date): the first month m >= s with m, m+1, m+2 covered (own
+-- municipality) and without FS anywhere ends it; otherwise censored after the last covered FS month
+create or replace temp table spell_km as
+with km as (
+    select s.spell_id, s.person_key, s.kommun_kod, s.s_m
+    from spell_base as s join spell_fs as f using (spell_id)
+    where f.km_eligible
+),
+quiet as (  -- covered months without FS, for the people in the curve
+    select distinct k.person_key, k.kommun_kod, c.m
+    from (select distinct person_key, kommun_kod, min(s_m) over (partition by person_key, kommun_kod) as from_m from km) as k
+    join asof_coverage as c on c.kommun_kod = k.kommun_kod and c.m >= k.from_m
+    anti join asof_fs_on as f on f.person_key = k.person_key and f.m = c.m
+),
+exit_month as (
+    select q.person_key, q.kommun_kod, q.m
+    from quiet as q
+    join quiet as q1 on q1.person_key = q.person_key and q1.kommun_kod = q.kommun_kod and q1.m = q.m + 1
+    join quiet as q2 on q2.person_key = q.person_key and q2.kommun_kod = q.kommun_kod and q2.m = q.m + 2
+),
+first_exit as (
+    select k.spell_id, min(e.m) as m
+    from km as k
+    join exit_month as e on e.person_key = k.person_key and e.kommun_kod = k.kommun_kod and e.m >= k.s_m
+    group by k.spell_id
+),
+last_fs as (
+    select k.spell_id, max(f.m) as m
+    from km as k
+    join asof_fs_on as f on f.person_key = k.person_key and f.m >= k.s_m
+    join asof_coverage as c on c.kommun_kod = k.kommun_kod and c.m = f.m
+    group by k.spell_id
+)
+select k.spell_id,
+       coalesce(x.m - k.s_m, l.m - k.s_m + 1) as fs_km_months,
+       x.m is not null as fs_km_exit
+from km as k
+left join first_exit as x using (spell_id)
+left join last_fs as l using (spell_id);
+
+-- progression: one rater's first and last occasion within [start - 30 days, exit + 30 days]
+create or replace temp table spell_prog as
+with occasion as (
+    select person_key, kommun_kod, rater, assessed_on, avg(score_norm) as mean_norm
+    from core.progression_assessment
+    where person_key is not null and assessed_on <= getvariable('as_of')
+    group by person_key, kommun_kod, rater, assessed_on
+),
+in_window as (
+    select s.spell_id, o.rater, o.assessed_on, o.mean_norm,
+           count(*) over (partition by s.spell_id, o.rater) as n_rater
+    from spell_base as s
+    join occasion as o
+      on o.person_key = s.person_key and o.kommun_kod = s.kommun_kod
+     and o.assessed_on between s.start_date - 30 and s.exit_date + 30
+    where s.exit_date is not null
+),
+chosen as (
+    select spell_id, case when max(n_rater) filter (where rater = 'STAFF') >= 2 then 'STAFF'
+                          when max(n_rater) filter (where rater = 'SELF') >= 2 then 'SELF' end as rater
+    from in_window group by spell_id
+)
+select w.spell_id,
+       arg_max(w.mean_norm, w.assessed_on) - arg_min(w.mean_norm, w.assessed_on) as prog_delta
+from in_window as w
+join chosen as c on c.spell_id = w.spell_id and c.rater = w.rater
+group by w.spell_id;
+
+delete from marts.participation_spell;
+insert into marts.participation_spell
+select s.spell_id, s.person_key, s.kommun_kod, s.start_date, s.exit_date, s.insats_typ,
+       s.end_reason, s.age_at_start, s.sex, s.born_abroad,
+       f.fs_at_start, f.long_fs_before, f.fs_months_before_12, f.fs_months_after_12,
+       coalesce(h3.mature, false), h3.status, h3.off_fs,
+       coalesce(h6.mature, false), h6.status, h6.off_fs,
+       coalesce(h12.mature, false), h12.status, h12.off_fs,
+       p.prog_delta, k.fs_km_months, k.fs_km_exit
+from spell_base as s
+join spell_fs as f using (spell_id)
+left join spell_status as h3 on h3.spell_id = s.spell_id and h3.h = 3
+left join spell_status as h6 on h6.spell_id = s.spell_id and h6.h = 6
+left join spell_status as h12 on h12.spell_id = s.spell_id and h12.h = 12
+left join spell_prog as p on p.spell_id = s.spell_id
+left join spell_km as k on k.spell_id = s.spell_id;

@@ -1,0 +1,172 @@
+-- Per-cohort facts for every KPI, compressed before the breakdowns are expanded: one row per KPI,
+-- municipality, periods and breakdown values, with summed numerator and denominator.
+
+-- breakdown values of a spell
+create or replace temp table spell_attr as
+select spell_id, kommun_kod, start_date, exit_date, sex,
+       case when age_at_start < 16 then null
+            when age_at_start < 25 then '16-24'
+            when age_at_start < 30 then '25-29'
+            when age_at_start < 50 then '30-49'
+            else '50+' end as alder,
+       insats_typ as insats,
+       case born_abroad when true then 'JA' when false then 'NEJ' else 'OKAND' end as fodd,
+       fs_at_start, long_fs_before, fs_km_months, fs_km_exit
+from marts.participation_spell;
+
+-- one row per spell and KPI it counts in: basis (start or exit), numerator, denominator
+create or replace temp table spell_measure as
+with m as (
+    select spell_id, 'AME_STARTADE' as kpi_id, 'start' as basis, 1.0 as num, 1.0 as den
+    from marts.participation_spell
+    union all
+    select spell_id, 'AME_AVSLUTADE', 'exit', 1, 1
+    from marts.participation_spell where exit_date is not null
+    union all
+    select spell_id, 'AME_AVSLUT_ARB_STUD', 'exit',
+           case when end_reason in ('ARBETE', 'STUDIER') then 1 else 0 end, 1
+    from marts.participation_spell where exit_date is not null
+    union all
+    select spell_id, kpi || '_' || h || 'M', 'exit', num, 1
+    from (
+        select spell_id, 3 as h, status_3m as status, mature_3m as mature from marts.participation_spell
+        union all
+        select spell_id, 6, status_6m, mature_6m from marts.participation_spell
+        union all
+        select spell_id, 12, status_12m, mature_12m from marts.participation_spell
+    ) as hz,
+    lateral (
+        select 'AME_ARB_STUD' as kpi,
+               case when status in ('ARBETE', 'ARBETE_SUBVENTIONERAT', 'STUDIER') then 1 else 0 end as num
+        union all
+        select 'AME_OSUB_ARB_STUD', case when status in ('ARBETE', 'STUDIER') then 1 else 0 end
+        union all
+        select 'AME_OKAND', case when status = 'OKAND' then 1 else 0 end
+        union all
+        select 'AME_ARB_STUD_KAND',
+               case when status in ('ARBETE', 'ARBETE_SUBVENTIONERAT', 'STUDIER') then 1 else 0 end
+        where status <> 'OKAND'
+    ) as k
+    where hz.mature
+    union all
+    select spell_id, 'AME_EJ_FS_' || h || 'M', 'exit', case when off_fs then 1 else 0 end, 1
+    from (
+        select spell_id, 3 as h, mature_3m as mature, off_fs_3m as off_fs, fs_at_start from marts.participation_spell
+        union all
+        select spell_id, 6, mature_6m, off_fs_6m, fs_at_start from marts.participation_spell
+        union all
+        select spell_id, 12, mature_12m, off_fs_12m, fs_at_start from marts.participation_spell
+    ) as hz
+    where mature and fs_at_start = 'JA' and off_fs is not null
+    union all
+    select spell_id, 'FS_MAN_FORE_12', 'start', fs_months_before_12, 1
+    from marts.participation_spell where fs_months_before_12 is not null
+    union all
+    select spell_id, 'FS_MAN_EFTER_12', 'exit', fs_months_after_12, 1
+    from marts.participation_spell where fs_months_after_12 is not null
+    union all
+    select spell_id, 'PROG_FORBATTRAD', 'exit', case when prog_delta > 1e-9 then 1 else 0 end, 1
+    from marts.participation_spell where prog_delta is not null
+)
+select m.kpi_id, a.kommun_kod,
+       case m.basis when 'start' then a.start_date else a.exit_date end as cohort_date,
+       a.sex, a.alder, a.insats, a.fodd, a.fs_at_start, a.long_fs_before,
+       sum(m.num) as num, sum(m.den) as den
+from m join spell_attr as a using (spell_id)
+group by all;
+
+-- Kaplan-Meier input: per cohort and breakdown values, the number of exits and censorings at t
+create or replace temp table spell_km_input as
+select kommun_kod, start_date as cohort_date, sex, alder, insats, fodd, fs_at_start, long_fs_before,
+       fs_km_months as t,
+       count(*) filter (where fs_km_exit) as d,
+       count(*) filter (where not fs_km_exit) as c
+from spell_attr
+where fs_km_months is not null
+group by all;
+
+-- FS population: a person belongs to every municipality that paid them FS in the year
+create or replace temp table fs_paid as
+select person_key, kommun_kod, mi(month) as m
+from core.fs_month
+where fs_amount > 0 and month <= getvariable('as_of')
+group by all;
+
+create or replace temp table fs_person_year as
+with py as (
+    select distinct person_key, kommun_kod, m // 12 as y from fs_paid
+),
+counts as (
+    select py.person_key, py.y,
+           count(*) filter (where f.m // 12 = py.y) as n12,
+           count(*) as n36
+    from (select distinct person_key, y from py) as py
+    join asof_fs_on as f on f.person_key = py.person_key and f.m between py.y * 12 - 24 and py.y * 12 + 11
+    group by py.person_key, py.y
+),
+cover as (
+    select kommun_kod, m // 12 as y, count(*) as n
+    from asof_coverage group by all
+)
+select py.person_key, py.kommun_kod, py.y, c.n12, c.n36,
+       coalesce(c12.n, 0) = 12 as covered_12,
+       coalesce(c12.n, 0) + coalesce(c1.n, 0) + coalesce(c2.n, 0) = 36 as covered_36
+from py
+join counts as c using (person_key, y)
+left join cover as c12 on c12.kommun_kod = py.kommun_kod and c12.y = py.y
+left join cover as c1 on c1.kommun_kod = py.kommun_kod and c1.y = py.y - 1
+left join cover as c2 on c2.kommun_kod = py.kommun_kod and c2.y = py.y - 2;
+
+-- FS exits for returns: paid FS in m-1, no FS anywhere in m..m+2, the payer covers m..m+11
+create or replace temp table fs_exit as
+with cand as (
+    select distinct person_key, kommun_kod, m + 1 as m from fs_paid
+),
+cover12 as (
+    select c.person_key, c.kommun_kod, c.m
+    from cand as c
+    join asof_coverage as v on v.kommun_kod = c.kommun_kod and v.m between c.m and c.m + 11
+    group by all
+    having count(*) = 12
+),
+quiet as (
+    select c.*
+    from cover12 as c
+    anti join asof_fs_on as f on f.person_key = c.person_key and f.m between c.m and c.m + 2
+)
+select q.person_key, q.kommun_kod, q.m,
+       count(f.m) > 0 as returned
+from quiet as q
+left join asof_fs_on as f on f.person_key = q.person_key and f.m between q.m + 3 and q.m + 11
+group by all;
+
+create or replace temp table fs_measure as
+with per_kommun as (
+    select 'FS_LANGVARIGT' as kpi_id, person_key, kommun_kod, y * 12 as m,
+           case when n12 >= 10 then 1 else 0 end as num
+    from fs_person_year where covered_12
+    union all
+    select 'FS_MYCKET_LANGVARIGT', person_key, kommun_kod, y * 12,
+           case when n36 >= 27 then 1 else 0 end
+    from fs_person_year where covered_36
+    union all
+    select 'FS_ATERKOMST_12M', person_key, kommun_kod, m, case when returned then 1 else 0 end
+    from fs_exit
+),
+-- under ALLA a person (or person and exit month) counts once
+with_alla as (
+    select kpi_id, person_key, kommun_kod, m, num from per_kommun
+    union all
+    select distinct kpi_id, person_key, 'ALLA', m, num from per_kommun
+)
+select w.kpi_id, w.kommun_kod, mi_date(w.m) as cohort_date, p.sex,
+       case when (w.m // 12) - p.birth_year < 16 then null
+            when (w.m // 12) - p.birth_year < 25 then '16-24'
+            when (w.m // 12) - p.birth_year < 30 then '25-29'
+            when (w.m // 12) - p.birth_year < 50 then '30-49'
+            else '50+' end as alder,
+       case p.born_abroad when true then 'JA' when false then 'NEJ' else 'OKAND' end as fodd,
+       sum(w.num) as num, count(*) as den
+from with_alla as w
+join core.person as p using (person_key)
+group by all;

@@ -1,0 +1,137 @@
+-- staging -> core. Rebuilt whole on every run: staging holds only live (not replaced) deliveries.
+
+-- core.person ------------------------------------------------------------------------------------
+delete from core.person;
+insert into core.person
+with ids as (
+    select person_key, birth_year, birth_month, sex from staging.procapita_fs_line
+    union all
+    select person_key, birth_year, birth_month, sex from staging.procapita_household_member
+    union all
+    select person_key, birth_year, birth_month, sex from staging.procapita_insats
+    union all
+    select person_key, birth_year, birth_month, sex from staging.excel_participant
+),
+abroad as (
+    -- a person any source calls born abroad is; 'no' only where some source says no
+    select person_key, bool_or(born_abroad) as born_abroad
+    from staging.excel_participant
+    where born_abroad is not null
+    group by person_key
+)
+select i.person_key, min(i.birth_year), min(i.birth_month), min(i.sex), any_value(a.born_abroad)
+from ids as i
+left join abroad as a on a.person_key = i.person_key
+group by i.person_key;
+
+-- core.insats_episode: the same person, municipality, type, start and end from two systems (or
+-- twice from one) is one episode; the case system's row is preferred over a hand-made list.
+delete from core.insats_episode;
+insert into core.insats_episode
+with src as (
+    select 'procapita' as source_system, 0 as preference, delivery_id, '' as sheet, row_number,
+           person_key, kommun_kod, insats_typ, insats_local, start_date, end_date,
+           end_reason, referred_from
+    from staging.procapita_insats
+    union all
+    select 'excel', 1, delivery_id, coalesce(sheet, ''), row_number,
+           person_key, kommun_kod, insats_typ, insats_local, start_date, end_date,
+           end_reason, referred_from
+    from staging.excel_participant
+),
+keyed as (
+    select *,
+           coalesce(insats_typ, 'UNMAPPED:' || coalesce(insats_local, '')) as type_key,
+           (preference, delivery_id, sheet, row_number) as pref
+    from src
+)
+select
+    substr(sha256(concat_ws('|', person_key, kommun_kod, type_key, start_date,
+                            coalesce(cast(end_date as varchar), 'ongoing'))), 1, 16) as episode_id,
+    person_key, kommun_kod,
+    arg_min(source_system, pref),
+    any_value(insats_typ),
+    arg_min(insats_local, pref),
+    start_date, end_date,
+    arg_min(end_reason, pref) filter (where end_reason is not null),
+    arg_min(referred_from, pref) filter (where referred_from is not null)
+from keyed
+group by person_key, kommun_kod, type_key, start_date, end_date;
+
+-- core.fs_month: every adult of a household gets the household's net sums for the month. A
+-- household's members in a month are the people on its lines that month, plus those a
+-- household-member file names (membership then holds for every month of the household).
+delete from core.fs_month;
+insert into core.fs_month
+with household_month as (
+    select kommun_kod, household_ref, month,
+           coalesce(sum(amount) filter (where bistand_class = 'FS'), 0) as fs_amount,
+           coalesce(sum(amount) filter (where bistand_class = 'OVRIGT'), 0) as other_amount,
+           mode(hinder) filter (where hinder is not null) as hinder
+    from staging.procapita_fs_line
+    group by kommun_kod, household_ref, month
+),
+members as (
+    select distinct kommun_kod, household_ref, month, person_key, birth_year, birth_month
+    from staging.procapita_fs_line
+    union
+    select distinct h.kommun_kod, h.household_ref, h.month, m.person_key, m.birth_year, m.birth_month
+    from household_month as h
+    join staging.procapita_household_member as m
+      on m.kommun_kod = h.kommun_kod and m.household_ref = h.household_ref
+    where coalesce(m.role, 'MEDSOKANDE') <> 'BARN'
+)
+select m.person_key, h.kommun_kod, h.month,
+       sum(h.fs_amount), sum(h.other_amount), min(h.hinder)
+from household_month as h
+join members as m
+  on m.kommun_kod = h.kommun_kod and m.household_ref = h.household_ref and m.month = h.month
+where (year(h.month) * 12 + month(h.month)) - (m.birth_year * 12 + m.birth_month) >= 18 * 12
+group by m.person_key, h.kommun_kod, h.month;
+
+-- core.fs_coverage: every month from a payment file's earliest to its latest 'Avser månad'.
+delete from core.fs_coverage;
+insert into core.fs_coverage
+select distinct d.kommun_kod, cast(m.month as date)
+from meta.delivery as d,
+     generate_series(cast(d.period_start as timestamp), cast(d.period_end as timestamp),
+                     interval 1 month) as m(month)
+where d.kind = 'procapita_fs' and d.status = 'LOADED' and d.period_start is not null;
+
+-- core.status_observation: a follow-up column refers to the episode's end date + h months.
+delete from core.status_observation;
+insert into core.status_observation
+select distinct person_key, kommun_kod,
+       case basis
+           when 'FOLLOWUP' then cast(episode_end_date + to_months(horizon_months) as date)
+           else observed_on
+       end as observed_on,
+       status, status_local, 'excel', basis
+from staging.excel_status
+where (basis = 'FOLLOWUP' and episode_end_date is not null and horizon_months is not null)
+   or (basis = 'REPORTED' and observed_on is not null);
+
+-- core.progression_assessment: SKAPA rows with only a Deltagarnr are linked through the
+-- municipality's participant list; a number that names two people is left unlinked.
+delete from core.progression_assessment;
+insert into core.progression_assessment
+with links as (
+    select kommun_kod, participant_ref, min(person_key) as person_key
+    from staging.excel_participant
+    where participant_ref is not null
+    group by kommun_kod, participant_ref
+    having count(distinct person_key) = 1
+),
+linked as (
+    select coalesce(s.person_key, l.person_key) as person_key, s.participant_ref, s.kommun_kod,
+           s.assessed_on, s.rater, s.dimension, s.score, s.scale_min, s.scale_max
+    from staging.skapa_assessment as s
+    left join links as l
+      on s.person_key is null and l.kommun_kod = s.kommun_kod
+     and l.participant_ref = s.participant_ref
+)
+select distinct person_key,
+       case when person_key is null then participant_ref end,
+       kommun_kod, assessed_on, rater, dimension, score, scale_min, scale_max,
+       (score - scale_min) / (scale_max - scale_min)
+from linked;

@@ -1,0 +1,85 @@
+"""metrics.md's worked example, every number in it, on a hand-made core."""
+
+from datetime import date
+
+import pytest
+
+from tests.marts.coredb import CoreDb
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def db():
+    db = CoreDb()
+    db.person("P", 1990, 5, "K")
+    db.coverage("1480", "2022-01", "2024-06")
+    db.fs("P", "1480", "2022-10", "2023-05")
+    db.fs("P", "1480", "2023-09")
+    db.episode("P", "1480", "KARTLAGGNING", date(2023, 1, 9), date(2023, 1, 31))
+    db.episode("P", "1480", "PRAKTIK", date(2023, 2, 20), date(2023, 5, 15), "ARBETE")
+    # excel follow-up: "Status 3 mån" = jobb refers to end + 3 months; "Status 12 mån" blank
+    db.observation("P", "1480", date(2023, 8, 15), "ARBETE")
+    return db.build(as_of=date(2024, 6, 30))
+
+
+def test_one_spell_with_the_example_attributes(db):
+    spells = db.spell()
+    assert len(spells) == 1
+    s = spells.iloc[0]
+    assert (s.start_date.date(), s.exit_date.date()) == (date(2023, 1, 9), date(2023, 5, 15))
+    assert (s.insats_typ, s.end_reason, s.age_at_start, s.sex) == ("PRAKTIK", "ARBETE", 32, "K")
+    assert (s.fs_at_start, s.long_fs_before) == ("JA", "NEJ")
+    assert (s.fs_months_before_12, s.fs_months_after_12) == (3, 1)
+    assert [s.mature_3m, s.mature_6m, s.mature_12m] == [True, True, True]
+    assert [s.status_3m, s.status_6m, s.status_12m] == ["ARBETE", "OKAND", "OKAND"]
+    assert [s.off_fs_3m, s.off_fs_6m, s.off_fs_12m] == [True, True, True]
+    assert (s.fs_km_months, s.fs_km_exit) == (5, True)
+
+
+def test_exit_cohort_2023_and_q2(db):
+    assert db.kpi("AME_AVSLUTADE", period="2023") == (1, None, 1, None, None, False)
+    assert db.kpi("AME_AVSLUTADE", period="2023-Q2") == (1, None, 1, None, None, False)
+    assert db.kpi("AME_STARTADE", period="2023-Q1") == (1, None, 1, None, None, False)
+
+
+def test_at_exit_end_reason_counts(db):
+    assert db.kpi("AME_AVSLUT_ARB_STUD")[:3] == (1, 1, 1.0)
+
+
+def test_horizons(db):
+    assert db.kpi("AME_ARB_STUD_3M")[:3] == (1, 1, 1.0)
+    assert db.kpi("AME_ARB_STUD_6M")[:3] == (0, 1, 0.0)
+    assert db.kpi("AME_OKAND_6M")[:3] == (1, 1, 1.0)
+    assert db.kpi("AME_ARB_STUD_12M")[:3] == (0, 1, 0.0)
+    assert db.kpi("AME_OKAND_12M")[:3] == (1, 1, 1.0)
+    assert db.kpi("AME_ARB_STUD_KAND_3M")[:3] == (1, 1, 1.0)
+    assert db.kpi("AME_ARB_STUD_KAND_6M") is None  # no known status: no denominator, no row
+    for h in (3, 6, 12):
+        assert db.kpi(f"AME_EJ_FS_{h}M")[:3] == (1, 1, 1.0)
+
+
+def test_fs_before_and_after(db):
+    assert db.kpi("FS_MAN_FORE_12", period="2023")[:3] == (3, 1, 3.0)
+    assert db.kpi("FS_MAN_EFTER_12", period="2023")[:3] == (1, 1, 1.0)
+
+
+def test_time_on_fs_is_five_months_observed(db):
+    assert db.kpi("FS_MEDIAN_MAN", period="2023")[:3] == (1, 1, 5.0)
+
+
+def test_return_counted_for_2023_and_second_exit_immature(db):
+    assert db.kpi("FS_ATERKOMST_12M", period="2023")[:3] == (1, 1, 1.0)
+    assert db.kpi("FS_ATERKOMST_12M", period="2023-Q2")[:3] == (1, 1, 1.0)
+    assert db.kpi("FS_ATERKOMST_12M", period="2023-Q4") is None
+
+
+def test_not_long_term_in_2023(db):
+    assert db.kpi("FS_LANGVARIGT", period="2023")[:3] == (0, 1, 0.0)
+    assert db.kpi("FS_LANGVARIGT", period="2023-Q1") is None  # yearly only
+
+
+def test_age_band_and_alla(db):
+    assert db.kpi("AME_AVSLUTADE", dimension="ALDER", value="30-49")[0] == 1
+    assert db.kpi("AME_AVSLUTADE", kommun="ALLA")[0] == 1
+    assert db.kpi("AME_ARB_STUD_3M", kommun="ALLA", dimension="FS_VID_START", value="JA")[:3] == (1, 1, 1.0)
