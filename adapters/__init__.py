@@ -1,0 +1,16 @@
+"""One adapter module per source system. Each exposes `SYSTEM` (the inbox folder name) and
+`read(source, config, pseudo, today) -> AdapterResult` (see adapters.base). Adding a system is
+adding its module name here."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+SYSTEMS = ("procapita", "skapa", "excel")
+
+
+def adapter_for(system: str) -> ModuleType | None:
+    if system not in SYSTEMS:
+        return None
+    return importlib.import_module(f"adapters.{system}")

@@ -1,0 +1,167 @@
+"""Dagster definitions: the same build as `utfall run`, as assets grouped by layer.
+
+Asset keys are [schema, table]; groups are the DuckDB schemas. The assets are thin: they call
+utfall.ingest and utfall.transform, which know nothing of Dagster.
+"""
+
+
+
+import os
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from adapters.config import ConfigStore
+from utfall import keys, transform
+from utfall.ingest import STAGING_TABLES, ingest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CORE_TABLES = ("person", "insats_episode", "fs_month", "fs_coverage", "status_observation",
+               "progression_assessment")
+MARTS_TABLES = ("participation_spell", "kpi", "kpi_value")
+
+
+class UtfallSettings(dg.ConfigurableResource):
+    """Where things are. The one place that reads the environment."""
+
+    inbox: str = str(ROOT / "data" / "sample" / "inbox")
+    config_dir: str = str(ROOT / "config" / "kommuner")
+    key_file: str | None = None
+    demo_key: bool = True  # the sample; set UTFALL_KEY or key_file for a real inbox
+
+    def pseudonymiser(self):
+        key_file = Path(self.key_file) if self.key_file else None
+        use_demo = self.demo_key and key_file is None and not os.environ.get(keys.ENV_VAR)
+        return keys.load(key_file, use_demo, Path(self.inbox))
+
+
+class BuildConfig(dg.Config):
+    as_of: str | None = None  # YYYY-MM-DD; default: the last day of the latest covered month
+    min_cell: int = transform.DEFAULT_MIN_CELL
+
+
+def _specs(schema: str, tables: tuple[str, ...], deps: list[dg.AssetKey]) -> list[dg.AssetSpec]:
+    return [dg.AssetSpec(key=[schema, t], group_name=schema, deps=deps) for t in tables]
+
+
+@dg.multi_asset(
+    specs=[*_specs("staging", STAGING_TABLES, []),
+           *_specs("meta", ("delivery", "quarantine", "unmapped_value"), [])],
+    can_subset=False,
+)
+def staging_tables(duckdb: DuckDBResource,
+                   settings: UtfallSettings):
+    """Read every new or corrected file of the inbox through its adapter."""
+    with duckdb.get_connection() as con:
+        transform.create_schemas(con)
+        summary = ingest(con, Path(settings.inbox), ConfigStore(Path(settings.config_dir)),
+                         settings.pseudonymiser(), date.today())
+        counts = {t: con.execute(f"select count(*) from staging.{t}").fetchone()[0]
+                  for t in STAGING_TABLES}
+    meta = {"files": len(summary.files), "rows_loaded": summary.total("rows_loaded"),
+            "rows_quarantined": summary.total("rows_quarantined"),
+            "files_rejected": summary.count("REJECTED")}
+    for t in STAGING_TABLES:
+        yield dg.MaterializeResult(asset_key=["staging", t],
+                                   metadata={"dagster/row_count": counts[t]})
+    for t in ("delivery", "quarantine", "unmapped_value"):
+        yield dg.MaterializeResult(asset_key=["meta", t], metadata=meta)
+
+
+@dg.multi_asset(
+    specs=_specs("core", CORE_TABLES, [dg.AssetKey(["staging", t]) for t in STAGING_TABLES]
+                 + [dg.AssetKey(["meta", "delivery"])]),
+    can_subset=False,
+)
+def core_tables(duckdb: DuckDBResource):
+    """The common schema of spec/schema.md, from staging."""
+    with duckdb.get_connection() as con:
+        transform.build_core(con)
+        for t in CORE_TABLES:
+            n = con.execute(f"select count(*) from core.{t}").fetchone()[0]
+            yield dg.MaterializeResult(asset_key=["core", t], metadata={"dagster/row_count": n})
+
+
+@dg.multi_asset(
+    specs=_specs("marts", MARTS_TABLES, [dg.AssetKey(["core", t]) for t in CORE_TABLES]),
+    can_subset=False,
+)
+def marts_tables(duckdb: DuckDBResource, config: BuildConfig):
+    """Spells and KPIs as of the run's as_of date."""
+    with duckdb.get_connection() as con:
+        as_of = (date.fromisoformat(config.as_of) if config.as_of
+                 else transform.latest_covered_day(con) or date.today())
+        transform.build_marts(con, as_of, config.min_cell)
+        for t in MARTS_TABLES:
+            n = con.execute(f"select count(*) from marts.{t}").fetchone()[0]
+            yield dg.MaterializeResult(asset_key=["marts", t],
+                                       metadata={"dagster/row_count": n, "as_of": str(as_of)})
+
+
+@dg.asset(key=["report", "comparison_html"], group_name="report",
+          deps=[dg.AssetKey(["marts", "kpi_value"]), dg.AssetKey(["marts", "kpi"])])
+def comparison_report(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """The managers' network's comparison report, beside the database."""
+    from utfall.report import write_report
+
+    out = Path(duckdb.database).with_name(Path(duckdb.database).stem + "-rapport.html")
+    with duckdb.get_connection() as con:
+        write_report(con, out)
+    return dg.MaterializeResult(metadata={"path": str(out)})
+
+
+def _check(table: str, sql: str, description: str, blocking: bool = True):
+    """A check that passes when `sql` returns 0 (the number of offending rows).
+
+    `description` starts with the check's name and a colon."""
+    schema, name = table.split(".")
+    check_name = description.split(":")[0]
+
+    @dg.asset_check(asset=dg.AssetKey([schema, name]), name=check_name,
+                    description=description.split(":", 1)[1].strip(), blocking=blocking)
+    def _fn(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            bad = con.execute(sql).fetchone()[0]
+        return dg.AssetCheckResult(passed=bad == 0, metadata={"offending_rows": bad})
+
+    return _fn
+
+
+CHECKS = [
+    _check("core.insats_episode", "select count(*) from core.insats_episode where end_date < start_date",
+           "end_before_start: no episode ends before it starts"),
+    _check("core.insats_episode",
+           "select count(*) from core.insats_episode where insats_typ is not null "
+           "and insats_typ not in (select code from codes.insats_typ)",
+           "insats_typ_codes: every insats_typ is in the code list"),
+    _check("core.status_observation",
+           "select count(*) from core.status_observation where status is not null "
+           "and status not in (select code from codes.status)",
+           "status_codes: every status is in the code list"),
+    _check("core.person", "select count(*) - count(distinct person_key) from core.person",
+           "unique_person_key: one row per person"),
+    _check("core.fs_month",
+           "select count(*) from core.fs_month as f anti join core.fs_coverage as c "
+           "using (kommun_kod, month)",
+           "months_covered: every FS month lies inside the coverage"),
+    _check("core.progression_assessment",
+           "select count(*) from core.progression_assessment where person_key is null",
+           "unlinked: SKAPA assessments without a person (warning)", blocking=False),
+]
+
+build_all = dg.define_asset_job("build_all", selection=dg.AssetSelection.all())
+
+defs = dg.Definitions(
+    assets=[staging_tables, core_tables, marts_tables, comparison_report],
+    asset_checks=CHECKS,
+    jobs=[build_all],
+    schedules=[dg.ScheduleDefinition(job=build_all, cron_schedule="0 6 2 * *",
+                                     execution_timezone="Europe/Stockholm")],
+    resources={
+        "duckdb": DuckDBResource(database=os.environ.get("UTFALL_DB", str(ROOT / "build" / "dagster.duckdb"))),
+        "settings": UtfallSettings(),
+    },
+)

@@ -1,0 +1,123 @@
+"""The `utfall` command line. Reads the environment and arguments; everything else gets settings."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from adapters.config import ConfigError
+from utfall import keys
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "kommuner"
+
+
+def _as_of(ctx, param, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date in the form YYYY-MM-DD") from None
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def main(verbose: bool) -> None:
+    """utfall: comparable outcome statistics for municipal labour-market units."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(message)s")
+
+
+@main.command()
+@click.option("--inbox", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Inbox folder: <kommunkod>/<system>/<file>.")
+@click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="DuckDB database file to build (created if missing).")
+@click.option("--as-of", callback=_as_of, help="Data complete up to this date (YYYY-MM-DD).")
+@click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File holding the installation key (else the UTFALL_KEY variable).")
+@click.option("--demo-key", is_flag=True, help="Use the public demo key (bundled sample only).")
+@click.option("--config-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=DEFAULT_CONFIG_DIR, show_default=True,
+              help="Per-municipality configuration files.")
+@click.option("--min-cell", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Smallest published cell.")
+def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell) -> None:
+    """Ingest the inbox, build every table and write the report beside the database."""
+    from tqdm import tqdm
+
+    from utfall.run import run as run_pipeline
+
+    try:
+        pseudo = keys.load(key_file, demo_key, inbox)
+        summary = run_pipeline(
+            inbox, db_path, pseudo, config_dir, as_of, min_cell,
+            progress=lambda files: tqdm(files, desc="Läser filer", unit="fil", file=sys.stderr,
+                                        disable=None),
+        )
+    except keys.KeyError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    except (ConfigError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_summary(summary)
+
+
+def _print_summary(s) -> None:
+    i = s.ingest
+    click.echo(f"Files: {len(i.files)} (loaded {i.count('LOADED')}, unchanged {i.count('UNCHANGED')}, "
+               f"duplicates {i.count('DUPLICATE')}, rejected {i.count('REJECTED')})")
+    click.echo(f"Rows: read {i.total('rows_read')}, loaded {i.total('rows_loaded')}, "
+               f"quarantined {i.total('rows_quarantined')}, skipped {i.total('rows_skipped')}")
+    for f in i.files:
+        if f.status == "REJECTED":
+            click.echo(f"  rejected: {f.message}")
+        if f.replaced:
+            click.echo(f"  corrected re-delivery: {f.rel_path} replaces its earlier version")
+    click.echo(f"As of: {s.as_of}")
+    click.echo(f"KPI values: {s.kpi_rows} ({s.kpi_suppressed} suppressed)")
+    click.echo(f"Database: {s.db_path}")
+    if s.report_path:
+        click.echo(f"Report: {s.report_path}")
+    if s.key_label == "DEMO":
+        click.echo("Built with the public DEMO key: for the bundled sample only, not real people.")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Where to write the new key (must not exist).")
+def keygen(out: Path) -> None:
+    """Create an installation key, readable by its owner only."""
+    try:
+        keys.generate(out)
+    except FileExistsError:
+        raise click.ClickException(f"{out} exists already; a key is never overwritten") from None
+    click.echo(f"Wrote a new installation key to {out} (owner-only). Keep it out of the "
+               "repository and back it up: without it, later runs cannot link people.")
+
+
+@main.command()
+@click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              required=True)
+def unmapped(db_path: Path) -> None:
+    """List, per municipality, the values no mapping covers, with counts."""
+    import duckdb
+
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        rows = con.execute(
+            "select u.kommun_kod, u.system, u.field, u.value_local, sum(u.n) as n "
+            "from meta.unmapped_value as u join meta.delivery as d using (delivery_id) "
+            "where d.status = 'LOADED' group by all order by 1, 2, 3, n desc, 4"
+        ).fetchall()
+    if not rows:
+        click.echo("Every value is covered by a mapping.")
+        return
+    current = None
+    for kommun, system, field, value, n in rows:
+        if (kommun, system) != current:
+            current = (kommun, system)
+            click.echo(f"{kommun} {system}:")
+        click.echo(f"  {field:<14} {n:>6}  {value}")

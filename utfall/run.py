@@ -1,0 +1,92 @@
+"""A whole run: ingest, core, marts, report. Atomic: the run works on a copy of the database and
+replaces the original only when everything succeeded, so a failure leaves it as it was."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from adapters.config import ConfigStore
+from adapters.personnummer import Pseudonymiser
+from utfall import transform
+from utfall.ingest import IngestSummary, ingest
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class RunSummary:
+    ingest: IngestSummary
+    as_of: date | None
+    db_path: Path
+    report_path: Path | None
+    kpi_rows: int
+    kpi_suppressed: int
+    key_label: str
+
+
+def report_path_for(db_path: Path) -> Path:
+    return db_path.with_name(db_path.stem + "-rapport.html")
+
+
+def run(
+    inbox: Path,
+    db_path: Path,
+    pseudo: Pseudonymiser,
+    config_dir: Path | None,
+    as_of: date | None = None,
+    min_cell: int = transform.DEFAULT_MIN_CELL,
+    progress: Callable[[Iterable[Path]], Iterable[Path]] = lambda it: it,
+    write_report: bool = True,
+    _fail_after_ingest: bool = False,  # for the atomicity test only
+) -> RunSummary:
+    if not inbox.is_dir():
+        raise FileNotFoundError(f"inbox {inbox} is not a directory")
+    configs = ConfigStore(config_dir)  # invalid configuration stops the run before any work
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    work = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    if db_path.exists():
+        shutil.copy2(db_path, work)
+    started = datetime.now()
+    try:
+        with duckdb.connect(str(work)) as con:
+            transform.create_schemas(con)
+            summary = ingest(con, inbox, configs, pseudo, date.today(), progress)
+            if _fail_after_ingest:
+                raise RuntimeError("injected failure")
+            transform.build_core(con)
+            as_of = as_of or transform.latest_covered_day(con) or date.today()
+            transform.build_marts(con, as_of, min_cell)
+            con.execute(
+                "insert into meta.run values (?, ?, ?, ?, ?, ?, ?)",
+                [uuid.uuid4().hex[:12], started, datetime.now(), as_of, pseudo.label,
+                 str(inbox), VERSION],
+            )
+            kpi_rows, suppressed = con.execute(
+                "select count(*), count(*) filter (where suppressed) from marts.kpi_value"
+            ).fetchone()
+            con.execute("checkpoint")
+        os.chmod(work, 0o600)
+        os.replace(work, db_path)
+    finally:
+        work.unlink(missing_ok=True)
+        work.with_name(work.name + ".wal").unlink(missing_ok=True)
+    report = _write_report(db_path) if write_report else None
+    return RunSummary(summary, as_of, db_path, report, kpi_rows, suppressed, pseudo.label)
+
+
+def _write_report(db_path: Path) -> Path:
+    from utfall.report import write_report  # plotly is slow to import; only when needed
+
+    out = report_path_for(db_path)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        write_report(con, out)
+    os.chmod(out, 0o600)
+    return out
