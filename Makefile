@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	UTFALL_DEMO_KEY=1 $(BIN)/utfall run --inbox data/sample/inbox --db build/utfall.duckdb --demo-key
+	$(BIN)/utfall run --inbox data/sample/inbox --db build/utfall.duckdb --demo-key
 
 test: $(STAMP)
 	$(BIN)/pytest -q
