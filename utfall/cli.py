@@ -121,3 +121,28 @@ def unmapped(db_path: Path) -> None:
             current = (kommun, system)
             click.echo(f"{kommun} {system}:")
         click.echo(f"  {field:<14} {n:>6}  {value}")
+
+
+@main.command("export")
+@click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              required=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "both"]), default="both",
+              show_default=True)
+def export_cmd(db_path: Path, out_dir: Path, fmt: str) -> None:
+    """Export the published KPI table (suppressed) for the managers' network."""
+    from utfall.export import export
+
+    formats = ("csv", "xlsx") if fmt == "both" else (fmt,)
+    for path in export(db_path, out_dir, formats):
+        click.echo(f"Wrote {path}")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("docs/data_dictionary.md"), show_default=True)
+def dictionary(out: Path) -> None:
+    """Write the data dictionary of every table and column, generated from the schema."""
+    from utfall.dictionary import write
+
+    click.echo(f"Wrote {write(out)}")

@@ -1,0 +1,58 @@
+"""Exports for the managers' network: the published, suppressed marts.kpi_value only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+PUBLISHED_COLUMNS = ("kpi_id, kommun_kod, period, period_type, dimension, dimension_value, "
+                     "numerator, denominator, value, ci_low, ci_high, suppressed")
+
+
+def published_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(
+        f"select {PUBLISHED_COLUMNS} from marts.kpi_value "
+        "order by kpi_id, kommun_kod, period_type, period, dimension, dimension_value"
+    ).df()
+
+
+def key_label(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute("select key_label from meta.run order by finished_at desc limit 1").fetchone()
+    return row[0] if row else None
+
+
+def export(db_path: Path, out_dir: Path, formats: tuple[str, ...] = ("csv", "xlsx")) -> list[Path]:
+    """Write kpi_value (and the KPI catalogue) as CSV and/or Excel; files built with the demo key
+    carry DEMO in their name and say so inside."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        values = published_frame(con)
+        catalogue = con.execute("select * from marts.kpi order by kpi_id").df()
+        demo = key_label(con) == "DEMO"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = "utfall-kpi-DEMO" if demo else "utfall-kpi"
+    written = []
+    if "csv" in formats:
+        path = out_dir / f"{stem}.csv"
+        values.to_csv(path, index=False, sep=";", decimal=",", encoding="utf-8-sig")
+        written.append(path)
+    if "xlsx" in formats:
+        path = out_dir / f"{stem}.xlsx"
+        with pd.ExcelWriter(path, engine="openpyxl") as xl:
+            values.to_excel(xl, sheet_name="kpi_value", index=False)
+            catalogue.to_excel(xl, sheet_name="kpi", index=False)
+            pd.DataFrame({"om": [_about(demo)]}).to_excel(xl, sheet_name="om", index=False)
+        written.append(path)
+    for path in written:
+        os.chmod(path, 0o600)
+    return written
+
+
+def _about(demo: bool) -> str:
+    text = ("Publicerade nyckeltal från utfall. Värden under 5 är undertryckta (suppressed = "
+            "true), liksom det minsta värdet bredvid ett ensamt undertryckt värde.")
+    if demo:
+        text += " DEMODATA: byggd med den publika demonyckeln på påhittade personer."
+    return text
