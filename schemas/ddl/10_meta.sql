@@ -54,3 +54,17 @@ create table if not exists meta.run (
     inbox       varchar,
     utfall_version varchar
 );
+
+-- Data-quality results of the latest build, per check and municipality (utfall.quality).
+create table if not exists meta.quality_check (
+    check_name      varchar not null,      -- e.g. insats_episode_end_before_start
+    table_name      varchar not null,      -- e.g. core.insats_episode
+    kommun_kod      varchar,               -- null for checks of the whole table
+    delivery_id     varchar,               -- set where a row can be traced to one delivery
+    description     varchar not null,      -- what the check wants, in words
+    severity        varchar not null,      -- ERROR (blocks what is downstream) or WARNING
+    rows_checked    bigint,
+    unexpected      bigint,                -- rows breaking the check; null when the check itself failed
+    passed          boolean not null,
+    error           varchar                -- why the check could not run, if it could not
+);
