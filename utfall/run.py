@@ -45,7 +45,6 @@ def run(
     min_cell: int = transform.DEFAULT_MIN_CELL,
     progress: Callable[[Iterable[Path]], Iterable[Path]] = lambda it: it,
     write_report: bool = True,
-    _fail_after_ingest: bool = False,  # for the atomicity test only
 ) -> RunSummary:
     if not inbox.is_dir():
         raise FileNotFoundError(f"inbox {inbox} is not a directory")
@@ -59,8 +58,6 @@ def run(
         with duckdb.connect(str(work)) as con:
             transform.create_schemas(con)
             summary = ingest(con, inbox, configs, pseudo, date.today(), progress)
-            if _fail_after_ingest:
-                raise RuntimeError("injected failure")
             transform.build_core(con)
             as_of = as_of or transform.latest_covered_day(con) or date.today()
             transform.build_marts(con, as_of, min_cell)

@@ -1,0 +1,149 @@
+"""The whole run on data/sample, end to end, through the public entry points."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
+from utfall import keys, transform
+from utfall.cli import main
+from utfall.run import run
+
+pytestmark = pytest.mark.pipeline
+
+CONTRACT_TABLES = [
+    "core.person", "core.insats_episode", "core.fs_month", "core.fs_coverage",
+    "core.status_observation", "core.progression_assessment", "marts.participation_spell",
+    "marts.kpi", "marts.kpi_value", "meta.delivery", "meta.quarantine",
+]
+
+
+def q(db: Path, sql: str, params=()):
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def test_every_contract_table_is_built_and_filled(sample_run):
+    summary, _ = sample_run
+    for table in CONTRACT_TABLES:
+        assert q(summary.db_path, f"select count(*) from {table}")[0][0] > 0, table
+    assert summary.report_path.exists()
+
+
+def test_every_loaded_file_reconciles(sample_run):
+    summary, _ = sample_run
+    bad = q(summary.db_path, "select path from meta.delivery where status = 'LOADED' and "
+                             "rows_read <> rows_loaded + rows_quarantined + rows_skipped")
+    assert bad == []
+    quarantined = q(summary.db_path, "select sum(rows_quarantined) from meta.delivery")[0][0]
+    assert quarantined == q(summary.db_path, "select count(*) from meta.quarantine")[0][0]
+
+
+def test_a_municipality_without_configuration_loads_with_defaults(sample_run):
+    summary, _ = sample_run
+    assert not (CONFIG_DIR / "1401.yaml").exists()
+    rows = q(summary.db_path, "select status, rows_loaded from meta.delivery where kommun_kod = '1401'")
+    assert rows and all(status == "LOADED" and loaded > 0 for status, loaded in rows)
+    assert q(summary.db_path, "select count(*) from core.insats_episode where kommun_kod = '1401'")[0][0] > 0
+
+
+def test_duplicate_and_corrupt_files_are_recorded_not_loaded(sample_run):
+    summary, _ = sample_run
+    statuses = dict(q(summary.db_path, "select status, count(*) from meta.delivery group by all"))
+    assert statuses.get("DUPLICATE") == 1
+    assert statuses.get("REJECTED") == 1
+    message = q(summary.db_path, "select message from meta.delivery where status = 'REJECTED'")[0][0]
+    assert message and "/" in message  # names the file
+
+
+def test_kpis_exist_for_every_municipality_and_alla(sample_run):
+    summary, _ = sample_run
+    kommuner = {r[0] for r in q(summary.db_path, "select distinct kommun_kod from marts.kpi_value "
+                                                 "where kpi_id = 'AME_AVSLUTADE'")}
+    assert {"1480", "1384", "1415", "1402", "1401", "ALLA"} <= kommuner
+    for kpi in ("AME_STARTADE", "AME_AVSLUTADE", "AME_ARB_STUD_3M", "AME_ARB_STUD_6M",
+                "AME_ARB_STUD_12M", "AME_OKAND_3M", "AME_EJ_FS_6M", "FS_LANGVARIGT"):
+        assert q(summary.db_path, "select count(*) from marts.kpi_value where kpi_id = ? and "
+                                  "kommun_kod = 'ALLA' and dimension = 'TOTAL'", [kpi])[0][0] > 0, kpi
+
+
+def _kpi_rows(db: Path):
+    return q(db, "select * from marts.kpi_value order by all")
+
+
+def test_running_twice_loads_nothing_new_and_gives_identical_tables(tmp_path):
+    db = tmp_path / "u.duckdb"
+    run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False)
+    first = _kpi_rows(db)
+    second = run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False)
+    assert second.ingest.count("LOADED") == 0
+    assert _kpi_rows(db) == first
+
+
+def test_corrected_redelivery_replaces_the_earlier_version(tmp_path):
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_INBOX, inbox)
+    db = tmp_path / "u.duckdb"
+    run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False)
+    target = sorted((inbox / "1480" / "procapita").glob("*.csv"))[0]
+    rel = target.relative_to(inbox).as_posix()
+    lines = target.read_bytes().split(b"\r\n")
+    target.write_bytes(b"\r\n".join(lines[:-3] + [b""]))  # the corrected file drops two lines
+    before = q(db, "select rows_read from meta.delivery where path = ?", [rel])[0][0]
+    summary = run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False)
+    assert [f.rel_path for f in summary.ingest.files if f.status == "LOADED"] == [rel]
+    rows = q(db, "select status, rows_read, replaced_by is not null from meta.delivery "
+                 "where path = ? order by loaded_at", [rel])
+    assert rows == [("REPLACED", before, True), ("LOADED", before - 2, False)]
+
+
+def test_failed_build_leaves_the_database_as_it_was(tmp_path, monkeypatch):
+    db = tmp_path / "u.duckdb"
+    run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False)
+    before = db.read_bytes()
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_INBOX, inbox)
+
+    def broken_marts(*args, **kwargs):
+        raise RuntimeError("injected failure inside the build")
+
+    monkeypatch.setattr(transform, "build_marts", broken_marts)
+    with pytest.raises(RuntimeError, match="injected"):
+        run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False)
+    assert db.read_bytes() == before
+    assert not list(tmp_path.glob(".u.duckdb.*"))
+    assert q(db, "select count(*) from marts.kpi_value")[0][0] > 0
+
+
+def test_cli_without_a_key_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("UTFALL_KEY", raising=False)
+    (tmp_path / "inbox").mkdir()
+    result = CliRunner().invoke(main, ["run", "--inbox", str(tmp_path / "inbox"),
+                                       "--db", str(tmp_path / "u.duckdb")])
+    assert result.exit_code != 0
+    assert "utfall keygen" in result.output
+    assert not (tmp_path / "u.duckdb").exists()
+
+
+def test_cli_refuses_the_demo_key_on_another_inbox(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    result = CliRunner().invoke(main, ["run", "--inbox", str(tmp_path / "inbox"),
+                                       "--db", str(tmp_path / "u.duckdb"), "--demo-key"])
+    assert result.exit_code != 0 and "only for the bundled sample" in result.output
+
+
+def test_cli_run_with_a_generated_key(tmp_path):
+    key = tmp_path / "key"
+    assert CliRunner().invoke(main, ["keygen", "--out", str(key)]).exit_code == 0
+    assert key.stat().st_mode & 0o077 == 0
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_INBOX / "1401", inbox / "1401")
+    result = CliRunner().invoke(main, ["run", "--inbox", str(inbox), "--db", str(tmp_path / "u.duckdb"),
+                                       "--key-file", str(key)])
+    assert result.exit_code == 0, result.output
+    assert "Report:" in result.output and "KPI values:" in result.output
