@@ -24,7 +24,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 dagster: $(STAMP)
-	$(BIN)/dagster dev
+	mkdir -p .dagster_home && cp pipelines/dagster.yaml .dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev
 
 clean:
 	rm -rf $(VENV) build

@@ -6,6 +6,8 @@ utfall.ingest and utfall.transform, which know nothing of Dagster.
 
 
 
+import hashlib
+import json
 import os
 from datetime import date
 from pathlib import Path
@@ -15,13 +17,18 @@ from dagster_duckdb import DuckDBResource
 
 from adapters.config import ConfigStore
 from utfall import keys, transform
-from utfall.ingest import STAGING_TABLES, ingest
+from utfall.ingest import STAGING_TABLES, discover, ingest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 CORE_TABLES = ("person", "insats_episode", "fs_month", "fs_coverage", "status_observation",
                "progression_assessment")
 MARTS_TABLES = ("participation_spell", "kpi", "kpi_value")
+
+# Staging is partitioned by municipality: a delivery re-reads only its municipality's files.
+# Core and marts are not: ALLA, FS paid in any municipality and statuses from any source make
+# every KPI depend on every municipality; they are set-based and rebuilt whole.
+kommun_partitions = dg.DynamicPartitionsDefinition(name="kommun")
 
 
 class UtfallSettings(dg.ConfigurableResource):
@@ -51,19 +58,21 @@ def _specs(schema: str, tables: tuple[str, ...], deps: list[dg.AssetKey]) -> lis
     specs=[*_specs("staging", STAGING_TABLES, []),
            *_specs("meta", ("delivery", "quarantine", "unmapped_value"), [])],
     can_subset=False,
+    partitions_def=kommun_partitions,
 )
-def staging_tables(duckdb: DuckDBResource,
+def staging_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                    settings: UtfallSettings):
-    """Read every new or corrected file of the inbox through its adapter."""
+    """Read the municipality's new or corrected files through their adapters."""
     with duckdb.get_connection() as con:
         transform.create_schemas(con)
         summary = ingest(con, Path(settings.inbox), ConfigStore(Path(settings.config_dir)),
-                         settings.pseudonymiser(), date.today())
+                         settings.pseudonymiser(), date.today(),
+                         only_kommun=context.partition_key)
         counts = {t: con.execute(f"select count(*) from staging.{t}").fetchone()[0]
                   for t in STAGING_TABLES}
     meta = {"files": len(summary.files), "rows_loaded": summary.total("rows_loaded"),
             "rows_quarantined": summary.total("rows_quarantined"),
-            "files_rejected": summary.count("REJECTED")}
+            "files_rejected": summary.count("REJECTED"), "kommun": context.partition_key}
     for t in STAGING_TABLES:
         yield dg.MaterializeResult(asset_key=["staging", t],
                                    metadata={"dagster/row_count": counts[t]})
@@ -152,14 +161,52 @@ CHECKS = [
            "unlinked: SKAPA assessments without a person (warning)", blocking=False),
 ]
 
-build_all = dg.define_asset_job("build_all", selection=dg.AssetSelection.all())
+build_kommun = dg.define_asset_job(
+    "build_kommun", selection=dg.AssetSelection.all(), partitions_def=kommun_partitions,
+    tags={"dagster/concurrency_key": "duckdb"},  # DuckDB takes one writer at a time
+)
+
+
+def inbox_fingerprints(inbox: Path) -> dict[str, str]:
+    """Per municipality folder, a fingerprint of its files' paths, sizes and modification times."""
+    per_kommun: dict[str, list[str]] = {}
+    for path in discover(inbox):
+        rel = path.relative_to(inbox).as_posix()
+        stat = path.stat()
+        per_kommun.setdefault(rel.split("/")[0], []).append(f"{rel}|{stat.st_size}|{stat.st_mtime_ns}")
+    return {k: hashlib.sha256("\n".join(v).encode()).hexdigest()[:16] for k, v in per_kommun.items()}
+
+
+@dg.sensor(job=build_kommun, minimum_interval_seconds=60)
+def inbox_sensor(context: dg.SensorEvaluationContext, settings: UtfallSettings):
+    """A new or changed delivery starts a run for its municipality's partition only."""
+    seen = json.loads(context.cursor) if context.cursor else {}
+    now = inbox_fingerprints(Path(settings.inbox))
+    changed = sorted(k for k, fp in now.items() if seen.get(k) != fp)
+    if not changed:
+        return dg.SkipReason("no new deliveries")
+    new_partitions = [k for k in changed if not context.instance.has_dynamic_partition("kommun", k)]
+    context.update_cursor(json.dumps(now, sort_keys=True))
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=k, run_key=f"{k}:{now[k]}") for k in changed],
+        dynamic_partitions_requests=[kommun_partitions.build_add_request(new_partitions)]
+        if new_partitions else [],
+    )
+
+
+@dg.schedule(job=build_kommun, cron_schedule="0 6 2 * *", execution_timezone="Europe/Stockholm")
+def monthly_build(context: dg.ScheduleEvaluationContext):
+    """Every month, after the deliveries of the month before: every known municipality."""
+    for kommun in context.instance.get_dynamic_partitions("kommun"):
+        yield dg.RunRequest(partition_key=kommun, run_key=f"monthly:{context.scheduled_execution_time:%Y-%m}:{kommun}")
+
 
 defs = dg.Definitions(
     assets=[staging_tables, core_tables, marts_tables, comparison_report],
     asset_checks=CHECKS,
-    jobs=[build_all],
-    schedules=[dg.ScheduleDefinition(job=build_all, cron_schedule="0 6 2 * *",
-                                     execution_timezone="Europe/Stockholm")],
+    jobs=[build_kommun],
+    sensors=[inbox_sensor],
+    schedules=[monthly_build],
     resources={
         "duckdb": DuckDBResource(database=os.environ.get("UTFALL_DB", str(ROOT / "build" / "dagster.duckdb"))),
         "settings": UtfallSettings(),
