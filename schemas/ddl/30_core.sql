@@ -12,12 +12,12 @@ create table if not exists core.person (
 
 -- One row per intervention; the same insats from two systems is one row.
 create table if not exists core.insats_episode (
-    episode_id    varchar primary key,
-    person_key    varchar not null,
-    kommun_kod    varchar not null,
+    episode_id    varchar primary key,     -- stable hash of person, municipality, type, start, end
+    person_key    varchar not null,        -- pseudonym (HMAC-SHA256 of the personnummer)
+    kommun_kod    varchar not null,        -- SCB code of the municipality that ran the insats
     source_system varchar not null,        -- procapita, excel (the first system that reported it)
     insats_typ    varchar,                 -- code list; null = unmapped local value
-    insats_local  varchar,
+    insats_local  varchar,                 -- the insats name as delivered
     start_date    date not null,
     end_date      date,                    -- null while ongoing
     end_reason    varchar,                 -- code list; null = none given or unmapped
@@ -31,22 +31,22 @@ create table if not exists core.fs_month (
     month        date not null,            -- first day of month
     fs_amount    decimal(14, 2) not null,  -- household's net försörjningsstöd
     other_amount decimal(14, 2) not null,  -- household's net livsföring i övrigt
-    hinder       varchar
+    hinder       varchar                   -- försörjningshinder code, most frequent of the month
 );
 
 -- One row per municipality and month that some delivery covers.
 create table if not exists core.fs_coverage (
     kommun_kod varchar not null,
-    month      date not null
+    month      date not null               -- first day of a month some payment file covers
 );
 
 create table if not exists core.status_observation (
     person_key    varchar not null,
     kommun_kod    varchar not null,
-    observed_on   date not null,
+    observed_on   date not null,           -- for FOLLOWUP: episode end + h months
     status        varchar,                 -- code list; null = unmapped local value
-    status_local  varchar,
-    source_system varchar not null,
+    status_local  varchar,                 -- the status text as delivered
+    source_system varchar not null,        -- the system it came from
     basis         varchar not null         -- FOLLOWUP / REPORTED
 );
 
@@ -54,12 +54,12 @@ create table if not exists core.status_observation (
 create table if not exists core.progression_assessment (
     person_key      varchar,               -- null when unlinked
     participant_ref varchar,               -- the local number when unlinked
-    kommun_kod      varchar not null,
-    assessed_on     date not null,
+    kommun_kod      varchar not null,      -- the municipality whose SKAPA it is
+    assessed_on     date not null,         -- the occasion's date
     rater           varchar not null,      -- SELF / STAFF
-    dimension       varchar not null,
-    score           double not null,
-    scale_min       double not null,
-    scale_max       double not null,
+    dimension       varchar not null,      -- canonical dimension (code list)
+    score           double not null,       -- as delivered, on the local scale
+    scale_min       double not null,       -- the local scale's lowest value
+    scale_max       double not null,       -- the local scale's highest value
     score_norm      double not null        -- (score - min) / (max - min)
 );
