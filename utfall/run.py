@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class RunSummary:
     kpi_rows: int
     kpi_suppressed: int
     key_label: str
+    seconds: dict[str, float]  # wall time per stage: ingest, core, marts, report
 
 
 def report_path_for(db_path: Path) -> Path:
@@ -54,13 +56,17 @@ def run(
     if db_path.exists():
         shutil.copy2(db_path, work)
     started = datetime.now()
+    seconds: dict[str, float] = {}
     try:
         with duckdb.connect(str(work)) as con:
-            transform.create_schemas(con)
-            summary = ingest(con, inbox, configs, pseudo, date.today(), progress)
-            transform.build_core(con)
+            with _timed(seconds, "ingest"):
+                transform.create_schemas(con)
+                summary = ingest(con, inbox, configs, pseudo, date.today(), progress)
+            with _timed(seconds, "core"):
+                transform.build_core(con)
             as_of = as_of or transform.latest_covered_day(con) or date.today()
-            transform.build_marts(con, as_of, min_cell)
+            with _timed(seconds, "marts"):
+                transform.build_marts(con, as_of, min_cell)
             con.execute(
                 "insert into meta.run values (?, ?, ?, ?, ?, ?, ?)",
                 [uuid.uuid4().hex[:12], started, datetime.now(), as_of, pseudo.label,
@@ -75,8 +81,20 @@ def run(
     finally:
         work.unlink(missing_ok=True)
         work.with_name(work.name + ".wal").unlink(missing_ok=True)
-    report = _write_report(db_path) if write_report else None
-    return RunSummary(summary, as_of, db_path, report, kpi_rows, suppressed, pseudo.label)
+    with _timed(seconds, "report"):
+        report = _write_report(db_path) if write_report else None
+    return RunSummary(summary, as_of, db_path, report, kpi_rows, suppressed, pseudo.label, seconds)
+
+
+class _timed:
+    def __init__(self, into: dict[str, float], stage: str):
+        self.into, self.stage = into, stage
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.into[self.stage] = time.perf_counter() - self.t0
 
 
 def _write_report(db_path: Path) -> Path:
