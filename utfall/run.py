@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 import uuid
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -86,15 +87,11 @@ def run(
     return RunSummary(summary, as_of, db_path, report, kpi_rows, suppressed, pseudo.label, seconds)
 
 
-class _timed:
-    def __init__(self, into: dict[str, float], stage: str):
-        self.into, self.stage = into, stage
-
-    def __enter__(self):
-        self.t0 = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.into[self.stage] = time.perf_counter() - self.t0
+@contextmanager
+def _timed(into: dict[str, float], stage: str):
+    t0 = time.perf_counter()
+    yield
+    into[stage] = time.perf_counter() - t0
 
 
 def _write_report(db_path: Path) -> Path:
