@@ -69,9 +69,9 @@ def run(
             with _timed(seconds, "marts"):
                 transform.build_marts(con, as_of, min_cell)
             con.execute(
-                "insert into meta.run values (?, ?, ?, ?, ?, ?, ?)",
+                "insert into meta.run values (?, ?, ?, ?, ?, ?, ?, ?)",
                 [uuid.uuid4().hex[:12], started, datetime.now(), as_of, pseudo.label,
-                 str(inbox), VERSION],
+                 str(inbox), VERSION, min_cell],
             )
             kpi_rows, suppressed = con.execute(
                 "select count(*), count(*) filter (where suppressed) from marts.kpi_value"
@@ -83,7 +83,7 @@ def run(
         work.unlink(missing_ok=True)
         work.with_name(work.name + ".wal").unlink(missing_ok=True)
     with _timed(seconds, "report"):
-        report = _write_report(db_path) if write_report else None
+        report = _write_report(db_path, min_cell) if write_report else None
     return RunSummary(summary, as_of, db_path, report, kpi_rows, suppressed, pseudo.label, seconds)
 
 
@@ -94,11 +94,11 @@ def _timed(into: dict[str, float], stage: str):
     into[stage] = time.perf_counter() - t0
 
 
-def _write_report(db_path: Path) -> Path:
+def _write_report(db_path: Path, min_cell: int) -> Path:
     from utfall.report import write_report  # plotly is slow to import; only when needed
 
     out = report_path_for(db_path)
     with duckdb.connect(str(db_path), read_only=True) as con:
-        write_report(con, out)
+        write_report(con, out, min_cell=min_cell)
     os.chmod(out, 0o600)
     return out

@@ -52,7 +52,8 @@ create table if not exists meta.run (
     as_of       date,
     key_label   varchar,                   -- DEMO or INSTALLATION: outputs built with the demo key say so
     inbox       varchar,
-    utfall_version varchar
+    utfall_version varchar,
+    min_cell    integer                    -- smallest published cell of this run
 );
 
 -- Data-quality results of the latest build, per check and municipality (utfall.quality).

@@ -1,0 +1,290 @@
+"""The comparison report: one offline HTML file, suppressed values never drawn as zero, the data
+quality of the deliveries, everything escaped. On a small hand-made database."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs_version
+
+from utfall.report import (
+    DEMO_BANNER,
+    NO_VALUES_NOTE,
+    SUPPRESSED_TEXT,
+    breakdown_figure,
+    chart_year,
+    format_value,
+    kpi_figure,
+    order_kommuner,
+    write_report,
+)
+
+pytestmark = pytest.mark.unit
+DDL = Path(__file__).resolve().parents[1] / "schemas" / "ddl"
+NBSP = "\u00a0"
+
+SHARE = ("AME_AVSLUT_ARB_STUD", "Avslut till arbete eller studier", "Exits to work or studies",
+         "Andel avslut med arbete eller studier (A&O <test>).", "Share of exits.", "share", True,
+         "exit")
+COUNT = ("AME_STARTADE", "Påbörjade deltagarperioder", "Spells started",
+         "Antal deltagarperioder som startade.", "Spells started.", "count", None, "start")
+FS = ("FS_LANGVARIGT", "Långvarigt försörjningsstöd", "Long-term social assistance",
+      "Andel vuxna med stöd 10-12 månader.", "Share.", "share", False, "year")
+
+# kpi_id, kommun, period, dimension, its value, numerator, denominator, value, ci_low, ci_high,
+# suppressed
+VALUES = [
+    ("AME_AVSLUT_ARB_STUD", "1480", "2023", "TOTAL", "ALLA", 12, 20, 0.6, 0.3866, 0.7812, False),
+    ("AME_AVSLUT_ARB_STUD", "1440", "2023", "TOTAL", "ALLA", None, None, None, None, None, True),
+    ("AME_AVSLUT_ARB_STUD", "ALLA", "2023", "TOTAL", "ALLA", 14, 24, 14 / 24, 0.3887, 0.7554,
+     False),
+    ("AME_AVSLUT_ARB_STUD", "1480", "2023", "KON", "K", 5, 9, 5 / 9, 0.2667, 0.8113, False),
+    ("AME_AVSLUT_ARB_STUD", "1480", "2023", "KON", "M", 7, 11, 7 / 11, 0.3538, 0.8483, False),
+    ("AME_AVSLUT_ARB_STUD", "1440", "2023", "KON", "K", None, None, None, None, None, True),
+    ("AME_AVSLUT_ARB_STUD", "ALLA", "2023", "KON", "K", 6, 12, 0.5, 0.2538, 0.7462, False),
+    ("AME_AVSLUT_ARB_STUD", "ALLA", "2023", "KON", "M", 8, 12, 8 / 12, 0.3906, 0.8619, False),
+    # 2024 is not over on as_of 2024-06-30: the charts show 2023, the table both
+    ("AME_AVSLUT_ARB_STUD", "1480", "2024", "TOTAL", "ALLA", 3, 6, 0.5, 0.1876, 0.8124, False),
+    ("AME_STARTADE", "1480", "2023", "TOTAL", "ALLA", 30, None, 30, None, None, False),
+    ("AME_STARTADE", "1440", "2023", "TOTAL", "ALLA", 8, None, 8, None, None, False),
+    ("AME_STARTADE", "ALLA", "2023", "TOTAL", "ALLA", 38, None, 38, None, None, False),
+    ("AME_STARTADE", "ALLA", "2023-Q1", "TOTAL", "ALLA", 9, None, 9, None, None, False),
+]
+
+
+def _db(values=VALUES, key_label="DEMO") -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for name in ("10_meta.sql", "40_marts.sql"):
+        con.execute((DDL / name).read_text())
+    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)", [FS, SHARE, COUNT])
+    for v in values:
+        period_type = "QUARTER" if "-Q" in v[2] else "YEAR"
+        con.execute("insert into marts.kpi_value values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [v[0], v[1], v[2], period_type, *v[3:]])
+    con.execute("insert into meta.run values ('old', '2024-01-02 08:00', '2024-01-02 08:10', "
+                "'2023-12-31', 'INSTALLATION', 'inbox', '0.1.0')")
+    con.execute("insert into meta.run values ('new', '2024-07-01 09:00', '2024-07-01 09:12', "
+                "'2024-06-30', ?, 'inbox', '0.1.0')", [key_label])
+    _deliveries(con)
+    return con
+
+
+def _deliveries(con) -> None:
+    rows = [
+        ("d1", "1480/procapita/fs_2023.csv", "1480", "procapita", "procapita_fs", "LOADED", None,
+         "2023-01-01", "2023-12-31", 120, 112, 4, 4, None),
+        ("d2", "1440/excel/deltagare.xlsx", "1440", "excel", "excel_participants", "REJECTED",
+         "1440/excel/deltagare.xlsx: filen är lösenordsskyddad <krypterad>", None, None, None,
+         None, None, None, None),
+        ("d0", "1480/skapa/bedomningar.csv", "1480", "skapa", "skapa", "REPLACED", None,
+         "2023-01-01", "2023-06-30", 50, 45, 5, 0, "d3"),
+        ("d3", "1480/skapa/bedomningar.csv", "1480", "skapa", "skapa", "LOADED", None,
+         "2023-01-01", "2023-06-30", 50, 49, 1, 0, None),
+    ]
+    con.executemany(
+        "insert into meta.delivery (delivery_id, path, kommun_kod, system, kind, status, message, "
+        "period_start, period_end, rows_read, rows_loaded, rows_quarantined, rows_skipped, "
+        "replaced_by, file_hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'h')", rows)
+    quarantine = [("d1", "1480/procapita/fs_2023.csv", "1480", None, n, reason, "pnr", "rad")
+                  for n, reason in ((3, "PNR_INVALID"), (7, "PNR_INVALID"), (9, "PNR_INVALID"),
+                                    (11, "DATE_INVALID"))]
+    # the replaced delivery's rows were taken out of the run: they must not be counted
+    quarantine += [("d0", "1480/skapa/bedomningar.csv", "1480", None, n, "SCORE_INVALID", "poang",
+                    "rad") for n in range(2, 7)]
+    quarantine += [("d3", "1480/skapa/bedomningar.csv", "1480", None, 4, "SCORE_INVALID", "poang",
+                    "rad")]
+    con.executemany("insert into meta.quarantine values (?, ?, ?, ?, ?, ?, ?, ?)", quarantine)
+    con.executemany("insert into meta.unmapped_value values (?, ?, ?, ?, ?, ?)", [
+        ("d1", "1480", "procapita", "status", "Jobbar lite", 7),
+        ("d0", "1480", "skapa", "dimension", "Gammal dimension", 5),
+    ])
+
+
+@pytest.fixture
+def page(tmp_path) -> str:
+    out = write_report(_db(), tmp_path / "rapport.html")
+    return out.read_text(encoding="utf-8")
+
+
+def _frame(kpi_id: str) -> pd.DataFrame:
+    cols = ["kpi_id", "kommun_kod", "period", "dimension", "dimension_value", "numerator",
+            "denominator", "value", "ci_low", "ci_high", "suppressed"]
+    frame = pd.DataFrame([v for v in VALUES if v[0] == kpi_id and v[2] == "2023"], columns=cols)
+    return frame.astype({c: "float64" for c in cols[5:10]})
+
+
+def _kpi_row(kpi) -> dict:
+    return dict(zip(["kpi_id", "title_sv", "title_en", "description_sv", "description_en", "unit",
+                     "higher_is_better", "cohort_basis"], kpi))
+
+
+def test_file_written_owner_only_and_opens_offline(tmp_path):
+    out = write_report(_db(), tmp_path / "sub" / "rapport.html")
+    assert out == tmp_path / "sub" / "rapport.html"
+    assert out.exists()
+    assert out.stat().st_mode & 0o777 == 0o600
+    text = out.read_text(encoding="utf-8")
+    assert text.count(f"plotly.js v{get_plotlyjs_version()}") == 1
+    assert "<script src" not in text  # nothing fetched from a CDN
+    # share KPI: total + breakdown; count KPI: total only; FS KPI has no values
+    assert text.count("Plotly.newPlot(") == 3
+
+
+def test_header(page):
+    assert "<h1>utfall – jämförelse av AME-resultat i Göteborgsregionen</h1>" in page
+    assert "Data till och med <strong>2024-06-30</strong> · körd 2024-07-01 09:12" in page
+    assert f'<div class="demo" role="alert">{DEMO_BANNER}</div>' in page
+    assert page.count("DEMODATA \\u2013 inte riktiga personer") == 3  # inside each chart
+
+
+def test_no_demo_banner_with_an_installation_key(tmp_path):
+    text = write_report(_db(key_label="INSTALLATION"), tmp_path / "r.html").read_text()
+    assert DEMO_BANNER not in text and "DEMODATA" not in text
+
+
+def test_kpis_in_order_ame_then_fs_with_escaped_descriptions(page):
+    starts = [page.index(f'<article id="kpi-{k}">')
+              for k in ("AME_STARTADE", "AME_AVSLUT_ARB_STUD", "FS_LANGVARIGT")]
+    assert starts == sorted(starts)
+    assert "(A&amp;O &lt;test&gt;)" in page and "<test>" not in page
+    fs = page[page.index('<article id="kpi-FS_LANGVARIGT">'):]
+    assert "Inga värden för det här nyckeltalet." in fs[:fs.index("</article>")]
+
+
+def test_chart_shows_the_last_whole_year_and_table_every_year(page):
+    section = page[page.index('<article id="kpi-AME_AVSLUT_ARB_STUD">'):]
+    section = section[:section.index("</article>")]
+    assert "<h4>2023</h4>" in section
+    assert "<h4>Uppdelat 2023 – välj uppdelning i menyn</h4>" in section
+    assert (f'<th scope="row">Alla kommuner</th><td>58,3{NBSP}% (n{NBSP}={NBSP}24)</td><td>–</td>'
+            in section)
+    assert f'<th scope="row">Ale</th><td>{SUPPRESSED_TEXT}</td><td>–</td>' in section
+    assert (f'<th scope="row">Göteborg</th><td>60,0{NBSP}% (n{NBSP}={NBSP}20)</td>'
+            f'<td>50,0{NBSP}% (n{NBSP}={NBSP}6)</td>') in section
+
+
+def test_suppressed_value_is_no_bar_but_a_marker_that_says_so():
+    fig = kpi_figure(_frame("AME_AVSLUT_ARB_STUD"), _kpi_row(SHARE))
+    kommuner, alla, gap = fig.data
+    assert kommuner.name == "Kommuner" and kommuner.orientation == "h"
+    assert kommuner.y == ("Ale", "Göteborg")
+    assert kommuner.x == (None, 60.0)  # Ale suppressed: no bar, not a bar of 0
+    assert kommuner.error_x.array == (None, 18.12)
+    assert kommuner.error_x.arrayminus == (None, 21.34)
+    assert alla.name == "Alla kommuner" and alla.y == ("Alla kommuner",) and alla.x == (58.333,)
+    assert gap.name == SUPPRESSED_TEXT
+    assert gap.y == ("Ale",) and gap.x == (0,)
+    assert gap.text == (f"  {SUPPRESSED_TEXT}",)
+    assert gap.hovertext == (
+        f"<b>Ale</b> 2023<br>{SUPPRESSED_TEXT} (för få personer i underlaget)",)
+    # Alla kommuner as a dashed reference line at its value
+    assert fig.layout.shapes[0].x0 == 58.333 and fig.layout.shapes[0].line.dash == "dash"
+    assert fig.layout.annotations[0].text == f"Alla kommuner: 58,3{NBSP}%"
+    assert fig.layout.xaxis.range == (0, 100) and fig.layout.xaxis.ticksuffix == " %"
+
+
+def test_municipality_without_a_row_is_shown_as_no_data():
+    fig = kpi_figure(_frame("AME_STARTADE"), _kpi_row(COUNT), kommuner={"1480", "1440", "1415"})
+    kommuner, gap = fig.data
+    assert kommuner.y == ("Ale", "Göteborg", "Stenungsund")
+    assert kommuner.x == (8.0, 30.0, None)
+    assert kommuner.error_x.array is None  # counts have no interval
+    assert gap.y == ("Stenungsund",) and gap.text == ("  inga uppgifter",)
+
+
+def test_count_states_the_sum_instead_of_drawing_it():
+    fig = kpi_figure(_frame("AME_STARTADE"), _kpi_row(COUNT))
+    assert [t.name for t in fig.data] == ["Kommuner"]
+    assert fig.layout.shapes == ()
+    assert fig.layout.annotations[0].text == "Alla kommuner tillsammans: 38"
+    assert fig.layout.xaxis.range == (0, 34.5)  # the largest municipality, not the sum
+
+
+def test_breakdown_dropdown_and_suppressed_cell():
+    fig = breakdown_figure(_frame("AME_AVSLUT_ARB_STUD"), _kpi_row(SHARE))
+    bars = [t for t in fig.data if t.type == "bar"]
+    markers = [t for t in fig.data if t.type == "scatter"]
+    assert [b.name for b in bars] == ["Kvinnor", "Män"]
+    assert bars[0].y == ("Alla kommuner", "Ale", "Göteborg")
+    assert bars[0].x == (50.0, None, 55.556)
+    assert markers[0].x == (None, 0, None)
+    assert markers[0].text == ("", f"  {SUPPRESSED_TEXT}", "")
+    assert markers[0].offsetgroup == bars[0].offsetgroup == "KON:K"
+    assert bars[1].x == (66.667, None, 63.636)  # no male row for Ale: nobody, so no marker
+    assert markers[1].x == (None, None, None)
+    menu = fig.layout.updatemenus[0]
+    assert [b.label for b in menu.buttons] == ["Kön"]
+    assert menu.buttons[0].args[0]["visible"] == [True, True, True, True]
+
+
+def test_breakdown_absent_for_a_kpi_without_breakdowns():
+    assert breakdown_figure(_frame("AME_STARTADE"), _kpi_row(COUNT)) is None
+
+
+def test_data_quality_section(page):
+    quality = page[page.index('<section id="datakvalitet">'):]
+    assert ("<td>Ale (1440)</td><td>1440/excel/deltagare.xlsx</td>"
+            "<td>1440/excel/deltagare.xlsx: filen är lösenordsskyddad &lt;krypterad&gt;</td>"
+            ) in quality
+    assert "<krypterad>" not in page
+    assert ('<td>Göteborg (1480)</td><td>1480/procapita/fs_2023.csv</td><td>procapita</td>'
+            '<td>Inläst</td><td>2023-01-01 – 2023-12-31</td><td class="num">120</td>'
+            '<td class="num">112</td><td class="num">4</td><td class="num">4</td><td>ja</td>'
+            ) in quality
+    assert "<td>Ersatt av ny leverans</td>" in quality
+    # per reason and municipality; the replaced delivery's five rows are not counted
+    assert ('<td>Göteborg (1480)</td><td>Ogiltigt personnummer (PNR_INVALID)</td>'
+            '<td class="num">3</td>') in quality
+    assert ('<td>Göteborg (1480)</td><td>Ogiltig bedömningspoäng (SCORE_INVALID)</td>'
+            '<td class="num">1</td>') in quality
+    assert ('<td>Göteborg (1480)</td><td>procapita</td><td>status</td><td>Jobbar lite</td>'
+            '<td class="num">7</td>') in quality
+    assert "Gammal dimension" not in quality
+
+
+def test_method_section(page):
+    method = page[page.index('<section id="sa-raknas">'):]
+    assert "Ett värde visas inte när färre än 5 personer ingår" in method
+    assert "för antal när antalet är 1–4" in method
+    assert "<dd>Antal deltagarperioder som startade.</dd>" in method
+
+
+def test_empty_kpi_value_gives_a_clear_note(tmp_path):
+    text = write_report(_db(values=[]), tmp_path / "r.html").read_text(encoding="utf-8")
+    assert NO_VALUES_NOTE in text
+    assert text.count("Inga värden för det här nyckeltalet.") == 3
+    assert text.count(f"plotly.js v{get_plotlyjs_version()}") == 1
+    assert "Plotly.newPlot(" not in text
+
+
+def test_empty_database_does_not_crash(tmp_path):
+    con = duckdb.connect()
+    for name in ("10_meta.sql", "40_marts.sql"):
+        con.execute((DDL / name).read_text())
+    text = write_report(con, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Ingen körning är registrerad" in text
+    assert "Inga filer har avvisats." in text and "Inga leveranser är registrerade." in text
+    assert "Inga rader i karantän." in text
+
+
+@pytest.mark.parametrize("years, as_of, expected", [
+    (["2023", "2024"], date(2024, 6, 30), "2023"),
+    (["2023", "2024"], date(2024, 12, 31), "2024"),
+    (["2024"], date(2024, 6, 30), "2024"),
+    (["2022", "2023"], None, "2023"),
+    ([], date(2024, 6, 30), None),
+])
+def test_chart_year(years, as_of, expected):
+    assert chart_year(years, as_of) == expected
+
+
+def test_format_value_and_order():
+    assert format_value(0.6, "share") == f"60,0{NBSP}%"
+    assert format_value(1234.0, "count") == f"1{NBSP}234"
+    assert format_value(3.46, "months") == f"3,5{NBSP}mån"
+    assert format_value(None, "share") == "–"
+    assert order_kommuner({"9999", "1407", "ALLA", "1440"}) == ["ALLA", "1440", "1407", "9999"]
