@@ -66,9 +66,9 @@ def _db(values=VALUES, key_label="DEMO") -> duckdb.DuckDBPyConnection:
         con.execute("insert into marts.kpi_value values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [v[0], v[1], v[2], period_type, *v[3:]])
     con.execute("insert into meta.run values ('old', '2024-01-02 08:00', '2024-01-02 08:10', "
-                "'2023-12-31', 'INSTALLATION', 'inbox', '0.1.0')")
+                "'2023-12-31', 'INSTALLATION', 'inbox', '0.1.0', 5)")
     con.execute("insert into meta.run values ('new', '2024-07-01 09:00', '2024-07-01 09:12', "
-                "'2024-06-30', ?, 'inbox', '0.1.0')", [key_label])
+                "'2024-06-30', ?, 'inbox', '0.1.0', 5)", [key_label])
     _deliveries(con)
     return con
 
