@@ -1,0 +1,369 @@
+"""Reading workbooks (.xlsx, .xls, .ods) into rows, and finding the header row in them.
+
+Shared by the Excel participant-list and SKAPA adapters. Hand-made workbooks put titles, logos and
+blank rows above the header, merge title and header cells, and hide rows and columns; calamine
+reads hidden rows and columns like any other (they are data), and we find the header ourselves.
+
+Header row: the first row within the first 15 where at least two cells name known columns
+(`SystemConfig.column_for`). A merged header cell names every column it covers.
+
+Two-level headers: a group label above its sub-labels, e.g. 'Status' merged over three columns
+with '3 mån', '6 mån', '12 mån' below. The row after the header row is taken as a sub-header when
+at least two of its text cells name a known column (alone, or after their group label: 'Status
+3 mån'), and at least one of them stands under a merged or blank cell of the header row (so a data
+row whose values happen to be header words is not mistaken for one). Each column is then named
+'<group> <sub-label>' if that is a known column, else by the sub-label, else by the group label.
+Where the format does not report merged cells (.ods, .csv), a blank group cell takes the label to
+its left. The sub-header row is skipped like a title row.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+import python_calamine
+
+from adapters.base import FileRejected, QuarantineRow, Reason, SourceFile
+from adapters.config import SystemConfig, normalise
+from adapters.personnummer import InvalidPersonnummer, Personnummer, parse
+from adapters.values import is_blank, parse_date
+
+HEADER_SEARCH_ROWS = 15
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and password-protected .xlsx
+_ZIP_MAGIC = b"PK\x03\x04"
+_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")  # an encrypted OOXML inside OLE
+_TOTAL_ROW = re.compile(r"^(summa|summering|totalt?|totalsumma|antal)\b")
+
+Cell = Any  # str, int, float, bool, date, datetime, time, timedelta or None
+_NEVER_BLANK = (int, bool, date, datetime)
+
+
+@dataclass
+class Sheet:
+    """One sheet's cells: rows[0] is spreadsheet row 1, so that row numbers are the user's."""
+
+    name: str | None  # None for a text file
+    rows: list[list[Cell]]
+    # ((first_row, first_col), (last_row, last_col)), 0-based; None where the format cannot say
+    merged: list[tuple[tuple[int, int], tuple[int, int]]] | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    index: int  # 0-based position in the row
+    header: str  # as shown in the file (group and sub-label joined by a space)
+    canonical: str | None  # the known column it names, or None
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int  # 1-based, as the user sees it
+    cells: list[Cell]
+
+
+@dataclass
+class Table:
+    """A sheet cut at its header row."""
+
+    sheet: str | None
+    header_row: int  # 1-based
+    columns: list[Column]
+    rows_above: int  # title and blank rows above the header row
+    below: list[Row] = field(default_factory=list)  # every row below the header row
+    subheader_row: int | None = None
+
+    @cached_property
+    def _named(self) -> dict[str, list[Column]]:
+        named: dict[str, list[Column]] = {}
+        for col in self.columns:
+            if col.canonical is not None:
+                named.setdefault(col.canonical, []).append(col)
+        return named
+
+    def has(self, canonical: str) -> bool:
+        return canonical in self._named
+
+    def header(self, canonical: str) -> str:
+        """The header text of a known column, for messages."""
+        return self._named[canonical][0].header
+
+    def value(self, row: Row, canonical: str) -> Cell:
+        """The first non-blank cell of the columns with this name (a merged header can name two)."""
+        for col in self._named.get(canonical, ()):
+            if col.index < len(row.cells) and not _blank(row.cells[col.index]):
+                return row.cells[col.index]
+        return None
+
+    def split_rows(self) -> tuple[list[Row], int]:
+        """The data rows below the header, and the number of rows skipped as non-data: title
+        rows above the header, a sub-header row, blank rows and total ('Summa', 'Totalt') rows."""
+        data = [r for r in self.below if not _non_data(r) and r.number != self.subheader_row]
+        return data, self.rows_above + len(self.below) - len(data)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def read_workbook(source: SourceFile) -> list[Sheet]:
+    """Every sheet of a workbook, whatever its format. Raises FileRejected naming the file."""
+    try:
+        raw = source.path.read_bytes()
+    except OSError as exc:
+        raise FileRejected(
+            f"{source.rel_path}: the file cannot be opened ({exc.strerror})"
+        ) from None
+    _check_format(raw, source.rel_path)
+    try:
+        book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        sheets = [_sheet(book, name) for name in book.sheet_names]
+    except python_calamine.PasswordError:
+        raise FileRejected(f"{source.rel_path}: the workbook is password-protected") from None
+    except Exception:  # noqa: BLE001 - calamine's messages may quote file bytes: never pass them on
+        raise FileRejected(
+            f"{source.rel_path}: the workbook is damaged or not in a format that can be read "
+            f"(.xlsx, .xls, .ods)"
+        ) from None
+    if not any(_has_content(s) for s in sheets):
+        raise FileRejected(f"{source.rel_path}: the workbook is empty")
+    return sheets
+
+
+def read_tables(
+    source: SourceFile,
+    config: SystemConfig,
+    wanted: Callable[[Table], bool],
+    wanted_text: str,
+    notes: list[str],
+) -> list[Table]:
+    """The sheets to read, cut at their header rows: those config.sheets names (glob patterns,
+    any case), or every sheet whose header row is `wanted`. Every other sheet is listed in
+    `notes` as skipped; its rows are not counted. FileRejected when no sheet is left."""
+    tables = []
+    for sheet in read_workbook(source):
+        if config.sheets and not _configured(sheet.name, config.sheets):
+            notes.append(f"sheet '{sheet.name}' skipped: not among the configured sheets")
+            continue
+        table = find_table(sheet, config)
+        if table is None or not wanted(table):
+            notes.append(
+                f"sheet '{sheet.name}' skipped: no header row with {wanted_text} within the "
+                f"first {HEADER_SEARCH_ROWS} rows"
+            )
+            continue
+        tables.append(table)
+    if not tables:
+        raise FileRejected(
+            f"{source.rel_path}: no sheet has a header row with {wanted_text} within its first "
+            f"{HEADER_SEARCH_ROWS} rows ({config.source})"
+        )
+    return tables
+
+
+def _configured(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(normalise(name), normalise(p)) for p in patterns)
+
+
+def _check_format(raw: bytes, rel_path: str) -> None:
+    """Say clearly what a file is when it is not a workbook calamine can read."""
+    if not raw:
+        raise FileRejected(f"{rel_path}: the file is empty (0 bytes)")
+    if raw.startswith(_OLE_MAGIC):
+        if _ENCRYPTED_STREAM in raw:
+            raise FileRejected(f"{rel_path}: the workbook is password-protected")
+        return
+    if not raw.startswith(_ZIP_MAGIC):
+        raise FileRejected(f"{rel_path}: not a workbook (expected .xlsx, .xls or .ods content)")
+    try:
+        names = set(zipfile.ZipFile(io.BytesIO(raw)).namelist())
+    except zipfile.BadZipFile:
+        raise FileRejected(f"{rel_path}: the workbook is damaged (broken zip archive)") from None
+    if not names & {"xl/workbook.xml", "xl/workbook.bin", "content.xml"}:
+        raise FileRejected(f"{rel_path}: a zip archive, but not a workbook (.xlsx or .ods)")
+
+
+def _sheet(book: python_calamine.CalamineWorkbook, name: str) -> Sheet:
+    sheet = book.get_sheet_by_name(name)
+    # skip_empty_area=False: rows start at row 1, so row numbers are the ones the user sees
+    rows = [list(r) for r in sheet.to_python(skip_empty_area=False)]
+    return Sheet(name=name, rows=rows, merged=sheet.merged_cell_ranges)
+
+
+def _has_content(sheet: Sheet) -> bool:
+    return any(not is_blank(c) for row in sheet.rows for c in row)
+
+
+# --- cells ---------------------------------------------------------------------------------------
+
+
+def cell_text(value: Cell) -> str:
+    """A cell as trimmed text: whole numbers without '.0' (12.0 -> '12'), dates as ISO dates."""
+    if is_blank(value):
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _blank(cell: Cell) -> bool:
+    """values.is_blank, answering calamine's commonest cell types without its general checks."""
+    kind = type(cell)
+    if kind is str:
+        return not cell.replace("\ufeff", "").strip()
+    if kind in _NEVER_BLANK:
+        return False
+    return is_blank(cell)
+
+
+def _non_data(row: Row) -> bool:
+    first = next((c for c in row.cells if not _blank(c)), None)
+    if first is None:
+        return True
+    return isinstance(first, str) and bool(_TOTAL_ROW.match(normalise(first)))
+
+
+# --- the header ----------------------------------------------------------------------------------
+
+
+def find_table(sheet: Sheet, config: SystemConfig) -> Table | None:
+    """Cut a sheet at its header row; None when no row within the first 15 has two known columns."""
+    for i, cells in enumerate(sheet.rows[:HEADER_SEARCH_ROWS]):
+        if sum(1 for c in cells if _known(config, c)) >= 2:
+            return _table(sheet, i, config)
+    return None
+
+
+def _known(config: SystemConfig, cell: Cell) -> bool:
+    return isinstance(cell, str) and config.column_for(cell) is not None
+
+
+def _table(sheet: Sheet, i: int, config: SystemConfig) -> Table:
+    width = max(len(r) for r in sheet.rows)
+    top = _pad([cell_text(c) for c in sheet.rows[i]], width)
+    filled = _fill_merged(top, i, sheet.merged)
+    below = [Row(n + 1, sheet.rows[n]) for n in range(i + 1, len(sheet.rows))]
+    two_level = _subheader(sheet, i, top, filled, width, config)
+    if two_level is None:
+        columns = [_column(j, filled[j], "", config) for j in range(width)]
+        return Table(sheet.name, i + 1, columns, rows_above=i, below=below)
+    groups, labels = two_level
+    columns = [_column(j, groups[j], labels[j], config) for j in range(width)]
+    return Table(sheet.name, i + 1, columns, rows_above=i, below=below, subheader_row=i + 2)
+
+
+def _pad(cells: list[str], width: int) -> list[str]:
+    return cells + [""] * (width - len(cells))
+
+
+def _fill_merged(top: list[str], i: int, merged: list | None) -> list[str]:
+    """A merged header cell names every column it covers (calamine gives only its top-left)."""
+    filled = list(top)
+    for (r0, c0), (r1, c1) in merged or []:
+        if r0 == i:
+            for j in range(c0, min(c1, len(filled) - 1) + 1):
+                filled[j] = filled[j] or top[c0]
+    return filled
+
+
+def _subheader(sheet, i, top, filled, width, config) -> tuple[list[str], list[str]] | None:
+    """(group labels, sub-labels) when the row after the header row is a sub-header, else None."""
+    if i + 1 >= len(sheet.rows):
+        return None
+    labels = _pad([cell_text(c) if isinstance(c, str) else "" for c in sheet.rows[i + 1]], width)
+    groups = filled if sheet.merged is not None else _fill_right(top, labels)
+    hits = [j for j in range(width) if labels[j] and _label_known(groups[j], labels[j], config)]
+    if len(hits) < 2 or all(top[j] for j in hits):
+        return None
+    return groups, labels
+
+
+def _fill_right(top: list[str], labels: list[str]) -> list[str]:
+    """Without merge information, a group label covers the blank header cells to its right."""
+    filled, group = list(top), ""
+    for j, text in enumerate(top):
+        group = text or group
+        if not text and labels[j]:
+            filled[j] = group
+    return filled
+
+
+def _label_known(group: str, label: str, config: SystemConfig) -> bool:
+    return any(config.column_for(t) is not None for t in (f"{group} {label}".strip(), label))
+
+
+def _column(j: int, group: str, label: str, config: SystemConfig) -> Column:
+    """Name a column: '<group> <label>' if known, else the label, else the group label."""
+    header = f"{group} {label}".strip()
+    for text in (header, label, group):
+        if text and config.column_for(text) is not None:
+            return Column(j, header, config.column_for(text))
+    return Column(j, header, None)
+
+
+# --- typed values, and rows that cannot be loaded ------------------------------------------------
+
+
+class RowProblem(Exception):
+    """A row that cannot be loaded: it goes to quarantine with this reason and column."""
+
+    def __init__(self, reason: Reason, column: str | None, detail: str):
+        super().__init__(detail)
+        self.reason, self.column, self.detail = reason, column, detail
+
+
+def quarantine_row(
+    source: SourceFile, table: Table, row: Row, problem: RowProblem
+) -> QuarantineRow:
+    """A quarantine entry whose message names file, sheet, row and column (never the value)."""
+    where = f"{source.rel_path}, " + (f"sheet '{table.sheet}', " if table.sheet else "")
+    where += f"row {row.number}" + (f", column '{problem.column}'" if problem.column else "")
+    return QuarantineRow(
+        row.number, problem.reason, f"{where}: {problem.detail}", problem.column, table.sheet
+    )
+
+
+def read_personnummer(table: Table, row: Row, today: date) -> Personnummer:
+    """The row's personnummer; RowProblem when it is missing or invalid."""
+    column = table.header("personnummer")
+    value = table.value(row, "personnummer")
+    if is_blank(value):
+        raise RowProblem(Reason.PNR_MISSING, column, "no personnummer")
+    try:
+        return parse(cell_text(value), today)
+    except InvalidPersonnummer as exc:  # its message never contains the number
+        raise RowProblem(Reason.PNR_INVALID, column, f"not a valid personnummer ({exc})") from None
+
+
+def read_date(
+    table: Table, row: Row, name: str, *, required: bool = False, end_of_month: bool = False
+) -> date | None:
+    """A date column's value; month-only means the first day, or the last with end_of_month."""
+    if not table.has(name):
+        return None
+    try:
+        parsed = parse_date(table.value(row, name), end_of_month=end_of_month)
+    except ValueError as exc:  # values.parse_date never echoes the cell
+        raise RowProblem(Reason.DATE_INVALID, table.header(name), f"not a date ({exc})") from None
+    if parsed is None and required:
+        raise RowProblem(Reason.DATE_MISSING, table.header(name), "the date is missing")
+    return parsed
+
+
+def typed_frame(records: list[dict], columns: dict[str, str]) -> pd.DataFrame:
+    """A staging frame with these columns and dtypes, also when there are no records."""
+    return pd.DataFrame.from_records(records, columns=list(columns)).astype(columns)
