@@ -3,7 +3,8 @@
 Exports write the same value in many ways (Excel serials, Swedish month names, decimal commas,
 non-breaking-space thousands separators). Each function accepts them all and raises ValueError
 for anything it cannot read with certainty: a wrong guess would silently move a row to another
-month. Error messages never echo the raw value, since a misplaced column can hold a personnummer.
+month. Error messages never echo the raw text, since a misplaced column can hold a personnummer;
+they name at most the year, month and day of a date that does not exist.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ _MONTHS = {
     "december": 12, "dec": 12,
 }  # fmt: skip
 
-_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+# text is case-folded before matching, hence the lower-case 't' of ISO timestamps
+_TIME = r"(?:[ t]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 _ISO = re.compile(rf"(\d{{4}})[-/](\d{{1,2}})[-/](\d{{1,2}}){_TIME}")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _DAY_FIRST = re.compile(r"(\d{1,2})[./-](\d{1,2})(?:[./-]|\s+)(\d{4})" + _TIME)
@@ -58,8 +60,10 @@ def is_blank(value: object) -> bool:
         return True
     if isinstance(value, str):
         return not value.replace("\ufeff", "").strip()
-    if isinstance(value, (float, Decimal)):
-        return value != value  # NaN is the only value not equal to itself
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, Decimal):
+        return value.is_nan()
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # lists and other containers are not blank
@@ -82,7 +86,7 @@ def parse_date(value: object, *, end_of_month: bool = False) -> date | None:
     if isinstance(value, date):
         return value
     if isinstance(value, bool):
-        raise ValueError("a true/false value is not a date")
+        raise ValueError("a true/false value is not a date")  # noqa: TRY004 - callers catch ValueError
     if isinstance(value, (numbers.Real, Decimal)):  # numbers.Real covers numpy scalars too
         return _from_number(value, end_of_month)
     return _from_text(str(value), end_of_month)
@@ -171,7 +175,9 @@ def _make(year: int, month: int, day: int) -> date:
 
 
 def _month_day(year: int, month: int, end_of_month: bool) -> date:
-    first = _make(year, month, 1)
+    if not 1 <= month <= 12:
+        raise ValueError(f"{year:04d}-{month:02d} is not a month that exists")
+    first = date(year, month, 1)
     if not end_of_month:
         return first
     return first.replace(day=calendar.monthrange(year, month)[1])
