@@ -35,6 +35,7 @@ def test_report_renders_every_chart_without_errors(sample_run):
             "els => new Set(els.map(e => e.closest('.plotly-graph-div').id)).size")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=False)
+        charts.nth(3).screenshot(path=str(ARTIFACTS / "report-chart.png"))
         browser.close()
     assert errors == []
     assert n_charts > 10
