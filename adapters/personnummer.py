@@ -46,6 +46,10 @@ def parse(value: object, today: date) -> Personnummer:
     """
     if value is None:
         raise InvalidPersonnummer("empty")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value):
+        # a number cell: every leading zero is gone (born 2000-2009: two or more of them)
+        digits = str(int(value))
+        value = digits.zfill(10) if 7 <= len(digits) < 10 else digits
     text = _SEPARATORS.sub("", str(value))
     text = _FLOAT_TAIL.sub("", text)
     if not text:

@@ -122,44 +122,34 @@ def comparison_report(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"path": str(out)})
 
 
-def _check(table: str, sql: str, description: str, blocking: bool = True):
-    """A check that passes when `sql` returns 0 (the number of offending rows).
+def _quality_check(table: str):
+    """great-expectations and set-based checks of one core table (utfall.quality). Blocking when
+    an ERROR check fails: a wrong core table would poison the marts."""
 
-    `description` starts with the check's name and a colon."""
-    schema, name = table.split(".")
-    check_name = description.split(":")[0]
-
-    @dg.asset_check(asset=dg.AssetKey([schema, name]), name=check_name,
-                    description=description.split(":", 1)[1].strip(), blocking=blocking)
+    @dg.asset_check(asset=dg.AssetKey(["core", table]), name=f"{table}_quality", blocking=True,
+                    description=f"Data-quality checks of core.{table} (utfall.quality)")
     def _fn(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        from utfall import quality
+
         with duckdb.get_connection() as con:
-            bad = con.execute(sql).fetchone()[0]
-        return dg.AssetCheckResult(passed=bad == 0, metadata={"offending_rows": bad})
+            as_of = transform.latest_covered_day(con) or date.today()
+            results = quality.run_table_checks(con, f"core.{table}", as_of)
+        failed = [r for r in results if not r.passed]
+        errors = [r for r in failed if r.severity == "ERROR"]
+        return dg.AssetCheckResult(
+            passed=not errors,
+            severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
+            metadata={
+                "checks": len(results),
+                "failed": [f"{r.check_name} {r.kommun_kod or ''}: {r.unexpected if r.error is None else r.error}"
+                           for r in failed][:50],
+            },
+        )
 
     return _fn
 
 
-CHECKS = [
-    _check("core.insats_episode", "select count(*) from core.insats_episode where end_date < start_date",
-           "end_before_start: no episode ends before it starts"),
-    _check("core.insats_episode",
-           "select count(*) from core.insats_episode where insats_typ is not null "
-           "and insats_typ not in (select code from codes.insats_typ)",
-           "insats_typ_codes: every insats_typ is in the code list"),
-    _check("core.status_observation",
-           "select count(*) from core.status_observation where status is not null "
-           "and status not in (select code from codes.status)",
-           "status_codes: every status is in the code list"),
-    _check("core.person", "select count(*) - count(distinct person_key) from core.person",
-           "unique_person_key: one row per person"),
-    _check("core.fs_month",
-           "select count(*) from core.fs_month as f anti join core.fs_coverage as c "
-           "using (kommun_kod, month)",
-           "months_covered: every FS month lies inside the coverage"),
-    _check("core.progression_assessment",
-           "select count(*) from core.progression_assessment where person_key is null",
-           "unlinked: SKAPA assessments without a person (warning)", blocking=False),
-]
+CHECKS = [_quality_check(t) for t in CORE_TABLES]
 
 build_kommun = dg.define_asset_job(
     "build_kommun", selection=dg.AssetSelection.all(), partitions_def=kommun_partitions,

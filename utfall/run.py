@@ -32,7 +32,7 @@ class RunSummary:
     kpi_rows: int
     kpi_suppressed: int
     key_label: str
-    seconds: dict[str, float]  # wall time per stage: ingest, core, marts, report
+    seconds: dict[str, float]  # wall time per stage: ingest, core, quality, marts, report
 
 
 def report_path_for(db_path: Path) -> Path:
@@ -66,6 +66,10 @@ def run(
             with _timed(seconds, "core"):
                 transform.build_core(con)
             as_of = as_of or transform.latest_covered_day(con) or date.today()
+            with _timed(seconds, "quality"):
+                from utfall import quality  # great-expectations is slow to import
+
+                quality.run_checks(con, as_of)
             with _timed(seconds, "marts"):
                 transform.build_marts(con, as_of, min_cell)
             con.execute(

@@ -53,3 +53,33 @@ def test_sensor_requests_only_the_municipality_with_a_new_delivery(tmp_path):
     second, _ = _evaluate(instance, inbox, cursor)
     assert [r.partition_key for r in second.run_requests] == ["1402"]
     assert second.dynamic_partitions_requests == []
+
+
+def test_dagster_builds_the_same_kpis_as_utfall_run(sample_run, tmp_path):
+    from dagster_duckdb import DuckDBResource
+
+    from pipelines.definitions import core_tables, kommun_partitions, marts_tables, staging_tables
+    from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
+
+    summary, _ = sample_run
+    instance = dg.DagsterInstance.ephemeral()
+    kommuner = sorted(p.name for p in SAMPLE_INBOX.iterdir() if p.is_dir())
+    instance.add_dynamic_partitions(kommun_partitions.name, kommuner)
+    resources = {"duckdb": DuckDBResource(database=str(tmp_path / "dagster.duckdb")),
+                 "settings": UtfallSettings(inbox=str(SAMPLE_INBOX), config_dir=str(CONFIG_DIR))}
+    for kommun in kommuner:
+        result = dg.materialize([staging_tables], partition_key=kommun, instance=instance,
+                                resources=resources)
+        assert result.success
+    run_config = {"ops": {"marts_tables": {"config": {"as_of": str(summary.as_of)}}}}
+    result = dg.materialize([core_tables, marts_tables], instance=instance, resources=resources,
+                            run_config=run_config, selection=None)
+    assert result.success
+
+    import duckdb
+
+    def kpis(path):
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute("select * from marts.kpi_value order by all").fetchall()
+
+    assert kpis(tmp_path / "dagster.duckdb") == kpis(summary.db_path)

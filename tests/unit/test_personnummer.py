@@ -1,0 +1,69 @@
+from datetime import date
+
+import pytest
+
+from adapters.personnummer import InvalidPersonnummer, Pseudonymiser, luhn_ok, parse
+
+TODAY = date(2026, 11, 23)
+
+
+def with_check(nine: str) -> str:
+    for c in "0123456789":
+        if luhn_ok(nine + c):
+            return nine + c
+    raise AssertionError
+
+
+P = with_check("811218987")  # 811218-987C
+
+
+@pytest.mark.parametrize("written", [
+    f"19{P[:6]}-{P[6:]}", f"19{P}", f"{P[:6]}-{P[6:]}", P, f" {P[:6]} - {P[6:]} ", f"{P}.0",
+])
+def test_every_written_form_gives_the_same_twelve_digits(written):
+    assert parse(written, TODAY).digits12 == "19" + P
+
+
+def test_plus_means_a_hundred_years_or_more():
+    n = with_check("121212121")
+    assert parse(f"{n[:6]}+{n[6:]}", TODAY).birth_year == 1912
+    assert parse(f"{n[:6]}-{n[6:]}", TODAY).birth_year == 2012
+
+
+def test_numbers_that_lost_leading_zeros():
+    one_zero = with_check("050505123")  # 0505051234-like: born 2005
+    assert parse(int(one_zero), TODAY).digits12 == "20" + one_zero
+    assert parse(one_zero.lstrip("0"), TODAY).digits12 == "20" + one_zero  # 9 digits as text
+    three_zeros = with_check("000118476")  # born 2000-01-18
+    assert parse(float(int(three_zeros)), TODAY).digits12 == "20" + three_zeros
+    with pytest.raises(InvalidPersonnummer):
+        parse(three_zeros.lstrip("0"), TODAY)  # 7 digits of text is not a number that lost zeros
+
+
+def test_samordningsnummer_day_plus_60():
+    n = with_check("850375123")  # 1985-03-15 + 60
+    p = parse(n, TODAY)
+    assert (p.birth_year, p.birth_month, p.samordningsnummer) == (1985, 3, True)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("8112189870x", "characters"), ("811318-9876", "date"), ("12345", "digits"), ("", "empty"),
+])
+def test_invalid_numbers_say_why_without_the_number(bad, reason):
+    with pytest.raises(InvalidPersonnummer) as info:
+        parse(bad, TODAY)
+    assert reason in str(info.value) and "8112" not in str(info.value)
+
+
+def test_wrong_check_digit_is_rejected():
+    wrong = P[:9] + str((int(P[9]) + 1) % 10)
+    with pytest.raises(InvalidPersonnummer, match="check digit"):
+        parse(wrong, TODAY)
+
+
+def test_sex_from_second_to_last_digit_and_stable_keys():
+    p = parse(P, TODAY)
+    assert p.sex == ("M" if int(P[8]) % 2 else "K")
+    a, b = Pseudonymiser(b"k" * 32, "TEST"), Pseudonymiser(b"j" * 32, "TEST")
+    assert a.person_key(p) == a.person_key(parse(f"19{P}", TODAY))
+    assert a.person_key(p) != b.person_key(p) and len(a.person_key(p)) == 64
