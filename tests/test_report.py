@@ -288,3 +288,17 @@ def test_format_value_and_order():
     assert format_value(3.46, "months") == f"3,5{NBSP}mån"
     assert format_value(None, "share") == "–"
     assert order_kommuner({"9999", "1407", "ALLA", "1440"}) == ["ALLA", "1440", "1407", "9999"]
+
+
+def test_quality_checks_that_failed_are_listed(tmp_path):
+    con = duckdb.connect()
+    for name in ("10_meta.sql", "40_marts.sql"):
+        con.execute((DDL / name).read_text(encoding="utf-8"))
+    con.execute("insert into meta.quality_check values "
+                "('insats_episode_end_before_start', 'core.insats_episode', '1480', null, "
+                "'episodes do not end before they start', 'ERROR', 120, 2, false, null), "
+                "('person_key_unique', 'core.person', null, null, 'one row per person', 'ERROR', "
+                "50, 0, true, null)")
+    html = write_report(con, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "2 kontroller körda, 1 visar avvikelser" in html
+    assert "episodes do not end before they start" in html and "Göteborg (1480)" in html

@@ -461,11 +461,19 @@ class ReportData:
     deliveries: pd.DataFrame
     quarantine: pd.DataFrame
     unmapped: pd.DataFrame
+    checks: pd.DataFrame  # meta.quality_check, without the quarantine counts shown above
 
 
 def load(con: duckdb.DuckDBPyConnection) -> ReportData:
     return ReportData(_latest_run(con), _kpis(con), _year_values(con), _deliveries(con),
-                      _quarantine(con), _unmapped(con))
+                      _quarantine(con), _unmapped(con), _checks(con))
+
+
+def _checks(con) -> pd.DataFrame:
+    return con.execute(
+        "select kommun_kod, table_name, check_name, description, severity, rows_checked, "
+        "unexpected, passed, error from meta.quality_check where check_name not like 'quarantine_%' "
+        "order by passed, severity, kommun_kod, table_name, check_name").df()
 
 
 def _latest_run(con) -> dict | None:
@@ -681,7 +689,22 @@ def _quality_section(data: ReportData) -> str:
         "<h3>Leveranser</h3>", _delivery_table(data.deliveries),
         "<h3>Rader i karantän, per orsak</h3>", _quarantine_table(data.quarantine),
         "<h3>Värden utan översättning</h3>", _unmapped_table(data.unmapped),
+        "<h3>Kontroller av tabellerna</h3>", _checks_table(data.checks),
         "</section>"])
+
+
+def _checks_table(checks: pd.DataFrame) -> str:
+    failed = checks[~checks["passed"].astype(bool)] if len(checks) else checks
+    summary = (f"<p>{len(checks)} kontroller körda, {len(failed)} visar avvikelser. "
+               "FEL gör nyckeltalen osäkra; VARNING är värt att titta på.</p>")
+    rows = [[_kommun_cell(r["kommun_kod"]) if not _missing(r["kommun_kod"]) else "alla",
+             r["table_name"], r["description"], "FEL" if r["severity"] == "ERROR" else "VARNING",
+             r["error"] if not _missing(r["error"]) else
+             (None if _missing(r["unexpected"]) else int(r["unexpected"])),
+             None if _missing(r["rows_checked"]) else int(r["rows_checked"])]
+            for r in _by_kommun(failed.fillna({"kommun_kod": ""}))] if len(failed) else []
+    return summary + _table(["Kommun", "Tabell", "Kontroll", "Allvar", "Avvikande rader", "Rader"],
+                            rows, "Alla kontroller godkända.", numeric={4, 5})
 
 
 def _table(headers: list[str], rows: list[list], empty: str,
