@@ -147,3 +147,35 @@ def test_cli_run_with_a_generated_key(tmp_path):
                                        "--key-file", str(key)])
     assert result.exit_code == 0, result.output
     assert "Report:" in result.output and "KPI values:" in result.output
+
+
+FAULT_REASONS = {
+    "pnr_bad_check_digit": "PNR_INVALID", "pnr_impossible_date": "PNR_INVALID",
+    "start_date_unparseable": "DATE_INVALID", "end_before_start": "END_BEFORE_START",
+}
+UNMAPPED_FIELDS = {"insats_unmapped": "insats_typ", "status_unmapped": "status",
+                   "end_reason_unmapped": "end_reason"}
+
+
+def test_quarantine_and_unmapped_match_the_faults_planted_in_each_file(sample_run):
+    import json
+    from collections import Counter
+
+    summary, _ = sample_run
+    manifest = json.loads((SAMPLE_INBOX.parent / "manifest.json").read_text(encoding="utf-8"))
+    for path, entry in manifest["files"].items():
+        if entry["kind"] in ("corrupt", "duplicate"):
+            continue
+        expected = Counter()
+        for fault, n in entry["faults"].items():
+            if fault in FAULT_REASONS:
+                expected[FAULT_REASONS[fault]] += n
+        got = Counter(dict(q(summary.db_path, "select reason, count(*) from meta.quarantine "
+                                              "where path = ? group by reason", [path])))
+        assert got == expected, path
+        for fault, field in UNMAPPED_FIELDS.items():
+            if fault in entry["faults"]:
+                n = q(summary.db_path, "select coalesce(sum(n), 0) from meta.unmapped_value as u "
+                                       "join meta.delivery as d using (delivery_id) "
+                                       "where d.path = ? and u.field = ?", [path, field])[0][0]
+                assert n == entry["faults"][fault], (path, field)
