@@ -273,7 +273,7 @@ def _pad(cells: list[str], width: int) -> list[str]:
 def _fill_merged(top: list[str], i: int, merged: list | None) -> list[str]:
     """A merged header cell names every column it covers (calamine gives only its top-left)."""
     filled = list(top)
-    for (r0, c0), (r1, c1) in merged or []:
+    for (r0, c0), (_r1, c1) in merged or []:
         if r0 == i:
             for j in range(c0, min(c1, len(filled) - 1) + 1):
                 filled[j] = filled[j] or top[c0]

@@ -119,7 +119,7 @@ def _ingest_file(con, inbox, path, rel, configs, pseudo, today) -> FileOutcome:
         result = adapter_for(system).read(source, configs.for_system(kommun, system), pseudo, today)
     except FileRejected as exc:
         return _record_rejected(con, did, sha, rel, kommun, system, str(exc))
-    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the inbox
+    except Exception as exc:
         log.exception("adapter %s failed on %s", system, rel)
         return _record_rejected(
             con, did, sha, rel, kommun, system,

@@ -7,8 +7,8 @@ import os
 import shutil
 import time
 import uuid
-from contextlib import contextmanager
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path

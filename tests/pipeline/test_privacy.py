@@ -20,7 +20,7 @@ def _cells(path):
     if path.suffix.lower() in (".xlsx", ".xls", ".ods"):
         try:
             book = CalamineWorkbook.from_path(str(path))
-        except Exception:  # the deliberately corrupt file
+        except Exception:  # noqa: BLE001 - the deliberately corrupt file
             return []
         return [str(c) for name in book.sheet_names
                 for row in book.get_sheet_by_name(name).to_python() for c in row]
