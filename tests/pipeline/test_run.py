@@ -179,3 +179,32 @@ def test_quarantine_and_unmapped_match_the_faults_planted_in_each_file(sample_ru
                                        "join meta.delivery as d using (delivery_id) "
                                        "where d.path = ? and u.field = ?", [path, field])[0][0]
                 assert n == entry["faults"][fault], (path, field)
+
+
+def test_cli_unmapped_lists_values_per_municipality_with_counts(sample_run):
+    summary, _ = sample_run
+    result = CliRunner().invoke(main, ["unmapped", "--db", str(summary.db_path)])
+    assert result.exit_code == 0, result.output
+    expected = q(summary.db_path, "select u.kommun_kod, u.field, u.value_local, sum(u.n) "
+                                  "from meta.unmapped_value u join meta.delivery d using (delivery_id) "
+                                  "where d.status = 'LOADED' group by all")
+    assert expected  # the sample has unmapped values on purpose
+    for kommun, field, value, n in expected:
+        assert f"{kommun} " in result.output
+        assert any(field in line and value in line and str(int(n)) in line
+                   for line in result.output.splitlines())
+
+
+def test_cli_export_writes_only_published_values(sample_run, tmp_path):
+    import pandas as pd
+
+    summary, _ = sample_run
+    result = CliRunner().invoke(main, ["export", "--db", str(summary.db_path), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(tmp_path / "utfall-kpi-DEMO.csv", sep=";", decimal=",")
+    assert list(frame.columns) == ["kpi_id", "kommun_kod", "period", "period_type", "dimension",
+                                   "dimension_value", "numerator", "denominator", "value",
+                                   "ci_low", "ci_high", "suppressed"]
+    assert len(frame) == q(summary.db_path, "select count(*) from marts.kpi_value")[0][0]
+    assert frame.loc[frame["suppressed"], ["numerator", "denominator", "value"]].isna().all().all()
+    assert (tmp_path / "utfall-kpi-DEMO.xlsx").exists()
