@@ -130,15 +130,15 @@ def test_file_written_owner_only_and_opens_offline(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert text.count(f"plotly.js v{get_plotlyjs_version()}") == 1
     assert "<script src" not in text  # nothing fetched from a CDN
-    # share KPI: total + breakdown; count KPI: total only; FS KPI has no values
-    assert text.count("Plotly.newPlot(") == 3
+    # share KPI: total + breakdown + trend (two years); count KPI: total only; FS KPI: no values
+    assert text.count("Plotly.newPlot(") == 4
 
 
 def test_header(page):
     assert "<h1>utfall – jämförelse av AME-resultat i Göteborgsregionen</h1>" in page
     assert "Data till och med <strong>2024-06-30</strong> · körd 2024-07-01 09:12" in page
     assert f'<div class="demo" role="alert">{DEMO_BANNER}</div>' in page
-    assert page.count("DEMODATA \\u2013 inte riktiga personer") == 3  # inside each chart
+    assert page.count("DEMODATA \\u2013 inte riktiga personer") == 4  # inside each chart
 
 
 def test_no_demo_banner_with_an_installation_key(tmp_path):
@@ -302,3 +302,22 @@ def test_quality_checks_that_failed_are_listed(tmp_path):
     html = write_report(con, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "2 kontroller körda, 1 visar avvikelser" in html
     assert "episodes do not end before they start" in html and "Göteborg (1480)" in html
+
+
+def test_trend_has_a_line_per_municipality_and_leaves_suppressed_years_out():
+    from utfall.report import trend_spec
+
+    rows = [("AME_ARB_STUD_6M", k, y, "TOTAL", "ALLA", n, d, v, None, None, s)
+            for k, y, n, d, v, s in [("1480", "2022", 3, 10, 0.3, False),
+                                     ("1480", "2023", None, None, None, True),
+                                     ("1480", "2024", 5, 10, 0.5, False),
+                                     ("ALLA", "2022", 8, 20, 0.4, False),
+                                     ("ALLA", "2023", 9, 20, 0.45, False)]]
+    frame = pd.DataFrame(rows, columns=["kpi_id", "kommun_kod", "period", "dimension",
+                                        "dimension_value", "numerator", "denominator", "value",
+                                        "ci_low", "ci_high", "suppressed"])
+    spec = trend_spec(frame, {"unit": "share"})
+    go_fig = __import__("plotly.graph_objects", fromlist=["Figure"]).Figure(spec)  # validates
+    lines = {t.name: list(t.y) for t in go_fig.data}
+    assert lines == {"Göteborg": [30.0, None, 50.0], "Alla kommuner": [40.0, 45.0, None]}
+    assert trend_spec(frame[frame["period"] == "2022"], {"unit": "share"}) is None

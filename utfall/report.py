@@ -188,6 +188,33 @@ def breakdown_spec(frame: pd.DataFrame, kpi_row) -> dict | None:
     return {"data": traces, "layout": layout}
 
 
+def trend_spec(total: pd.DataFrame, kpi_row) -> dict | None:
+    """TOTAL per year: a line per municipality, Alla kommuner dashed. A suppressed year is left
+    out of its line (never drawn as 0); the hover of its neighbours does not bridge it."""
+    unit = kpi_row["unit"]
+    rows = _records(total, dimension="TOTAL")
+    years = sorted({r.period for r in rows})
+    if len(years) < 2:
+        return None
+    codes = [c for c in order_kommuner({r.kommun_kod for r in rows})
+             if unit != "count" or c != ALLA]
+    by_key = {(r.kommun_kod, r.period): r for r in rows}
+    traces = []
+    for code in codes:
+        points = [by_key.get((code, y)) for y in years]
+        traces.append({
+            "type": "scatter", "mode": "lines+markers", "x": years, "name": kommun_name(code),
+            "y": [_plot_value(p, unit) for p in points], "connectgaps": False,
+            "line": {"dash": "dash", "width": 3, "color": ALLA_COLOR} if code == ALLA else {},
+            "hovertext": [_hover(kommun_name(code), p, unit, y) if p is not None else None
+                          for p, y in zip(points, years)],
+            "hoverinfo": "text",
+        })
+    layout = _layout([], unit, _max_plotted([r for r in rows if r.kommun_kod in codes], unit), 360)
+    layout["xaxis"], layout["yaxis"] = {"type": "category", "title": {"text": "År"}}, layout["xaxis"]
+    return {"data": traces, "layout": layout}
+
+
 def _records(frame: pd.DataFrame, dimension: str | None = None) -> list:
     """Rows as plain tuples: pandas row access is far slower than plotting them."""
     if dimension is not None:
@@ -616,6 +643,10 @@ def _kpi_section(kpi: dict, frame: pd.DataFrame, kommuner: set, as_of: date | No
         parts.append(f"<h4>Uppdelat {_e(year)} – välj uppdelning i menyn</h4>")
         parts.append(_figure_html(_marked(breakdown, demo),
                                   f"{_anchor(kpi['kpi_id'])}-uppdelning"))
+    trend = trend_spec(total, kpi)
+    if trend is not None:
+        parts.append("<h4>Över tid – punkter som saknas är för få för att visa</h4>")
+        parts.append(_figure_html(_marked(trend, demo), f"{_anchor(kpi['kpi_id'])}-trend"))
     parts.append(_years_table(total, kpi["unit"]))
     return "\n".join(parts) + "</article>"
 
