@@ -212,6 +212,7 @@ def trend_spec(total: pd.DataFrame, kpi_row) -> dict | None:
         })
     layout = _layout([], unit, _max_plotted([r for r in rows if r.kommun_kod in codes], unit), 360)
     layout["xaxis"], layout["yaxis"] = {"type": "category", "title": {"text": "År"}}, layout["xaxis"]
+    layout["yaxis"]["automargin"] = True
     return {"data": traces, "layout": layout}
 
 
