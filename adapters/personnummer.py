@@ -10,6 +10,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 _SEPARATORS = re.compile(r"[\s\u00a0]+")
 _FLOAT_TAIL = re.compile(r"\.0+$")
@@ -37,6 +38,18 @@ def luhn_ok(ten_digits: str) -> bool:
 
 
 def parse(value: object, today: date) -> Personnummer:
+    """See _parse. Text is cached: the same people appear in every monthly file of a run."""
+    if isinstance(value, str):
+        return _parse_text(value, today)
+    return _parse(value, today)
+
+
+@lru_cache(maxsize=1 << 21)
+def _parse_text(value: str, today: date) -> Personnummer:
+    return _parse(value, today)
+
+
+def _parse(value: object, today: date) -> Personnummer:
     """Normalise any written form of a personnummer (or samordningsnummer) to 12 digits.
 
     Accepts YYYYMMDD-NNNC, YYYYMMDDNNNC, YYMMDD-NNNC, YYMMDDNNNC, YYMMDD+NNNC (aged 100 or more),
@@ -103,9 +116,16 @@ class Pseudonymiser:
             raise ValueError("the installation key must be at least 16 bytes")
         self._key = key
         self.label = label  # "DEMO" or "INSTALLATION"; outputs built with the demo key say so
+        self._keys: dict[str, str] = {}
 
     def person_key(self, pnr: Personnummer) -> str:
-        return hmac.new(self._key, pnr.digits12.encode("ascii"), hashlib.sha256).hexdigest()
+        key = self._keys.get(pnr.digits12)
+        if key is None:
+            if len(self._keys) > 4_000_000:  # bounded: a national run has a few million people
+                self._keys.clear()
+            key = hmac.new(self._key, pnr.digits12.encode("ascii"), hashlib.sha256).hexdigest()
+            self._keys[pnr.digits12] = key
+        return key
 
     def __repr__(self) -> str:  # never print the key
         return f"Pseudonymiser(label={self.label!r})"

@@ -15,6 +15,7 @@ import numbers
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -186,6 +187,7 @@ def _month_day(year: int, month: int, end_of_month: bool) -> date:
 # --- amounts -------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1 << 18)  # amounts repeat: riksnorm, rents
 def _amount_from_text(raw: str) -> Decimal:
     text = _SPACES.sub("", raw.translate(_MINUS_SIGNS)).casefold()
     text = text.removesuffix("kr").removesuffix(":-")

@@ -135,31 +135,38 @@ left join in_insats as i using (spell_id, h)
 left join asof_coverage as c on c.kommun_kod = r.kommun_kod and c.m = mi(r.r_h)
 left join asof_fs_on as f on f.person_key = r.person_key and f.m = mi(r.r_h);
 
--- time on FS from month(start_date): the first month m >= s with m, m+1, m+2 covered (own
--- municipality) and without FS anywhere ends it; otherwise censored after the last covered FS month
+-- time on FS from month(start_date) = s: the first month m >= s with m, m+1, m+2 covered (own
+-- municipality) and without FS anywhere ends it; otherwise censored after the last covered FS
+-- month. Such an m lies in a gap after an FS month f (next FS month g, or none): the first month
+-- of [f + 1, g - 3] whose three months are covered.
 create or replace temp table spell_km as
 with km as (
     select s.spell_id, s.person_key, s.kommun_kod, s.s_m
     from spell_base as s join spell_fs as f using (spell_id)
     where f.km_eligible
 ),
-quiet as (  -- covered months without FS, for the people in the curve
-    select distinct k.person_key, k.kommun_kod, c.m
-    from (select distinct person_key, kommun_kod, min(s_m) over (partition by person_key, kommun_kod) as from_m from km) as k
-    join asof_coverage as c on c.kommun_kod = k.kommun_kod and c.m >= k.from_m
-    anti join asof_fs_on as f on f.person_key = k.person_key and f.m = c.m
+gap as (
+    select person_key, m as f, lead(m) over (partition by person_key order by m) as g
+    from asof_fs_on
+    where person_key in (select person_key from km)
 ),
-exit_month as (
-    select q.person_key, q.kommun_kod, q.m
-    from quiet as q
-    join quiet as q1 on q1.person_key = q.person_key and q1.kommun_kod = q.kommun_kod and q1.m = q.m + 1
-    join quiet as q2 on q2.person_key = q.person_key and q2.kommun_kod = q.kommun_kod and q2.m = q.m + 2
+cover3 as (  -- months m whose municipality covers m, m+1 and m+2
+    select c.kommun_kod, c.m
+    from asof_coverage as c
+    join asof_coverage as c1 on c1.kommun_kod = c.kommun_kod and c1.m = c.m + 1
+    join asof_coverage as c2 on c2.kommun_kod = c.kommun_kod and c2.m = c.m + 2
+),
+candidate as (  -- per spell and gap after s: the first fully covered quiet month in the gap
+    select k.spell_id, min(c.m) as m
+    from km as k
+    join gap on gap.person_key = k.person_key and gap.f >= k.s_m
+                and (gap.g is null or gap.g >= gap.f + 4)
+    join cover3 as c on c.kommun_kod = k.kommun_kod and c.m > gap.f
+                    and (gap.g is null or c.m <= gap.g - 3)
+    group by k.spell_id, gap.f
 ),
 first_exit as (
-    select k.spell_id, min(e.m) as m
-    from km as k
-    join exit_month as e on e.person_key = k.person_key and e.kommun_kod = k.kommun_kod and e.m >= k.s_m
-    group by k.spell_id
+    select spell_id, min(m) as m from candidate group by spell_id
 ),
 last_fs as (
     select k.spell_id, max(f.m) as m

@@ -4,7 +4,7 @@
 -- breakdown values of a spell
 create or replace temp table spell_attr as
 select spell_id, kommun_kod, start_date, exit_date, sex,
-       case when age_at_start < 16 then null
+       case when age_at_start is null or age_at_start < 16 then null
             when age_at_start < 25 then '16-24'
             when age_at_start < 30 then '25-29'
             when age_at_start < 50 then '30-49'
@@ -69,7 +69,9 @@ with m as (
     from marts.participation_spell where prog_delta is not null
 )
 select m.kpi_id, a.kommun_kod,
-       case m.basis when 'start' then a.start_date else a.exit_date end as cohort_date,
+       -- the quarter is the finest period: grouping by it keeps the table small
+       cast(date_trunc('quarter', case m.basis when 'start' then a.start_date
+                                               else a.exit_date end) as date) as cohort_date,
        a.sex, a.alder, a.insats, a.fodd, a.fs_at_start, a.long_fs_before,
        sum(m.num) as num, sum(m.den) as den
 from m join spell_attr as a using (spell_id)
@@ -77,7 +79,7 @@ group by all;
 
 -- Kaplan-Meier input: per cohort and breakdown values, the number of exits and censorings at t
 create or replace temp table spell_km_input as
-select kommun_kod, start_date as cohort_date, sex, alder, insats, fodd, fs_at_start, long_fs_before,
+select kommun_kod, cast(date_trunc('quarter', start_date) as date) as cohort_date, sex, alder, insats, fodd, fs_at_start, long_fs_before,
        fs_km_months as t,
        count(*) filter (where fs_km_exit) as d,
        count(*) filter (where not fs_km_exit) as c
@@ -85,11 +87,14 @@ from spell_attr
 where fs_km_months is not null
 group by all;
 
--- FS population: a person belongs to every municipality that paid them FS in the year
+-- FS population: a person belongs to every municipality that paid them FS in the year. Adults
+-- only (core.fs_month holds adults already; said again here, where the KPIs need it)
 create or replace temp table fs_paid as
-select person_key, kommun_kod, mi(month) as m
-from core.fs_month
-where fs_amount > 0 and month <= getvariable('as_of')
+select f.person_key, f.kommun_kod, mi(f.month) as m
+from core.fs_month as f
+join core.person as p using (person_key)
+where f.fs_amount > 0 and f.month <= getvariable('as_of')
+  and mi(f.month) - (p.birth_year * 12 + p.birth_month - 1) >= 18 * 12
 group by all;
 
 create or replace temp table fs_person_year as
@@ -117,28 +122,26 @@ left join cover as c12 on c12.kommun_kod = py.kommun_kod and c12.y = py.y
 left join cover as c1 on c1.kommun_kod = py.kommun_kod and c1.y = py.y - 1
 left join cover as c2 on c2.kommun_kod = py.kommun_kod and c2.y = py.y - 2;
 
--- FS exits for returns: paid FS in m-1, no FS anywhere in m..m+2, the payer covers m..m+11
+-- FS exits for returns: paid FS in m-1, no FS anywhere in m..m+2, the payer covers m..m+11.
+-- With each FS month's next FS month (any municipality), both are equality joins.
 create or replace temp table fs_exit as
-with cand as (
-    select distinct person_key, kommun_kod, m + 1 as m from fs_paid
+with next_on as (
+    select person_key, m, lead(m) over (partition by person_key order by m) as next_m
+    from asof_fs_on
 ),
-cover12 as (
-    select c.person_key, c.kommun_kod, c.m
-    from cand as c
+cover12 as (  -- months m whose payer covers m..m+11
+    select c.kommun_kod, c.m
+    from asof_coverage as c
     join asof_coverage as v on v.kommun_kod = c.kommun_kod and v.m between c.m and c.m + 11
     group by all
     having count(*) = 12
-),
-quiet as (
-    select c.*
-    from cover12 as c
-    anti join asof_fs_on as f on f.person_key = c.person_key and f.m between c.m and c.m + 2
 )
-select q.person_key, q.kommun_kod, q.m,
-       count(f.m) > 0 as returned
-from quiet as q
-left join asof_fs_on as f on f.person_key = q.person_key and f.m between q.m + 3 and q.m + 11
-group by all;
+select p.person_key, p.kommun_kod, p.m + 1 as m,
+       coalesce(n.next_m <= p.m + 12, false) as returned
+from fs_paid as p
+join next_on as n on n.person_key = p.person_key and n.m = p.m
+join cover12 as c on c.kommun_kod = p.kommun_kod and c.m = p.m + 1
+where n.next_m is null or n.next_m > p.m + 3;
 
 create or replace temp table fs_measure as
 with per_kommun as (
@@ -159,7 +162,8 @@ with_alla as (
     union all
     select distinct kpi_id, person_key, 'ALLA', m, num from per_kommun
 )
-select w.kpi_id, w.kommun_kod, mi_date(w.m) as cohort_date, p.sex,
+select w.kpi_id, w.kommun_kod, cast(date_trunc('quarter', mi_date(w.m)) as date) as cohort_date,
+       p.sex,
        case when (w.m // 12) - p.birth_year < 16 then null
             when (w.m // 12) - p.birth_year < 25 then '16-24'
             when (w.m // 12) - p.birth_year < 30 then '25-29'

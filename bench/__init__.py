@@ -1,0 +1,1 @@
+"""Reference implementations and benchmarks, kept apart from the pipeline itself."""

@@ -1,0 +1,493 @@
+"""Differential tests: the SQL marts (marts/sql, via CoreDb.build) against an independent plain-pandas
+reading of spec/metrics.md (bench/pandas_kpis.py), on the same hand-made or random core.
+
+The two marts.kpi_value tables must be identical row by row: the same keys, numbers equal within
+1e-9, nulls equal, the same suppression. Where they disagree and metrics.md says the SQL is wrong,
+the test is marked xfail(strict=True) naming the bug, so the suite stays green and the failure stays
+visible; a fix turns the xfail into an XPASS, which fails the suite until the mark is removed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from bench.pandas_kpis import add_months, compute, load_core
+from tests.marts.coredb import CoreDb, month_range
+
+pytestmark = pytest.mark.unit
+
+AS_OF = date(2024, 6, 30)
+KEYS = ["kpi_id", "kommun_kod", "period", "period_type", "dimension", "dimension_value"]
+NUMBERS = ["numerator", "denominator", "value", "ci_low", "ci_high"]
+TOL = 1e-9
+
+TYPES = ["KARTLAGGNING", "VAGLEDNING", "ARBETSTRANING", "PRAKTIK", "UTBILDNING", "SOCIAL_REHAB"]
+REASONS = ["ARBETE", "STUDIER", "AVBROTT", "PLANERAT", "OHALSA", "OKAND", None]
+STATUSES = ["ARBETE", "ARBETE_SUBVENTIONERAT", "STUDIER", "ARBETSSOKANDE", "I_INSATS",
+            "EJ_TILLGANGLIG", "OVRIGT", "OKAND"]
+DIMENSIONS = ["MOTIVATION", "HALSA", "STRUKTUR", "SPRAK"]
+
+
+# --------------------------------------------------------------------------------------------
+# comparison
+
+
+def kpi_frames(db: CoreDb, as_of: date, min_cell: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    db.build(as_of, min_cell)
+    sql = db.con.execute("select * from marts.kpi_value").df()
+    mine = compute(load_core(db.con), as_of, min_cell)
+    return sql, mine
+
+
+def differences(sql: pd.DataFrame, mine: pd.DataFrame, tol: float = TOL) -> list[str]:
+    """Every row that is missing on one side or differs, as readable lines."""
+    dup = [name for name, f in (("sql", sql), ("pandas", mine)) if f.duplicated(KEYS).any()]
+    out = [f"duplicate keys in {name}" for name in dup]
+    m = sql.merge(mine, on=KEYS, how="outer", suffixes=("_sql", "_pd"), indicator="side")
+    for r in m.to_dict("records"):
+        key = "/".join(str(r[k]) for k in KEYS)
+        if r["side"] != "both":
+            only = "sql" if r["side"] == "left_only" else "pandas"
+            s = "_sql" if only == "sql" else "_pd"
+            out.append(f"only in {only}: {key} "
+                       f"{[r[c + s] for c in NUMBERS]} suppressed={r['suppressed' + s]}")
+            continue
+        bad = []
+        for c in NUMBERS:
+            a, b = r[c + "_sql"], r[c + "_pd"]
+            if pd.isna(a) and pd.isna(b):
+                continue
+            if pd.isna(a) or pd.isna(b) or abs(a - b) > tol:
+                bad.append(f"{c}: sql={a} pandas={b}")
+        if bool(r["suppressed_sql"]) != bool(r["suppressed_pd"]):
+            bad.append(f"suppressed: sql={r['suppressed_sql']} pandas={r['suppressed_pd']}")
+        if bad:
+            out.append(f"{key}: " + "; ".join(bad))
+    return out
+
+
+def assert_same(db: CoreDb, as_of: date = AS_OF, min_cell: int = 1) -> pd.DataFrame:
+    sql, mine = kpi_frames(db, as_of, min_cell)
+    diff = differences(sql, mine)
+    assert not diff, f"{len(diff)} differences (as_of={as_of}, min_cell={min_cell}):\n" + \
+        "\n".join(diff[:25])
+    assert len(sql) == len(mine)
+    return mine
+
+
+def row(frame: pd.DataFrame, kpi_id, kommun="1480", period="2023", dimension="TOTAL",
+        value="ALLA"):
+    r = frame[(frame.kpi_id == kpi_id) & (frame.kommun_kod == kommun) & (frame.period == period)
+              & (frame.dimension == dimension) & (frame.dimension_value == value)]
+    assert len(r) <= 1
+    if r.empty:
+        return None
+    r = r.iloc[0]
+    return tuple(None if pd.isna(r[c]) else float(r[c]) for c in NUMBERS) + (bool(r.suppressed),)
+
+
+# --------------------------------------------------------------------------------------------
+# random cores
+
+
+def _d(ordinal: int) -> date:
+    return date.fromordinal(ordinal)
+
+
+def random_core(seed: int) -> tuple[CoreDb, date, int]:
+    """A random core with the awkward cases of metrics.md: three municipalities (1481 without FS
+    coverage), coverage gaps of 1-3 months, episodes nested, overlapping, tied and with gaps
+    around 30 days, ongoing ones and ones that end or start after as_of, status observations
+    near the horizons (both bases, ties, +-45/46 days, after as_of), FS runs with gaps, months
+    with a zero or negative amount, people paid by two municipalities, SKAPA assessments of both
+    raters at the window edges, in another municipality and unlinked. core.fs_month holds adults
+    only (schema.md), as the real core does."""
+    rng = random.Random(seed)
+    db = CoreDb()
+    as_of = rng.choice([date(2024, 6, 30), date(2024, 5, 15), date(2024, 3, 31),
+                        date(2023, 12, 31)])
+    min_cell = rng.choice([1, 1, 2, 3, 5])
+
+    coverage = {}
+    for kommun, first in (("1480", "2021-01"), ("1402", "2022-03")):
+        months = month_range(first, "2024-09")  # runs past as_of: must be ignored
+        for _ in range(rng.choice([0, 0, 1, 2, 3])):
+            p = rng.randint(0, len(months) - 4)
+            months = months[:p] + months[p + rng.randint(1, 3):]
+        coverage[kommun] = months
+        db.con.executemany("insert into core.fs_coverage values (?, ?)",
+                           [(kommun, m) for m in months])
+    kommuner = ["1480", "1402", "1481"]
+
+    base = date(2021, 9, 1).toordinal()
+    for i in range(rng.randint(6, 22)):
+        key = f"p{i:03d}"
+        birth_year, birth_month = rng.randint(1952, 2008), rng.randint(1, 12)
+        db.person(key, birth_year, birth_month, rng.choice("KM"),
+                  rng.choice([True, False, None]))
+        home = rng.choice(kommuner)
+        anchors = [base + rng.randint(0, 1000)]
+        for _ in range(rng.randint(1, 5)):
+            kommun = home if rng.random() < 0.85 else rng.choice(kommuner)
+            start = rng.choice(anchors) + rng.choice([0, 0, rng.randint(-20, 60),
+                                                      rng.randint(25, 35)])
+            length = rng.choice([0, 10, 20, 30, rng.randint(0, 250), rng.randint(0, 250)])
+            end = start + length
+            anchors.append(end + rng.choice([28, 29, 30, 31, 32, 0, rng.randint(1, 400)]))
+            ongoing = rng.random() < 0.1
+            db.episode(key, kommun, rng.choice(TYPES), _d(start), None if ongoing else _d(end),
+                       None if ongoing else rng.choice(REASONS))
+            if ongoing:
+                continue
+            for h in (3, 6, 12):
+                r_h = add_months(_d(end), h).toordinal()
+                for _ in range(rng.choice([0, 0, 1, 1, 2, 3])):
+                    offset = rng.choice([0, 10, -10, 45, -45, 46, -46, rng.randint(-50, 50)])
+                    db.observation(key, rng.choice(kommuner), _d(r_h + offset),
+                                   rng.choice(STATUSES), rng.choice(["FOLLOWUP", "REPORTED"]))
+            if rng.random() < 0.45:
+                lo, hi = rng.choice([(1, 5), (1, 5), (0, 10), (1, 7)])
+                for rater in ("STAFF", "SELF"):
+                    for _ in range(rng.randint(0, 3)):
+                        on = _d(rng.choice([start - 30, start - 31, end + 30, end + 31,
+                                            rng.randint(start - 40, end + 40)]))
+                        where = kommun if rng.random() < 0.85 else rng.choice(kommuner)
+                        for dim in rng.sample(DIMENSIONS, rng.randint(1, 3)):
+                            db.assessment(key, where, on, rater, dim, rng.randint(lo, hi), lo, hi)
+                if rng.random() < 0.2:  # unlinked: no person_key
+                    db.con.execute(
+                        "insert into core.progression_assessment values "
+                        "(null, 'x1', ?, ?, 'STAFF', 'HALSA', 1, 1, 5, 0)", [kommun, _d(end)])
+        # FS, in covered months of the paying municipality, adult months only
+        adult_from = date(birth_year + 18, birth_month, 1)
+        if rng.random() < 0.75:
+            for kommun in rng.sample(["1480", "1402"], rng.choice([1, 1, 1, 2])):
+                months = [m for m in coverage[kommun] if m >= adult_from]
+                if not months:
+                    continue
+                pos = rng.randint(0, len(months) - 1)
+                while pos < len(months):
+                    run = rng.choice([1, 2, 3, 9, 10, 12, rng.randint(1, 30)])
+                    for m in months[pos:pos + run]:
+                        amount = rng.choice([5000.0] * 10 + [0.0, -150.0])
+                        db.fs(key, kommun, f"{m:%Y-%m}", amount=amount)
+                    pos += run + rng.choice([1, 2, 3, 3, 4, 9, 12])
+    return db, as_of, min_cell
+
+
+# A few seeds in the default suite; UTFALL_DIFF_SEEDS=200 pytest tests/test_pandas_reference.py
+# runs that many more (each seed is a new core: a cheap way to hunt for disagreements).
+DEFAULT_SEEDS = range(8)
+EXTRA_SEEDS = range(1000, 1000 + int(os.environ.get("UTFALL_DIFF_SEEDS", "0")))
+
+
+@functools.cache
+def random_frames(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, date, int]:
+    db, as_of, min_cell = random_core(seed)
+    sql, mine = kpi_frames(db, as_of, min_cell)
+    return sql, mine, as_of, min_cell
+
+
+@pytest.mark.parametrize("seed", [*DEFAULT_SEEDS, *EXTRA_SEEDS])
+def test_random_core_sql_equals_pandas(seed):
+    sql, mine, as_of, min_cell = random_frames(seed)
+    diff = differences(sql, mine)
+    assert not diff, f"seed {seed}: {len(diff)} differences (as_of={as_of}, " \
+        f"min_cell={min_cell}):\n" + "\n".join(diff[:25])
+
+
+def test_random_cores_reach_every_kpi_and_suppression():
+    """Guards the generator: the default seeds produce every KPI and some suppressed cells."""
+    seen = set()
+    for seed in DEFAULT_SEEDS:
+        _, mine, _, min_cell = random_frames(seed)
+        seen |= set(mine.kpi_id)
+        if mine.suppressed.any():
+            seen.add("suppression")
+    for kpi in ("AME_STARTADE", "AME_ARB_STUD_12M", "AME_ARB_STUD_KAND_6M", "AME_EJ_FS_3M",
+                "AME_EJ_FS_12M", "FS_MAN_FORE_12", "FS_MAN_EFTER_12", "FS_MEDIAN_MAN",
+                "FS_LANGVARIGT", "FS_MYCKET_LANGVARIGT", "FS_ATERKOMST_12M", "PROG_FORBATTRAD",
+                "suppression"):
+        assert kpi in seen, kpi
+
+
+# --------------------------------------------------------------------------------------------
+# metrics.md's worked example: both sides give the spec's numbers, and agree on every row
+
+
+def worked_example() -> CoreDb:
+    db = CoreDb()
+    db.person("P", 1990, 5, "K")
+    db.coverage("1480", "2022-01", "2024-06")
+    db.fs("P", "1480", "2022-10", "2023-05")
+    db.fs("P", "1480", "2023-09")
+    db.episode("P", "1480", "KARTLAGGNING", date(2023, 1, 9), date(2023, 1, 31))
+    db.episode("P", "1480", "PRAKTIK", date(2023, 2, 20), date(2023, 5, 15), "ARBETE")
+    db.observation("P", "1480", date(2023, 8, 15), "ARBETE")  # "Status 3 mån" = jobb
+    return db
+
+
+def test_worked_example_sql_equals_pandas():
+    assert_same(worked_example(), AS_OF, 1)
+    assert_same(worked_example(), AS_OF, 5)
+
+
+def test_worked_example_numbers_in_pandas():
+    kv = compute(load_core(worked_example().con), AS_OF, 1)
+    assert row(kv, "AME_AVSLUTADE")[:3] == (1, None, 1)
+    assert row(kv, "AME_AVSLUTADE", period="2023-Q2")[:3] == (1, None, 1)
+    assert row(kv, "AME_STARTADE", period="2023-Q1")[:3] == (1, None, 1)
+    assert row(kv, "AME_AVSLUTADE", dimension="ALDER", value="30-49")[0] == 1
+    assert row(kv, "AME_AVSLUTADE", dimension="INSATS", value="PRAKTIK")[0] == 1
+    assert row(kv, "AME_AVSLUT_ARB_STUD")[:3] == (1, 1, 1)
+    assert row(kv, "AME_ARB_STUD_3M")[:3] == (1, 1, 1)
+    assert row(kv, "AME_OKAND_6M")[:3] == (1, 1, 1)
+    assert row(kv, "AME_OKAND_12M")[:3] == (1, 1, 1)
+    assert row(kv, "AME_ARB_STUD_KAND_6M") is None
+    for h in (3, 6, 12):
+        assert row(kv, f"AME_EJ_FS_{h}M")[:3] == (1, 1, 1)
+    assert row(kv, "AME_ARB_STUD_3M", "ALLA", dimension="FS_VID_START", value="JA")[:3] == (1, 1, 1)
+    assert row(kv, "AME_AVSLUTADE", dimension="LANGVARIGT_FS_FORE", value="NEJ")[0] == 1
+    assert row(kv, "FS_MAN_FORE_12")[:3] == (3, 1, 3)
+    assert row(kv, "FS_MAN_EFTER_12")[:3] == (1, 1, 1)
+    assert row(kv, "FS_MEDIAN_MAN")[:3] == (1, 1, 5)
+    assert row(kv, "FS_ATERKOMST_12M")[:3] == (1, 1, 1)
+    assert row(kv, "FS_ATERKOMST_12M", period="2023-Q2")[:3] == (1, 1, 1)
+    assert row(kv, "FS_ATERKOMST_12M", period="2023-Q4") is None  # exit 2023-10 not mature
+    assert row(kv, "FS_LANGVARIGT")[:3] == (0, 1, 0)
+    assert row(kv, "FS_LANGVARIGT", period="2023-Q1") is None  # yearly only
+    lo, hi = row(kv, "AME_ARB_STUD_3M")[3:5]
+    assert lo == pytest.approx(0.2065493118, abs=1e-9) and hi == 1.0  # Wilson, n = 1
+    # every row carries exactly the columns of marts.kpi_value
+    assert list(kv.columns) == ["kpi_id", "kommun_kod", "period", "period_type", "dimension",
+                                "dimension_value", "numerator", "denominator", "value", "ci_low",
+                                "ci_high", "suppressed"]
+
+
+# --------------------------------------------------------------------------------------------
+# targeted cases: each rule at its boundary, on both sides
+
+
+def _person(db, key="A", birth=(1980, 1), sex="M", abroad=None):
+    db.person(key, birth[0], birth[1], sex, abroad)
+
+
+def test_nested_episode_does_not_shorten_the_spell():
+    db = CoreDb()
+    _person(db)
+    db.episode("A", "1480", "PRAKTIK", date(2023, 1, 1), date(2023, 6, 30))
+    db.episode("A", "1480", "KARTLAGGNING", date(2023, 2, 1), date(2023, 2, 28))
+    db.episode("A", "1480", "UTBILDNING", date(2023, 7, 25), date(2023, 8, 31), "STUDIER")
+    kv = assert_same(db)
+    assert row(kv, "AME_AVSLUTADE", period="2023-Q3")[0] == 1  # one spell, exit 2023-08-31
+    assert row(kv, "AME_AVSLUT_ARB_STUD")[:2] == (1, 1)
+
+
+def test_type_and_end_reason_ties():
+    db = CoreDb()
+    _person(db)
+    # ongoing at as_of (ends after it): 61 days up to as_of against 61 days of an earlier start
+    db.episode("A", "1480", "PRAKTIK", date(2024, 5, 1), date(2024, 8, 31))
+    db.episode("A", "1480", "KARTLAGGNING", date(2024, 3, 1), date(2024, 4, 30))
+    _person(db, "B")
+    db.episode("B", "1480", "PRAKTIK", date(2023, 1, 1), date(2023, 2, 1), "AVBROTT")
+    db.episode("B", "1480", "KARTLAGGNING", date(2023, 1, 1), date(2023, 2, 1), "ARBETE")
+    db.episode("B", "1480", "VAGLEDNING", date(2023, 1, 20), date(2023, 2, 1), "STUDIER")
+    kv = assert_same(db)
+    assert row(kv, "AME_STARTADE", period="2024", dimension="INSATS", value="PRAKTIK")[0] == 1
+    assert row(kv, "AME_AVSLUTADE", dimension="INSATS", value="KARTLAGGNING")[0] == 1
+    # same end, same length: the first in rule-1 order (episode_id e0003 before e0004)
+    assert row(kv, "AME_AVSLUT_ARB_STUD")[:2] == (0, 1)
+
+
+def test_tie_breaks_that_tell_orders_apart():
+    """Ties where code-list order, alphabetical order and insertion order disagree."""
+    db = CoreDb()
+
+    def episode(eid, key, typ, reason):
+        db.con.execute("insert into core.insats_episode values "
+                       "(?, ?, '1480', 'procapita', ?, ?, ?, ?, ?, null)",
+                       [eid, key, typ, typ.lower(), date(2023, 1, 1), date(2023, 2, 1), reason])
+
+    _person(db, "A")  # end reason: rule-1 order is by episode_id, not by insertion
+    episode("z1", "A", "PRAKTIK", "ARBETE")
+    episode("a1", "A", "PRAKTIK", "AVBROTT")
+    _person(db, "B")  # type: alphabetical (STODJAT_ARBETE), not code-list order (UTBILDNING)
+    episode("b1", "B", "UTBILDNING", None)
+    episode("b2", "B", "STODJAT_ARBETE", None)
+    _person(db, "C")  # status: schema.md's order (STUDIER), not alphabetical (ARBETSSOKANDE)
+    db.episode("C", "1480", "PRAKTIK", date(2023, 1, 1), date(2023, 3, 15))
+    db.observation("C", "1480", date(2023, 6, 15), "ARBETSSOKANDE", "REPORTED")
+    db.observation("C", "1480", date(2023, 6, 15), "STUDIER", "REPORTED")
+    kv = assert_same(db)
+    assert row(kv, "AME_AVSLUT_ARB_STUD")[:2] == (0, 3)
+    assert row(kv, "AME_AVSLUTADE", dimension="INSATS", value="STODJAT_ARBETE")[0] == 1
+    assert row(kv, "AME_ARB_STUD_3M")[:2] == (1, 3)
+
+
+def test_as_of_boundaries():
+    db = CoreDb()
+    _person(db)
+    db.episode("A", "1480", "PRAKTIK", date(2023, 1, 1), date(2024, 3, 30), "ARBETE")
+    db.observation("A", "1480", date(2024, 6, 30), "STUDIER")  # on as_of: seen
+    _person(db, "B")
+    db.episode("B", "1480", "PRAKTIK", date(2023, 1, 1), date(2024, 3, 20))
+    db.observation("B", "1480", date(2024, 7, 1), "ARBETE")  # after as_of: ignored
+    _person(db, "C")
+    db.episode("C", "1480", "PRAKTIK", date(2024, 1, 1), date(2024, 6, 30))  # ends on as_of
+    db.episode("C", "1480", "PRAKTIK", date(2024, 7, 1), date(2024, 7, 30))  # starts after
+    kv = assert_same(db)
+    assert row(kv, "AME_ARB_STUD_3M", period="2024")[:2] == (1, 2)
+    assert row(kv, "AME_AVSLUTADE", period="2024-Q2")[0] == 1
+
+
+def test_observation_ties_and_okand():
+    db = CoreDb()
+    for key, obs in {
+        "A": [(date(2023, 6, 5), "ARBETSSOKANDE", "REPORTED"), (date(2023, 6, 25), "STUDIER",
+                                                                 "REPORTED")],
+        "B": [(date(2023, 6, 5), "ARBETSSOKANDE", "FOLLOWUP"), (date(2023, 6, 25), "STUDIER",
+                                                                 "REPORTED")],
+        "C": [(date(2023, 6, 15), "STUDIER", "REPORTED"), (date(2023, 6, 15),
+                                                            "ARBETE_SUBVENTIONERAT", "REPORTED")],
+        "D": [(date(2023, 6, 15), "OKAND", "FOLLOWUP"), (date(2023, 7, 30), "ARBETE", "REPORTED")],
+        "E": [(date(2023, 6, 15), "OKAND", "FOLLOWUP")],
+    }.items():
+        _person(db, key)
+        db.episode(key, "1480", "PRAKTIK", date(2023, 1, 1), date(2023, 3, 15))  # r_3 2023-06-15
+        for on, status, basis in obs:
+            db.observation(key, "1402", on, status, basis)
+    db.episode("E", "1481", "ARBETSTRANING", date(2023, 6, 1), None)  # active on r_3
+    kv = assert_same(db)
+    # A: STUDIER (later), B: ARBETSSOKANDE (FOLLOWUP), C: ARBETE_SUBVENTIONERAT (listed first),
+    # D: ARBETE (OKAND is no observation), E: I_INSATS
+    assert row(kv, "AME_ARB_STUD_3M")[:2] == (3, 5)
+    assert row(kv, "AME_OSUB_ARB_STUD_3M")[:2] == (2, 5)
+    assert row(kv, "AME_OKAND_3M")[:2] == (0, 5)
+
+
+def test_fs_exit_gaps_coverage_gaps_and_censoring():
+    db = CoreDb()
+    db.coverage("1480", "2022-01", "2023-03")
+    db.coverage("1480", "2023-07", "2024-06")  # 2023-04..06 uncovered
+    for key, runs in {"A": [("2023-01", "2023-03")],  # exit searched past the gap: 2023-07
+                      "B": [("2023-01", "2023-01"), ("2023-08", "2023-08")],  # exit 2023-09
+                      "C": [("2023-01", "2023-03"), ("2023-07", "2024-06")],  # censored, T 18
+                      "D": [("2023-01", "2023-01"), ("2023-03", "2023-03")]}.items():
+        _person(db, key)
+        db.episode(key, "1480", "PRAKTIK", date(2023, 1, 10), date(2023, 3, 15))
+        for first, last in runs:
+            db.fs(key, "1480", first, last)
+    kv = assert_same(db)
+    assert row(kv, "FS_MEDIAN_MAN")[:3] == (3, 4, 6)  # T = 6, 8, 6 and 18 censored
+
+
+@pytest.mark.parametrize("curve", [
+    [(1, True), (2, True), (3, False), (5, True)],  # 3/4 * 2/3 = 1/2 at t = 2
+    [(1, True)] + [(2, True)] * 4 + [(9, False)] * 5,  # 9/10 * 5/9
+    [(1, True)] + [(2, True)] * 2 + [(9, False)] * 3,  # 5/6 * 3/5
+    [(1, True), (2, True), (3, True), (3, True)] + [(9, False)] * 4,  # 7/8 * 6/7 * 4/6
+    [(2, False), (4, False)],  # never reaches 1/2: null median, row still there
+])
+def test_kaplan_meier_exact_half(curve):
+    db = CoreDb()
+    db.coverage("1480", "2022-01", "2024-06")
+    db.coverage("1402", "2022-01", "2023-09")
+    for i, (t, observed) in enumerate(curve):
+        key = f"p{i}"
+        _person(db, key)
+        db.episode(key, "1480" if observed else "1402", "PRAKTIK", date(2023, 1, 5),
+                   date(2023, 3, 1))
+        if observed:  # FS 2023-01 .. 2023-01 + t - 1: exit month 2023-01 + t
+            db.fs(key, "1480", "2023-01", f"2023-{t:02d}")
+        else:  # FS to the end of 1402's coverage (2023-09): censored at 9
+            db.fs(key, "1402", "2023-01", "2023-09")
+    kv = assert_same(db)
+    assert row(kv, "FS_MEDIAN_MAN", "ALLA")[1] == len(curve)
+
+
+def test_people_paid_by_two_municipalities():
+    db = CoreDb()
+    db.coverage("1480", "2020-01", "2024-06")
+    db.coverage("1402", "2022-03", "2024-06")
+    for key in ("A", "B", "C"):
+        _person(db, key)
+    db.fs("A", "1480", "2021-01", "2023-06")
+    db.fs("A", "1402", "2023-01", "2023-08")  # the same months from two municipalities
+    db.fs("B", "1480", "2022-01", "2022-02")
+    db.fs("B", "1402", "2022-03", "2023-02")  # 1402 does not cover all of 2022
+    db.fs("C", "1402", "2022-05", "2022-05")
+    db.fs("C", "1480", "2022-06", "2022-06")
+    db.episode("A", "1402", "PRAKTIK", date(2023, 2, 1), date(2023, 3, 1))
+    kv = assert_same(db)
+    assert row(kv, "FS_LANGVARIGT", "1480", period="2022")[:2] == (2, 3)
+    assert row(kv, "FS_LANGVARIGT", "ALLA", period="2022")[:2] == (2, 3)  # each person once
+    assert row(kv, "FS_LANGVARIGT", "1402", period="2022") is None
+    assert row(kv, "FS_LANGVARIGT", "ALLA", period="2023")[:2] == (0, 2)
+
+
+def test_progression_rater_choice_window_and_exact_means():
+    db = CoreDb()
+    _person(db)
+    db.episode("A", "1480", "PRAKTIK", date(2023, 2, 1), date(2023, 6, 1))
+    db.assessment("A", "1480", date(2023, 1, 2), "STAFF", "MOTIVATION", 2)  # start - 30
+    db.assessment("A", "1480", date(2023, 7, 1), "STAFF", "MOTIVATION", 3)  # exit + 30
+    db.assessment("A", "1480", date(2023, 7, 2), "STAFF", "MOTIVATION", 1)  # outside
+    db.assessment("A", "1480", date(2023, 3, 1), "SELF", "MOTIVATION", 5)
+    _person(db, "B")  # two staff rows on one date are one occasion: self-ratings are used
+    db.episode("B", "1480", "PRAKTIK", date(2023, 2, 1), date(2023, 6, 1))
+    db.assessment("B", "1480", date(2023, 3, 1), "STAFF", "MOTIVATION", 1)
+    db.assessment("B", "1480", date(2023, 3, 1), "STAFF", "HALSA", 5)
+    db.assessment("B", "1480", date(2023, 3, 1), "SELF", "HALSA", 4)
+    db.assessment("B", "1480", date(2023, 5, 1), "SELF", "HALSA", 2)
+    db.assessment("B", "1481", date(2023, 5, 2), "SELF", "HALSA", 5)  # another municipality
+    _person(db, "C")  # means equal on paper, not in floating point: not improved
+    db.episode("C", "1480", "PRAKTIK", date(2023, 2, 1), date(2023, 6, 1))
+    for on, scores in ((date(2023, 2, 10), (6, 0, 0)), (date(2023, 5, 10), (1, 2, 3))):
+        for dim, score in zip(("MOTIVATION", "HALSA", "STRUKTUR"), scores):
+            db.assessment("C", "1480", on, "STAFF", dim, score, 0, 10)
+    kv = assert_same(db)
+    assert row(kv, "PROG_FORBATTRAD")[:2] == (1, 3)
+
+
+def test_suppression_primary_secondary_and_ties():
+    db = CoreDb()
+    # ALDER: 16-24 -> 2, 25-29 -> 6, 30-49 -> 6, 50+ -> 9; INSATS 3 / 3 / 17; KON 4 / 19
+    births = [2003] * 2 + [1996] * 6 + [1985] * 6 + [1960] * 9
+    for i, year in enumerate(births):
+        key = f"p{i}"
+        db.person(key, year, 1, "K" if i % 6 == 0 else "M")
+        typ = "PRAKTIK" if i < 17 else ("KARTLAGGNING" if i < 20 else "UTBILDNING")
+        db.episode(key, "1480", typ, date(2023, 2, 1), date(2023, 3, 1),
+                   "ARBETE" if i % 2 else "AVBROTT")
+    for min_cell in (3, 5, 7):
+        kv = assert_same(db, AS_OF, min_cell)
+        assert kv.suppressed.any()
+
+
+# --------------------------------------------------------------------------------------------
+# former disagreements, fixed in the SQL: unknown ages and adults in the FS population
+
+
+def test_unknown_age_has_no_alder_row():
+    db = CoreDb()
+    db.episode("Z", "1480", "PRAKTIK", date(2023, 1, 1), date(2023, 2, 1))  # no person row
+    _person(db)
+    db.episode("A", "1480", "PRAKTIK", date(2023, 1, 1), date(2023, 2, 1))
+    assert_same(db)
+
+
+def test_fs_population_counts_adults_only():
+    db = CoreDb()
+    db.coverage("1480", "2021-01", "2024-06")
+    db.person("B", 2006, 1, "K")  # 17 in every month of 2023 (and 2023 - 2006 = 17)
+    db.fs("B", "1480", "2023-01", "2023-10")
+    db.person("A", 1980, 1, "M")
+    db.fs("A", "1480", "2023-01", "2023-12")
+    assert_same(db)
