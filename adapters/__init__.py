@@ -14,3 +14,11 @@ def adapter_for(system: str) -> ModuleType | None:
     if system not in SYSTEMS:
         return None
     return importlib.import_module(f"adapters.{system}")
+
+
+def read(system: str, source, config, pseudo, today):
+    """The adapter layer's one door: the system's adapter, then the personnummer mask over every
+    free text it returns (adapters.redact)."""
+    from adapters import redact
+
+    return redact.result(adapter_for(system).read(source, config, pseudo, today))

@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from adapters import adapter_for
+from adapters import read as read_with_adapter
 from adapters.base import AdapterResult, FileRejected, SourceFile
 from adapters.config import ConfigStore
 from adapters.personnummer import Pseudonymiser
@@ -174,7 +175,7 @@ def _ingest_file(con, batch, known, path, rel, configs, pseudo, today) -> FileOu
         return _record_duplicate(*meta, twin)
     source = SourceFile(path=path, rel_path=rel, kommun_kod=kommun, system=system)
     try:
-        result = adapter_for(system).read(source, configs.for_system(kommun, system), pseudo, today)
+        result = read_with_adapter(system, source, configs.for_system(kommun, system), pseudo, today)
     except FileRejected as exc:
         return _record_rejected(*meta, str(exc))
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the inbox

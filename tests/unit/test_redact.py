@@ -1,0 +1,32 @@
+from collections import Counter
+
+import pandas as pd
+
+from adapters import redact
+from adapters.base import AdapterResult, QuarantineRow, Reason
+
+
+def test_personnummer_in_free_text_is_masked_everywhere_an_adapter_returns_text():
+    frame = pd.DataFrame({
+        "insats_local": ["ATR 19870711-4513", "Praktik", None],
+        "participant_ref": ["8707114513", "12", None],
+        "start_date": ["2023-01-01"] * 3,
+    }).astype({"insats_local": "string[pyarrow]"})
+    res = AdapterResult(kind="x", tables={"t": frame},
+                        quarantine=[QuarantineRow(2, Reason.DATE_INVALID, "row 2: 870711+4513 ?")],
+                        unmapped=Counter({("insats_typ", "ATR 19870711-4513"): 2,
+                                          ("insats_typ", "ATR 198707114513"): 1}),
+                        notes=["see 870711 4513"])
+    out = redact.result(res)
+    t = out.tables["t"]
+    assert t["insats_local"].tolist()[:2] == ["ATR [personnummer]", "Praktik"]
+    assert t["participant_ref"].tolist()[:2] == ["[personnummer]", "12"]
+    assert t["start_date"].tolist() == ["2023-01-01"] * 3
+    assert out.unmapped == Counter({("insats_typ", "ATR [personnummer]"): 3})
+    assert out.quarantine[0].message == "row 2: [personnummer] ?"
+    assert out.notes == ["see [personnummer]"]
+
+
+def test_dates_amounts_and_short_numbers_are_left_alone():
+    for value in ("2023-03-01", "12 345,50", "Deltagare 1012", "20230301"):
+        assert redact.text(value) == value
