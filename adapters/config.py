@@ -45,12 +45,6 @@ class DimensionSpec(_Strict):
     dimension: str
     scale: tuple[float, float] | None = None
 
-    @field_validator("dimension")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        _check_code("dimension", v)
-        return v
-
 
 class Section(_Strict):
     encoding: str | None = None
@@ -62,15 +56,7 @@ class Section(_Strict):
     dimensions: dict[str, str | DimensionSpec] = {}
 
     @model_validator(mode="after")
-    def _codes(self) -> Section:
-        for fld, vmap in self.values.items():
-            if fld not in CODE_LISTS:
-                raise ValueError(f"unknown value field {fld!r}; known: {', '.join(CODE_LISTS)}")
-            for code in [*vmap.exact.values(), *vmap.keywords.values()]:
-                _check_code(fld, code)
-        for spec in self.dimensions.values():
-            if isinstance(spec, str):
-                _check_code("dimension", spec)
+    def _scale(self) -> Section:
         if self.scale is not None and self.scale[0] >= self.scale[1]:
             raise ValueError("scale must be [min, max] with min < max")
         return self
@@ -89,11 +75,6 @@ class KommunFile(Section):
         if v is not None and not re.fullmatch(r"\d{4}", v):
             raise ValueError("kommun_kod must be four digits, as text (quote it: \"0114\")")
         return v
-
-
-def _check_code(fld: str, code: str) -> None:
-    if code not in CODE_LISTS[fld]:
-        raise ValueError(f"{code!r} is not a {fld} code; allowed: {', '.join(CODE_LISTS[fld])}")
 
 
 # --- reading with line numbers -------------------------------------------------------------------
@@ -130,8 +111,40 @@ def _load_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple, int]]:
     return data, _lines(node)
 
 
+def _code_problems(data: dict, prefix: tuple = ()) -> list[tuple[tuple, str]]:
+    """(key path, message) for every value mapping to a field or code that does not exist."""
+    problems = []
+    values = data.get("values") if isinstance(data.get("values"), dict) else {}
+    for fld, vmap in values.items():
+        if fld not in CODE_LISTS:
+            problems.append(((*prefix, "values", fld),
+                             f"unknown value field; known: {', '.join(CODE_LISTS)}"))
+            continue
+        for kind in ("exact", "keywords"):
+            mapping = vmap.get(kind) if isinstance(vmap, dict) else None
+            for local, code in (mapping if isinstance(mapping, dict) else {}).items():
+                if code not in CODE_LISTS[fld]:
+                    problems.append(((*prefix, "values", fld, kind, local),
+                                     f"{code!r} is not a {fld} code; allowed: "
+                                     f"{', '.join(CODE_LISTS[fld])}"))
+    dimensions = data.get("dimensions") if isinstance(data.get("dimensions"), dict) else {}
+    for local, spec in dimensions.items():
+        code = spec.get("dimension") if isinstance(spec, dict) else spec
+        if code not in CODE_LISTS["dimension"]:
+            problems.append(((*prefix, "dimensions", local), f"{code!r} is not a dimension code"))
+    for system in SYSTEMS:
+        if isinstance(data.get(system), dict):
+            problems += _code_problems(data[system], (*prefix, system))
+    return problems
+
+
 def _parse(path: Path, model: type[BaseModel]) -> BaseModel:
     data, lines = _load_yaml(path)
+    codes = _code_problems(data)
+    if codes:
+        raise ConfigError("\n".join(
+            f"{path} line {_nearest_line(lines, loc)}: {'.'.join(map(str, loc))}: {msg}"
+            for loc, msg in codes))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
