@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint clean dagster browser
+.PHONY: demo test install lint clean dagster browser bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,11 @@ dagster: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build
+
+# The national-scale benchmark (bench/, BENCHMARKS.md). The inbox is generated once per scale.
+BENCH_SCALE ?= 0.1
+BENCH_DIR ?= build/bench
+bench: $(STAMP)
+	test -d $(BENCH_DIR)/national-$(BENCH_SCALE) || \
+	  $(BIN)/python -m bench.generate_national --out $(BENCH_DIR)/national-$(BENCH_SCALE) --scale $(BENCH_SCALE) --seed 1
+	$(BIN)/python -m bench.run_bench --inbox $(BENCH_DIR)/national-$(BENCH_SCALE) --work $(BENCH_DIR)/work-$(BENCH_SCALE) --pandas
