@@ -18,7 +18,11 @@ def adapter_for(system: str) -> ModuleType | None:
 
 def read(system: str, source, config, pseudo, today):
     """The adapter layer's one door: the system's adapter, then the personnummer mask over every
-    free text it returns (adapters.redact)."""
+    text it returns or rejects with (adapters.redact)."""
     from adapters import redact
+    from adapters.base import FileRejected
 
-    return redact.result(adapter_for(system).read(source, config, pseudo, today))
+    try:
+        return redact.result(adapter_for(system).read(source, config, pseudo, today), pseudo)
+    except FileRejected as exc:
+        raise FileRejected(redact.text(str(exc))) from None

@@ -127,5 +127,10 @@ class Pseudonymiser:
             self._keys[pnr.digits12] = key
         return key
 
+    def reference(self, text: str) -> str:
+        """A local number that is a personnummer, kept comparable without being readable."""
+        digits = "".join(ch for ch in text if ch.isdigit())
+        return "ref:" + hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()[:20]
+
     def __repr__(self) -> str:  # never print the key
         return f"Pseudonymiser(label={self.label!r})"

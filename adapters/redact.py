@@ -1,6 +1,8 @@
 """The last step of every adapter: no personnummer leaves it, not even one typed by hand into a
-free-text column (an insats name, an avslutsorsak, a Deltagarnr). Local text, unmapped values,
-notes and messages are searched for anything shaped like a personnummer, which is masked."""
+free-text column (an insats name, an avslutsorsak) or used as a local number (a Hushållsnummer or
+Deltagarnr that is the applicant's personnummer). Local text, unmapped values, notes and messages
+are searched for anything shaped like a personnummer, which is masked; in reference columns it is
+replaced by a keyed hash instead, so that references still match each other."""
 
 from __future__ import annotations
 
@@ -10,20 +12,22 @@ from collections import Counter
 import pandas as pd
 
 from adapters.base import AdapterResult
+from adapters.personnummer import Pseudonymiser
 
 # 10 or 12 digits, optionally with '-', '+' or a space before the last four
 PNR_LIKE = re.compile(r"(?<!\d)(?:\d{2})?\d{6}[-+ ]?\d{4}(?!\d)")
 MASK = "[personnummer]"
 TEXT_COLUMNS_SUFFIX = "_local"
+REF_COLUMNS = ("household_ref", "participant_ref")
 
 
 def text(value: str) -> str:
     return PNR_LIKE.sub(MASK, value)
 
 
-def result(res: AdapterResult) -> AdapterResult:
+def result(res: AdapterResult, pseudo: Pseudonymiser) -> AdapterResult:
     for name, frame in res.tables.items():
-        res.tables[name] = _frame(frame)
+        res.tables[name] = _frame(frame, pseudo)
     unmapped: Counter = Counter()
     for (fld, value), n in res.unmapped.items():
         unmapped[(fld, text(value))] += n
@@ -34,16 +38,20 @@ def result(res: AdapterResult) -> AdapterResult:
     return res
 
 
-def _frame(frame: pd.DataFrame) -> pd.DataFrame:
-    columns = [c for c in frame.columns
-               if c.endswith(TEXT_COLUMNS_SUFFIX) or c == "participant_ref"]
-    if not columns or frame.empty:
+def _frame(frame: pd.DataFrame, pseudo: Pseudonymiser) -> pd.DataFrame:
+    texts = [c for c in frame.columns if c.endswith(TEXT_COLUMNS_SUFFIX)]
+    refs = [c for c in frame.columns if c in REF_COLUMNS]
+    if frame.empty or not (texts or refs):
         return frame
     frame = frame.copy()
-    for column in columns:
-        values = frame[column]
-        if values.dtype == object or pd.api.types.is_string_dtype(values) or isinstance(
-                values.dtype, pd.CategoricalDtype) or str(values.dtype).startswith("dictionary"):
-            as_text = values.astype("string")
-            frame[column] = as_text.str.replace(PNR_LIKE.pattern, MASK, regex=True)
+    for column in texts:
+        frame[column] = frame[column].astype("string").str.replace(
+            PNR_LIKE.pattern, MASK, regex=True)
+    for column in refs:
+        values = frame[column].astype("string")
+        looks = values.str.fullmatch(r"\s*" + PNR_LIKE.pattern + r"\s*").fillna(False)
+        if looks.any():
+            values = values.copy()
+            values[looks] = [pseudo.reference(v) for v in values[looks]]
+        frame[column] = values
     return frame

@@ -119,7 +119,6 @@ with links as (
     select kommun_kod, participant_ref, min(person_key) as person_key
     from staging.excel_participant
     where participant_ref is not null
-      and participant_ref <> '[personnummer]'  -- masked by adapters.redact: links nobody
     group by kommun_kod, participant_ref
     having count(distinct person_key) = 1
 ),

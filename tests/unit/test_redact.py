@@ -4,6 +4,9 @@ import pandas as pd
 
 from adapters import redact
 from adapters.base import AdapterResult, QuarantineRow, Reason
+from adapters.personnummer import Pseudonymiser
+
+PSEUDO = Pseudonymiser(b"k" * 32, "TEST")
 
 
 def test_personnummer_in_free_text_is_masked_everywhere_an_adapter_returns_text():
@@ -17,10 +20,12 @@ def test_personnummer_in_free_text_is_masked_everywhere_an_adapter_returns_text(
                         unmapped=Counter({("insats_typ", "ATR 19870711-4513"): 2,
                                           ("insats_typ", "ATR 198707114513"): 1}),
                         notes=["see 870711 4513"])
-    out = redact.result(res)
+    out = redact.result(res, PSEUDO)
     t = out.tables["t"]
     assert t["insats_local"].tolist()[:2] == ["ATR [personnummer]", "Praktik"]
-    assert t["participant_ref"].tolist()[:2] == ["[personnummer]", "12"]
+    ref = t["participant_ref"].tolist()[0]
+    assert ref.startswith("ref:") and ref == PSEUDO.reference("870711-4513")  # still matches
+    assert t["participant_ref"].tolist()[1] == "12"
     assert t["start_date"].tolist() == ["2023-01-01"] * 3
     assert out.unmapped == Counter({("insats_typ", "ATR [personnummer]"): 3})
     assert out.quarantine[0].message == "row 2: [personnummer] ?"
