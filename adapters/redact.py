@@ -18,6 +18,7 @@ from adapters.personnummer import Pseudonymiser
 PNR_LIKE = re.compile(r"(?<!\d)(?:\d{2})?\d{6}[-+ ]?\d{4}(?!\d)")
 MASK = "[personnummer]"
 TEXT_COLUMNS_SUFFIX = "_local"
+FREE_TEXT_COLUMNS = ("provider", "malgrupp")  # free text kept as delivered, like *_local
 REF_COLUMNS = ("household_ref", "participant_ref")
 
 
@@ -39,7 +40,8 @@ def result(res: AdapterResult, pseudo: Pseudonymiser) -> AdapterResult:
 
 
 def _frame(frame: pd.DataFrame, pseudo: Pseudonymiser) -> pd.DataFrame:
-    texts = [c for c in frame.columns if c.endswith(TEXT_COLUMNS_SUFFIX)]
+    texts = [c for c in frame.columns
+             if c.endswith(TEXT_COLUMNS_SUFFIX) or c in FREE_TEXT_COLUMNS]
     refs = [c for c in frame.columns if c in REF_COLUMNS]
     if frame.empty or not (texts or refs):
         return frame

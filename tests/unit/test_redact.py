@@ -12,6 +12,7 @@ PSEUDO = Pseudonymiser(b"k" * 32, "TEST")
 def test_personnummer_in_free_text_is_masked_everywhere_an_adapter_returns_text():
     frame = pd.DataFrame({
         "insats_local": ["ATR 19870711-4513", "Praktik", None],
+        "provider": ["Café 870711-4513", "Returen", None],
         "participant_ref": ["8707114513", "12", None],
         "start_date": ["2023-01-01"] * 3,
     }).astype({"insats_local": "string[pyarrow]"})
@@ -23,6 +24,7 @@ def test_personnummer_in_free_text_is_masked_everywhere_an_adapter_returns_text(
     out = redact.result(res, PSEUDO)
     t = out.tables["t"]
     assert t["insats_local"].tolist()[:2] == ["ATR [personnummer]", "Praktik"]
+    assert t["provider"].tolist()[:2] == ["Café [personnummer]", "Returen"]
     ref = t["participant_ref"].tolist()[0]
     assert ref.startswith("ref:") and ref == PSEUDO.reference("870711-4513")  # still matches
     assert t["participant_ref"].tolist()[1] == "12"
