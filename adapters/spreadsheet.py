@@ -343,8 +343,10 @@ def read_personnummer(table: Table, row: Row, today: date) -> Personnummer:
     value = table.value(row, "personnummer")
     if is_blank(value):
         raise RowProblem(Reason.PNR_MISSING, column, "no personnummer")
+    # a number cell goes to parse as a number: it knows every leading zero is gone
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     try:
-        return parse(cell_text(value), today)
+        return parse(value if numeric else cell_text(value), today)
     except InvalidPersonnummer as exc:  # its message never contains the number
         raise RowProblem(Reason.PNR_INVALID, column, f"not a valid personnummer ({exc})") from None
 

@@ -1116,12 +1116,6 @@ def number_cells(draw) -> Delivery:
     return delivery
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: an Excel number cell of a personnummer born 2000 (7 or 8 digits once its "
-    "leading zeros are lost) is quarantined: read_personnummer parses cell_text(), not the number",
-)
 @fuzz(20, report_multiple_bugs=False)
 @given(delivery=number_cells())
 @example(delivery=_one_participant(int(_YEAR_2000)))
