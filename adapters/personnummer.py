@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -59,6 +60,8 @@ def _parse(value: object, today: date) -> Personnummer:
     """
     if value is None:
         raise InvalidPersonnummer("empty")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidPersonnummer("not a number")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value):
         # a number cell: every leading zero is gone (born 2000-2009: two or more of them)
         digits = str(int(value))

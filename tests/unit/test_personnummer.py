@@ -67,3 +67,9 @@ def test_sex_from_second_to_last_digit_and_stable_keys():
     a, b = Pseudonymiser(b"k" * 32, "TEST"), Pseudonymiser(b"j" * 32, "TEST")
     assert a.person_key(p) == a.person_key(parse(f"19{P}", TODAY))
     assert a.person_key(p) != b.person_key(p) and len(a.person_key(p)) == 64
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), 12.5])
+def test_number_cells_that_are_no_personnummer_are_rejected(bad):
+    with pytest.raises(InvalidPersonnummer):
+        parse(bad, TODAY)
