@@ -273,12 +273,14 @@ def run_checks(con: duckdb.DuckDBPyConnection, as_of: date) -> list[CheckResult]
 
 
 def write_results(con: duckdb.DuckDBPyConnection, results: list[CheckResult]) -> None:
-    columns = ", ".join(f.name for f in fields(CheckResult))
-    marks = ", ".join("?" for _ in fields(CheckResult))
+    """One insert from a frame: row-by-row executemany took 31 s for 4,400 results at scale 0.1."""
     con.execute("delete from meta.quality_check")
     if results:
-        con.executemany(f"insert into meta.quality_check ({columns}) values ({marks})",
-                        [astuple(r) for r in results])
+        frame = pd.DataFrame([astuple(r) for r in results],
+                             columns=[f.name for f in fields(CheckResult)])
+        con.register("quality_results", frame)
+        con.execute("insert into meta.quality_check by name select * from quality_results")
+        con.unregister("quality_results")
 
 
 # -- great-expectations ---------------------------------------------------------------------------
