@@ -186,17 +186,27 @@ class SystemConfig:
     scale: tuple[float, float] = (1.0, 5.0)
     dimensions: dict[str, DimensionSpec] = field(default_factory=dict)  # normalised local -> spec
 
+    # answers already given: every monthly file asks the same questions
+    _columns: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
+    _values: dict[tuple[str, str], str | None] = field(default_factory=dict, repr=False,
+                                                       compare=False)
+
     def column_for(self, header: object) -> str | None:
         """The canonical column a header names, or None."""
         text = normalise(header)
-        for canonical, aliases in self.header_aliases.items():
-            if text in aliases:
-                return canonical
-        return None
+        if text not in self._columns:
+            self._columns[text] = next((canonical for canonical, aliases
+                                        in self.header_aliases.items() if text in aliases), None)
+        return self._columns[text]
 
     def map_value(self, fld: str, text: object) -> str | None:
         """The code for a local value, or None when no mapping covers it (never a guess)."""
-        value = normalise(text)
+        key = (fld, normalise(text))
+        if key not in self._values:
+            self._values[key] = self._map_normalised(*key)
+        return self._values[key]
+
+    def _map_normalised(self, fld: str, value: str) -> str | None:
         if value in self.exact.get(fld, {}):
             return self.exact[fld][value]
         for keyword, code in self._keywords_longest_first(fld):
@@ -236,6 +246,7 @@ class ConfigStore:
         self.defaults: KommunFile = _parse(DEFAULTS_PATH, KommunFile)
         self.kommuner: dict[str, KommunFile] = {}
         self.paths: dict[str, Path] = {}
+        self._resolved: dict[tuple[str, str], SystemConfig] = {}
         if config_dir is not None and config_dir.is_dir():
             for path in sorted(config_dir.glob("*.y*ml")):
                 self._add(path)
@@ -251,6 +262,13 @@ class ConfigStore:
         self.paths[kod] = path
 
     def for_system(self, kommun_kod: str, system: str) -> SystemConfig:
+        """Built once per municipality and system; adapters only read it."""
+        key = (kommun_kod, system)
+        if key not in self._resolved:
+            self._resolved[key] = self._resolve(kommun_kod, system)
+        return self._resolved[key]
+
+    def _resolve(self, kommun_kod: str, system: str) -> SystemConfig:
         sources = [str(DEFAULTS_PATH.name)]
         cfg = SystemConfig(kommun_kod=kommun_kod, system=system, source="")
         cfg._apply(self.defaults)

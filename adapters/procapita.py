@@ -17,11 +17,13 @@ Counting (read = loaded + quarantined + skipped):
 from __future__ import annotations
 
 import re
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -57,6 +59,9 @@ _TOTAL = r"^\s*(summa|totalt?)(\W|$)"  # Arrow (RE2) syntax
 _HINDER_CODE = re.compile(r"\(?([0-9A-Za-z.]*\d[0-9A-Za-z.]*)\)?\s*[-–:.)]?\s+(.+)")
 _MAX_AMOUNT = Decimal(10) ** 12  # decimal(14, 2)
 _CENT = Decimal("0.01")
+# plain amounts, at most 12 digits before the decimal mark: within decimal(14, 2) (Arrow syntax)
+_PLAIN_AMOUNT = r"^-?[0-9]{1,12}([.,][0-9]{1,2})?$"
+_PRIME_FROM = 64  # fewer new texts than this are parsed one by one, cheaper than an Arrow call
 
 
 def read(
@@ -204,16 +209,42 @@ class _Parsed:
         return [self.values[i] for i in used if self.values[i] is not None]
 
 
-def _parse_each(distinct: _Distinct, column: str, parse_one: Callable[[str], object]) -> _Parsed:
-    values, problems = [], []
-    for text in distinct.texts:
-        try:
-            values.append(parse_one(text))
-            problems.append(None)
-        except _Invalid as exc:
-            values.append(None)
-            problems.append(exc)
-    return _Parsed(distinct, column, values, problems)
+def _parse_each(distinct: _Distinct, column: str, parse_one: Callable[[str], object],
+                memo: dict[str, tuple]) -> _Parsed:
+    outcomes = [memo.get(text) or _outcome(text, parse_one, memo) for text in distinct.texts]
+    return _Parsed(distinct, column, [o[0] for o in outcomes], [o[1] for o in outcomes])
+
+
+def _outcome(text: str, parse_one: Callable[[str], object], memo: dict[str, tuple]) -> tuple:
+    try:
+        outcome = (parse_one(text), None)
+    except _Invalid as exc:
+        outcome = (None, exc)
+    memo[text] = outcome
+    return outcome
+
+
+# Outcomes of parsing a text, kept for the process: the same people, households, months and
+# amounts recur in every monthly file, and a national run reads 30 million lines. Bounded: a
+# memo that grows past _MEMO_LIMIT starts again.
+_MEMO_LIMIT = 1 << 21
+_memos: dict[object, dict[str, tuple]] = {}
+_person_memos: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _memo(name: object) -> dict[str, tuple]:
+    memo = _memos.setdefault(name, {})
+    if len(memo) > _MEMO_LIMIT:
+        memo.clear()
+    return memo
+
+
+def _person_memo(pseudo: Pseudonymiser, today: date) -> dict[str, tuple]:
+    """Keyed by the pseudonymiser itself (weakly): a memo must never outlive its key."""
+    memo = _person_memos.setdefault(pseudo, {}).setdefault(today, {})
+    if len(memo) > _MEMO_LIMIT:
+        memo.clear()
+    return memo
 
 
 # --- the value parsers ---------------------------------------------------------------------------
@@ -258,6 +289,19 @@ def _amount(text: str) -> Decimal:
     return cents
 
 
+def _prime_amounts(texts: list[str], memo: dict[str, tuple]) -> None:
+    """Amounts written plainly ('1234', '-50,5', '1200.00') parsed in one Arrow call, into the
+    memo; every other form goes through _amount. Amounts vary more than people do."""
+    new = [text for text in texts if text not in memo]
+    if len(new) < _PRIME_FROM:
+        return
+    cells = pa.array(new, pa.string())
+    plain = cells.filter(pc.match_substring_regex(cells, _PLAIN_AMOUNT))
+    values = pc.cast(pc.replace_substring(plain, ",", "."), pa.decimal128(14, 2))
+    memo.update(zip(plain.to_pylist(), ((v, None) for v in values.to_pylist()), strict=True))
+
+
+@cache  # one parser per flag pair: its memo lives as long as it does
 def _date_parser(*, required: bool, end_of_month: bool = False) -> Callable[[str], date | None]:
     def parse_one(text: str) -> date | None:
         try:
@@ -303,9 +347,13 @@ class _Rows:
     def distinct(self, canonical: str) -> _Distinct:
         return self._distinct[self.columns[canonical]]
 
-    def parse(self, canonical: str, parse_one: Callable[[str], object]) -> _Parsed:
+    def parse(self, canonical: str, parse_one: Callable[[str], object],
+              memo: dict[str, tuple] | None = None) -> _Parsed:
+        """`memo` defaults to one per parser: pass one where the parser's result depends on more
+        than the text."""
         header = self.header[self.columns[canonical]]
-        return _parse_each(self.distinct(canonical), header, parse_one)
+        memo = _memo(parse_one) if memo is None else memo
+        return _parse_each(self.distinct(canonical), header, parse_one, memo)
 
     def check(self, parsed: _Parsed) -> _Parsed:
         """Rows whose text failed to parse are quarantined (unless an earlier check caught them)."""
@@ -348,12 +396,14 @@ class _Rows:
         known = set(self.columns.values())
         for position in range(len(self.header)):
             cells = _cells(cells_by_column[position])
-            filled = _numpy(pc.not_equal(pc.utf8_trim_whitespace(cells), ""))
-            first = filled & ~decided
-            if first.any():  # the regex runs only on the cells that decide
-                chosen = cells.filter(pa.array(first))
-                total[first] = _numpy(pc.match_substring_regex(chosen, _TOTAL, ignore_case=True))
-            decided |= filled
+            if not decided.all():  # usually the first column decides every line
+                filled = _numpy(pc.not_equal(pc.utf8_trim_whitespace(cells), ""))
+                first = filled & ~decided
+                if first.any():  # the regex runs only on the cells that decide
+                    chosen = cells.filter(pa.array(first))
+                    total[first] = _numpy(
+                        pc.match_substring_regex(chosen, _TOTAL, ignore_case=True))
+                decided |= filled
             if position in known:
                 self._distinct[position] = _Distinct(cells)
         return ~decided | total
@@ -372,16 +422,18 @@ def _numpy(flags: pa.Array) -> np.ndarray:
 
 
 def _persons(rows: _Rows, pseudo: Pseudonymiser, today: date) -> _Parsed:
-    return rows.check(rows.parse("personnummer", _person_parser(pseudo, today)))
+    parser = _person_parser(pseudo, today)
+    return rows.check(rows.parse("personnummer", parser, _person_memo(pseudo, today)))
 
 
 def _person_columns(person: _Parsed, loaded: np.ndarray) -> dict[str, object]:
-    return {
-        "person_key": person.arrow(pa.string(), loaded, lambda v: v[0]),
-        "birth_year": person.arrow(pa.int32(), loaded, lambda v: v[1]),
-        "birth_month": person.arrow(pa.int32(), loaded, lambda v: v[2]),
-        "sex": person.arrow(pa.string(), loaded, lambda v: v[3]),
-    }
+    blank = (None,) * len(PERSON)
+    per_column = zip(*(blank if v is None else v for v in person.values), strict=True)
+    types = (pa.string(), pa.int32(), pa.int32(), pa.string())
+    if not person.values:
+        per_column = ([] for _ in PERSON)
+    return {name: person.distinct.arrow(list(values), arrow_type, loaded)
+            for name, values, arrow_type in zip(PERSON, per_column, types, strict=True)}
 
 
 @dataclass
@@ -458,6 +510,7 @@ def _payments(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: d
     person = _persons(rows, pseudo, today)
     household = rows.check(rows.parse("hushallsnummer", _household_ref))
     month = rows.check(rows.parse("avser_manad", _month))
+    _prime_amounts(rows.distinct("belopp").texts, _memo(_amount))
     amount = rows.check(rows.parse("belopp", _amount))
     paid_on = (rows.check(rows.parse("utbetalningsdatum", _date_parser(required=False)))
                if rows.has("utbetalningsdatum") else None)

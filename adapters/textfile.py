@@ -25,6 +25,7 @@ from adapters.config import SystemConfig
 HEADER_SEARCH_LINES = 15  # the header row lies within the first 15 lines
 DELIMITERS = (";", "\t", ",")
 _SNIFF_BYTES = 256 * 1024
+_THREADED_FROM_BYTES = 16 * 1024 * 1024
 _CHUNK = 16 * 1024 * 1024
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as Arrow and the csv module see lines
 _DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ","}
@@ -159,7 +160,7 @@ def _header_for(sample: str, delimiter: str, config: SystemConfig):
 
 
 def _first_lines(sample: str, delimiter: str) -> list[list[str]]:
-    lines = _LINE_BREAK.split(sample)[:HEADER_SEARCH_LINES]
+    lines = _LINE_BREAK.split(sample, maxsplit=HEADER_SEARCH_LINES)[:HEADER_SEARCH_LINES]
     return [next(csv.reader([line], delimiter=delimiter), []) for line in lines]
 
 
@@ -213,7 +214,10 @@ def _read_with_arrow(path: Path, encoding: str, delimiter: str, skip: int, width
     here and put back at their line. Arrow numbers them only when it reads on one thread, so a
     file with such lines is read again on one thread."""
     try:
-        table, odd = _arrow_csv(path, encoding, delimiter, skip, width, threads=True)
+        # threads pay off on large files only; a monthly file of a few thousand lines reads
+        # faster on one (and files are read in parallel processes anyway)
+        threads = path.stat().st_size > _THREADED_FROM_BYTES
+        table, odd = _arrow_csv(path, encoding, delimiter, skip, width, threads=threads)
         if any(number is None for number, _ in odd):
             table, odd = _arrow_csv(path, encoding, delimiter, skip, width, threads=False)
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError):

@@ -16,10 +16,10 @@ import duckdb
 import pandas as pd
 
 from adapters import adapter_for
-from adapters import read as read_with_adapter
-from adapters.base import AdapterResult, FileRejected, SourceFile
+from adapters.base import AdapterResult, SourceFile
 from adapters.config import ConfigStore
 from adapters.personnummer import Pseudonymiser
+from utfall import reading
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class FileOutcome:
     rows_quarantined: int = 0
     rows_skipped: int = 0
     replaced: str | None = None  # delivery_id this file replaced
+    read_seconds: float = 0.0  # wall and CPU time of the adapter, in the process that read it
+    read_cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -146,42 +148,40 @@ def ingest(
     today: date,
     progress: Callable[[Iterable[Path]], Iterable[Path]] = lambda it: it,
     only_kommun: str | None = None,
+    workers: int | None = None,
 ) -> IngestSummary:
+    """Files are read by the adapters in `workers` processes (default: one per core) and written
+    here, in inbox order, so that the outcome does not depend on how many read them."""
     summary = IngestSummary()
     batch, known = Batch(con), Known.read(con)
-    for path in progress(discover(inbox)):
-        rel = path.relative_to(inbox).as_posix()
-        if only_kommun and not rel.startswith(f"{only_kommun}/"):
-            continue
-        outcome = _ingest_file(con, batch, known, path, rel, configs, pseudo, today)
-        summary.files.append(outcome)
+    files = [_FileTask.of(path, inbox) for path in discover(inbox)]
+    files = [f for f in files if not only_kommun or f.rel.startswith(f"{only_kommun}/")]
+    to_read = [f for f in files if f.needs_reading(known)]
+    reads = reading.read_all([f.job() for f in to_read], configs, pseudo, today, workers)
+    by_path, read_ids = {f.path: f for f in files}, {f.did for f in to_read}
+    for path in progress([f.path for f in files]):
+        task = by_path[path]
+        read = next(reads) if task.did in read_ids else None
+        summary.files.append(_ingest_file(con, batch, known, task, read))
     batch.flush()
     return summary
 
 
-def _ingest_file(con, batch, known, path, rel, configs, pseudo, today) -> FileOutcome:
-    sha = file_hash(path)
-    did = delivery_id(rel, sha)
+def _ingest_file(con, batch, known, task: _FileTask, read: reading.Read | None) -> FileOutcome:
+    rel, did = task.rel, task.did
     if did in known.seen:
         return FileOutcome(rel, "UNCHANGED", message=f"already seen ({known.seen[did]})")
-    parts = rel.split("/")
-    kommun, system = (parts[0], parts[1]) if len(parts) >= 3 else (None, None)
-    meta = (batch, known, did, sha, rel, kommun, system)
-    layout_problem = _layout_problem(parts)
-    if layout_problem:
-        return _record_rejected(*meta, layout_problem)
-    twin = known.loaded_with_hash.get(sha)
+    meta = (batch, known, did, task.sha, rel, task.kommun, task.system)
+    if task.layout_problem:
+        return _record_rejected(*meta, task.layout_problem)
+    twin = known.loaded_with_hash.get(task.sha)
     if twin and twin[1] != rel:
         return _record_duplicate(*meta, twin)
-    source = SourceFile(path=path, rel_path=rel, kommun_kod=kommun, system=system)
-    try:
-        result = read_with_adapter(system, source, configs.for_system(kommun, system), pseudo, today)
-    except FileRejected as exc:
-        return _record_rejected(*meta, str(exc))
-    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the inbox
-        log.exception("adapter %s failed on %s", system, rel)
-        return _record_rejected(
-            *meta, f"{rel}: the file could not be read ({type(exc).__name__}); see the log")
+    if read.error is not None:
+        if read.trace:
+            log.error("adapter %s failed on %s:\n%s", task.system, rel, read.trace)
+        return _record_rejected(*meta, read.error)
+    result = read.result
     if not result.reconciles():
         return _record_rejected(
             *meta,
@@ -192,10 +192,39 @@ def _ingest_file(con, batch, known, path, rel, configs, pseudo, today) -> FileOu
     replaced = _retire_earlier_version(con, known, rel, did)
     _write_result(*meta, result)
     return FileOutcome(
-        rel, "LOADED", kommun, system, "; ".join(result.notes) or None,
+        rel, "LOADED", task.kommun, task.system, "; ".join(result.notes) or None,
         result.rows_read, result.rows_loaded, result.rows_quarantined, result.rows_skipped,
-        replaced,
+        replaced, read.seconds, read.cpu_seconds,
     )
+
+
+@dataclass
+class _FileTask:
+    path: Path
+    rel: str
+    sha: str
+    did: str
+    kommun: str | None
+    system: str | None
+    layout_problem: str | None
+
+    @classmethod
+    def of(cls, path: Path, inbox: Path) -> _FileTask:
+        rel = path.relative_to(inbox).as_posix()
+        sha = file_hash(path)
+        parts = rel.split("/")
+        kommun, system = (parts[0], parts[1]) if len(parts) >= 3 else (None, None)
+        return cls(path, rel, sha, delivery_id(rel, sha), kommun, system, _layout_problem(parts))
+
+    def needs_reading(self, known: Known) -> bool:
+        """Decided from what was known before the run: a path is met once per run, so a file
+        loaded earlier in this run cannot be this one. A duplicate of a file earlier in the run
+        is read and then dropped (rare, and it keeps the reading order-free)."""
+        return self.did not in known.seen and self.layout_problem is None
+
+    def job(self) -> reading.Job:
+        return reading.Job(self.system, SourceFile(path=self.path, rel_path=self.rel,
+                                                   kommun_kod=self.kommun, system=self.system))
 
 
 def _layout_problem(parts: list[str]) -> str | None:

@@ -1,0 +1,96 @@
+"""Files through their adapters, in several processes. Reading is most of a national build (tens
+of thousands of files, tens of millions of lines) and each file is independent of the others, so
+it is spread over the machine's cores; what is read comes back in the order it was asked for, and
+writing it stays with the one process that holds the database."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from multiprocessing import get_context
+
+from adapters import read as read_with_adapter
+from adapters.base import AdapterResult, FileRejected, SourceFile
+from adapters.config import ConfigStore
+from adapters.personnummer import Pseudonymiser
+
+# Starting a worker costs about a second of imports (pandas, pyarrow): below this many files one
+# process reads them all.
+PARALLEL_FROM_FILES = 64
+# Files read ahead of the writer per worker: enough to keep the workers busy, few enough that
+# what waits to be written stays small.
+AHEAD_PER_WORKER = 3
+
+
+@dataclass(frozen=True)
+class Job:
+    system: str
+    source: SourceFile
+
+
+@dataclass
+class Read:
+    """An adapter's result, or why the file was rejected; and what reading it cost. A failure
+    of the adapter itself carries its traceback, for the writer's log (a worker has none)."""
+
+    result: AdapterResult | None
+    error: str | None
+    seconds: float
+    cpu_seconds: float
+    trace: str | None = None
+
+
+def read_all(jobs: list[Job], configs: ConfigStore, pseudo: Pseudonymiser, today: date,
+             workers: int | None = None) -> Iterator[Read]:
+    """Every job's Read, in the order of `jobs`."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(jobs) < PARALLEL_FROM_FILES:
+        return (read_one(job, configs, pseudo, today) for job in jobs)
+    return _in_processes(jobs, configs, pseudo, today, workers)
+
+
+def _in_processes(jobs, configs, pseudo, today, workers) -> Iterator[Read]:
+    # spawn, not fork: the parent holds a DuckDB connection and its threads
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                             initializer=_start_worker,
+                             initargs=(configs, pseudo, today)) as pool:
+        ahead: deque[Future] = deque()
+        for job in jobs:
+            ahead.append(pool.submit(_read_in_worker, job))
+            if len(ahead) >= workers * AHEAD_PER_WORKER:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+_worker: dict[str, object] = {}  # what every file in a worker process is read with
+
+
+def _start_worker(configs: ConfigStore, pseudo: Pseudonymiser, today: date) -> None:
+    _worker.update(configs=configs, pseudo=pseudo, today=today)
+
+
+def _read_in_worker(job: Job) -> Read:
+    return read_one(job, _worker["configs"], _worker["pseudo"], _worker["today"])
+
+
+def read_one(job: Job, configs: ConfigStore, pseudo: Pseudonymiser, today: date) -> Read:
+    """One file through its adapter, with its configuration."""
+    source = job.source
+    wall, cpu = time.perf_counter(), time.process_time()
+    result, error, trace = None, None, None
+    try:
+        config = configs.for_system(source.kommun_kod, job.system)
+        result = read_with_adapter(job.system, source, config, pseudo, today)
+    except FileRejected as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the inbox
+        error = f"{source.rel_path}: the file could not be read ({type(exc).__name__}); see the log"
+        trace = traceback.format_exc()
+    return Read(result, error, time.perf_counter() - wall, time.process_time() - cpu, trace)
