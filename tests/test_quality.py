@@ -3,6 +3,7 @@
 1480 holds every problem; 1481 is clean, so each of its checks must pass with zero unexpected.
 """
 
+from dataclasses import astuple
 from datetime import date, datetime
 
 import pytest
@@ -220,3 +221,11 @@ def test_missing_table_fails_its_checks_with_error():
     stored = db.con.execute(
         "select count(*) from meta.quality_check where error is not null and not passed").fetchone()
     assert stored == (3,)
+
+
+def test_checking_in_chunks_of_municipalities_gives_the_same_results(checked, monkeypatch):
+    db, whole = checked
+    monkeypatch.setattr(quality, "CHUNK_ROWS", 1)  # every municipality a frame of its own
+    chunked = quality.run_checks(db.con, AS_OF)
+    assert len({r.kommun_kod for r in chunked}) > 2
+    assert sorted(map(astuple, chunked), key=repr) == sorted(map(astuple, whole), key=repr)

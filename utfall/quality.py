@@ -107,6 +107,11 @@ def latest_date(as_of: date) -> pd.Timestamp:
     return pd.Timestamp(as_of) + pd.DateOffset(years=1)
 
 
+# rows per great-expectations frame: bounds the quality stage's memory on national data (the frames
+# are pandas; 2 million rows of the checked columns are a few hundred MB)
+CHUNK_ROWS = 2_000_000
+
+
 def not_null(table: str, *columns: str) -> list[Expect]:
     return [Expect(table, c, NOT_NULL, ERROR) for c in columns]
 
@@ -369,7 +374,8 @@ def exception_message(info) -> str | None:
     return "; ".join(messages) or None
 
 
-def load_frame(con: duckdb.DuckDBPyConnection, table: str, specs: list[Expect]) -> pd.DataFrame:
+def load_frame(con: duckdb.DuckDBPyConnection, table: str, specs: list[Expect],
+               kommuner: list[str | None] | None = None) -> pd.DataFrame:
     """The columns the specs need (those that exist: a missing one must fail in GX, visibly).
 
     Shaped for speed: GX fingerprints every frame it validates by hashing every value, which on a
@@ -384,7 +390,13 @@ def load_frame(con: duckdb.DuckDBPyConnection, table: str, specs: list[Expect]) 
     wanted = dict.fromkeys(["kommun_kod", *(s.column for s in specs)])
     select = [frame_column(c, types[c], presence_only(c, specs)) for c in wanted if c in types]
     query = f"select {', '.join(select) or '1 as no_columns'} from {table}"
-    arrow = con.sql(query).to_arrow_table()
+    params: list = []
+    if kommuner is not None:
+        query += " where kommun_kod in (select unnest(?))"
+        params = [[k for k in kommuner if k is not None]]
+        if None in kommuner:
+            query += " or kommun_kod is null"
+    arrow = con.execute(query, params).to_arrow_table()
     coded = {"kommun_kod", *(s.column for s in specs if s.kind == IN_SET)}
     columns = [as_dictionary(c) if n in coded else c for n, c in zip(arrow.column_names, arrow.columns)]
     return pa.table(columns, names=arrow.column_names).to_pandas()
@@ -421,16 +433,53 @@ def gx_results(con: duckdb.DuckDBPyConnection, table: str, specs: list[Expect],
                as_of: date) -> list[CheckResult]:
     if not specs:
         return []
+    chunks = kommun_chunks(con, table, specs)
+    if chunks is None:
+        return whole_table_results(con, table, specs, as_of)
+    per_kommun: dict[str, dict[str, Outcome]] = {}
+    for kommuner in chunks:
+        try:
+            frame = load_frame(con, table, specs, kommuner)
+        except duckdb.Error as exc:
+            return [result_row(s, None, Outcome(None, None, str(exc)), as_of) for s in specs]
+        per_kommun |= kommun_outcomes(frame, specs, validate(frame, specs, as_of), as_of)
+    return [result_row(s, kommun, per_kommun[kommun][s.name], as_of)
+            for s in specs for kommun in sorted(per_kommun, key=lambda k: (k is None, k))]
+
+
+def whole_table_results(con: duckdb.DuckDBPyConnection, table: str, specs: list[Expect],
+                        as_of: date) -> list[CheckResult]:
     try:
         frame = load_frame(con, table, specs)
     except duckdb.Error as exc:
         return [result_row(s, None, Outcome(None, None, str(exc)), as_of) for s in specs]
     whole = validate(frame, specs, as_of)
-    if "kommun_kod" not in frame.columns or frame.empty:
-        return [result_row(s, None, whole[s.name], as_of) for s in specs]
-    per_kommun = kommun_outcomes(frame, specs, whole, as_of)
-    return [result_row(s, kommun, per_kommun[kommun][s.name], as_of)
-            for s in specs for kommun in per_kommun]
+    return [result_row(s, None, whole[s.name], as_of) for s in specs]
+
+
+def kommun_chunks(con: duckdb.DuckDBPyConnection, table: str,
+                  specs: list[Expect]) -> list[list[str | None]] | None:
+    """Municipalities in groups of at most CHUNK_ROWS rows (a larger one alone), so that one
+    great-expectations frame never holds a national table; None when the table must be checked
+    whole: it has no kommun_kod, is empty, or a rule (uniqueness) spans municipalities."""
+    schema, name = table.split(".")
+    has_kommun = con.execute(
+        "select count(*) from duckdb_columns() where schema_name = ? and table_name = ? "
+        "and column_name = 'kommun_kod'", [schema, name]).fetchone()[0]
+    if not has_kommun or any(s.kind == UNIQUE for s in specs):
+        return None
+    counts = con.execute(
+        f"select kommun_kod, count(*) from {table} group by all order by kommun_kod nulls first"
+    ).fetchall()
+    chunks: list[list[str | None]] = []
+    rows = CHUNK_ROWS
+    for kommun, n in counts:
+        if rows + n > CHUNK_ROWS:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(kommun)
+        rows += n
+    return chunks or None
 
 
 def kommun_outcomes(frame: pd.DataFrame, specs: list[Expect], whole: dict[str, Outcome],
