@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from adapters.base import Reason
 from schemas import codes
+from utfall import transform
 from utfall.ingest import STAGING_TABLES
 
 ERROR = "ERROR"      # downstream figures are wrong if this fails
@@ -468,17 +469,7 @@ def kommun_chunks(con: duckdb.DuckDBPyConnection, table: str,
         "and column_name = 'kommun_kod'", [schema, name]).fetchone()[0]
     if not has_kommun or any(s.kind == UNIQUE for s in specs):
         return None
-    counts = con.execute(
-        f"select kommun_kod, count(*) from {table} group by all order by kommun_kod nulls first"
-    ).fetchall()
-    chunks: list[list[str | None]] = []
-    rows = CHUNK_ROWS
-    for kommun, n in counts:
-        if rows + n > CHUNK_ROWS:
-            chunks.append([])
-            rows = 0
-        chunks[-1].append(kommun)
-        rows += n
+    chunks = transform.kommun_chunks(con, table, CHUNK_ROWS)
     return chunks or None
 
 

@@ -1,7 +1,7 @@
--- staging -> core. Rebuilt whole on every run: staging holds only live (not replaced) deliveries.
+-- staging -> core. Rebuilt whole on every run (utfall.transform.build_core drops and re-creates the
+-- tables first): staging holds only live (not replaced) deliveries.
 
 -- core.person ------------------------------------------------------------------------------------
-delete from core.person;
 insert into core.person
 with ids as (
     select person_key, birth_year, birth_month, sex from staging.procapita_fs_line
@@ -26,7 +26,6 @@ group by i.person_key;
 
 -- core.insats_episode: the same person, municipality, type, start and end from two systems (or
 -- twice from one) is one episode; the case system's row is preferred over a hand-made list.
-delete from core.insats_episode;
 insert into core.insats_episode
 with src as (
     select 'procapita' as source_system, 0 as preference, delivery_id, '' as sheet, row_number,
@@ -58,39 +57,9 @@ select
 from keyed
 group by person_key, kommun_kod, type_key, start_date, end_date;
 
--- core.fs_month: every adult of a household gets the household's net sums for the month. A
--- household's members in a month are the people on its lines that month, plus those a
--- household-member file names (membership then holds for every month of the household).
-delete from core.fs_month;
-insert into core.fs_month
-with household_month as (
-    select kommun_kod, household_ref, month,
-           coalesce(sum(amount) filter (where bistand_class = 'FS'), 0) as fs_amount,
-           coalesce(sum(amount) filter (where bistand_class = 'OVRIGT'), 0) as other_amount,
-           mode(hinder) filter (where hinder is not null) as hinder
-    from staging.procapita_fs_line
-    group by kommun_kod, household_ref, month
-),
-members as (
-    select distinct kommun_kod, household_ref, month, person_key, birth_year, birth_month
-    from staging.procapita_fs_line
-    union
-    select distinct h.kommun_kod, h.household_ref, h.month, m.person_key, m.birth_year, m.birth_month
-    from household_month as h
-    join staging.procapita_household_member as m
-      on m.kommun_kod = h.kommun_kod and m.household_ref = h.household_ref
-    where coalesce(m.role, 'MEDSOKANDE') <> 'BARN'
-)
-select m.person_key, h.kommun_kod, h.month,
-       sum(h.fs_amount), sum(h.other_amount), min(h.hinder)
-from household_month as h
-join members as m
-  on m.kommun_kod = h.kommun_kod and m.household_ref = h.household_ref and m.month = h.month
-where (year(h.month) * 12 + month(h.month)) - (m.birth_year * 12 + m.birth_month) >= 18 * 12
-group by m.person_key, h.kommun_kod, h.month;
+-- core.fs_month: schemas/core/fs_month.sql, run per group of municipalities.
 
 -- core.fs_coverage: every month from a payment file's earliest to its latest 'Avser månad'.
-delete from core.fs_coverage;
 insert into core.fs_coverage
 select distinct d.kommun_kod, cast(m.month as date)
 from meta.delivery as d,
@@ -99,7 +68,6 @@ from meta.delivery as d,
 where d.kind = 'procapita_fs' and d.status = 'LOADED' and d.period_start is not null;
 
 -- core.status_observation: a follow-up column refers to the episode's end date + h months.
-delete from core.status_observation;
 insert into core.status_observation
 select distinct person_key, kommun_kod,
        case basis
@@ -113,7 +81,6 @@ where (basis = 'FOLLOWUP' and episode_end_date is not null and horizon_months is
 
 -- core.progression_assessment: SKAPA rows with only a Deltagarnr are linked through the
 -- municipality's participant list; a number that names two people is left unlinked.
-delete from core.progression_assessment;
 insert into core.progression_assessment
 with links as (
     select kommun_kod, participant_ref, min(person_key) as person_key

@@ -85,6 +85,20 @@ def test_running_twice_loads_nothing_new_and_gives_identical_tables(tmp_path):
     assert _kpi_rows(db) == first
 
 
+def test_core_built_municipality_by_municipality_equals_core_built_at_once(sample_run, tmp_path,
+                                                                          monkeypatch):
+    summary, _ = sample_run
+    db = tmp_path / "u.duckdb"
+    shutil.copy(summary.db_path, db)
+    monkeypatch.setattr(transform, "FS_MONTH_CHUNK_ROWS", 1)  # every municipality alone
+    with duckdb.connect(str(db)) as con:
+        assert len(transform.kommun_chunks(con, "staging.procapita_fs_line", 1)) == 3  # procapita kommuner
+        transform.build_core(con)
+    for table in CONTRACT_TABLES[:6]:
+        once = q(summary.db_path, f"select * from {table} order by all")
+        assert once and q(db, f"select * from {table} order by all") == once, table
+
+
 def test_corrected_redelivery_replaces_the_earlier_version(tmp_path):
     inbox = tmp_path / "inbox"
     shutil.copytree(SAMPLE_INBOX, inbox)
