@@ -18,6 +18,7 @@ from dagster_duckdb import DuckDBResource
 from adapters.config import ConfigStore
 from utfall import keys, transform
 from utfall.ingest import STAGING_TABLES, discover, ingest
+from utfall.run import DEFAULT_MEMORY_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -198,7 +199,9 @@ defs = dg.Definitions(
     sensors=[inbox_sensor],
     schedules=[monthly_build],
     resources={
-        "duckdb": DuckDBResource(database=os.environ.get("UTFALL_DB", str(ROOT / "build" / "dagster.duckdb"))),
+        "duckdb": DuckDBResource(
+            database=os.environ.get("UTFALL_DB", str(ROOT / "build" / "dagster.duckdb")),
+            connection_config={"memory_limit": DEFAULT_MEMORY_LIMIT}),
         "settings": UtfallSettings(),
     },
 )

@@ -46,10 +46,16 @@ def main(verbose: bool) -> None:
               help="Per-municipality configuration files.")
 @click.option("--min-cell", type=click.IntRange(min=1), default=5, show_default=True,
               help="Smallest published cell.")
-def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell) -> None:
+@click.option("--memory-limit", default=None, show_default="4GB or $UTFALL_MEMORY_LIMIT",
+              help="DuckDB's memory cap (it spills to disk beyond it), e.g. 8GB.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes that read files [default: one per core].")
+def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell, memory_limit,
+        workers) -> None:
     """Ingest the inbox, build every table and write the report beside the database."""
     from tqdm import tqdm
 
+    from utfall.run import DEFAULT_MEMORY_LIMIT
     from utfall.run import run as run_pipeline
 
     try:
@@ -58,6 +64,7 @@ def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell) -> None
             inbox, db_path, pseudo, config_dir, as_of, min_cell,
             progress=lambda files: tqdm(files, desc="Läser filer", unit="fil", file=sys.stderr,
                                         disable=None),
+            memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT, workers=workers,
         )
     except keys.KeyError_ as exc:
         raise click.ClickException(str(exc)) from None

@@ -21,6 +21,9 @@ from utfall import transform
 from utfall.ingest import IngestSummary, ingest
 
 VERSION = "0.1.0"
+# DuckDB's own memory; it spills to disk beyond it. With the file readers and the quality frames
+# a national build stays under 6 GB (BENCHMARKS.md); DuckDB's default would be 80 % of the RAM.
+DEFAULT_MEMORY_LIMIT = os.environ.get("UTFALL_MEMORY_LIMIT", "4GB")
 
 
 @dataclass
@@ -48,7 +51,11 @@ def run(
     min_cell: int = transform.DEFAULT_MIN_CELL,
     progress: Callable[[Iterable[Path]], Iterable[Path]] = lambda it: it,
     write_report: bool = True,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    workers: int | None = None,
 ) -> RunSummary:
+    """`memory_limit` caps DuckDB (it spills to disk beyond it); `workers` read files (default:
+    one per core)."""
     if not inbox.is_dir():
         raise FileNotFoundError(f"inbox {inbox} is not a directory")
     configs = ConfigStore(config_dir)  # invalid configuration stops the run before any work
@@ -59,10 +66,11 @@ def run(
     started = datetime.now()
     seconds: dict[str, float] = {}
     try:
-        with duckdb.connect(str(work)) as con:
+        with duckdb.connect(str(work), config={"memory_limit": memory_limit}) as con:
             with _timed(seconds, "ingest"):
                 transform.create_schemas(con)
-                summary = ingest(con, inbox, configs, pseudo, date.today(), progress)
+                summary = ingest(con, inbox, configs, pseudo, date.today(), progress,
+                                 workers=workers)
             with _timed(seconds, "core"):
                 transform.build_core(con)
             as_of = as_of or transform.latest_covered_day(con) or date.today()
