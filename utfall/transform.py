@@ -14,6 +14,7 @@ from schemas import codes
 ROOT = Path(__file__).resolve().parent.parent
 DDL_DIR = ROOT / "schemas" / "ddl"
 CORE_DDL = DDL_DIR / "30_core.sql"
+MARTS_DDL = DDL_DIR / "40_marts.sql"
 CORE_SQL = ROOT / "schemas" / "core" / "core.sql"
 FS_MONTH_SQL = ROOT / "schemas" / "core" / "fs_month.sql"
 # payment lines per run of fs_month.sql: at national scale (28 million lines) 16 groups took half
@@ -43,15 +44,20 @@ def load_code_lists(con: duckdb.DuckDBPyConnection) -> None:
 
 def build_core(con: duckdb.DuckDBPyConnection) -> None:
     """Core is rebuilt whole. Its tables are dropped and created again from the contract first:
-    deleting a million rows under a primary key took 13-20 s at national scale, a drop none."""
-    for (table,) in con.execute(
-            "select table_name from duckdb_tables() where schema_name = 'core'").fetchall():
-        con.execute(f"drop table core.{table}")
-    run_sql_file(con, CORE_DDL)
+    deleting a million rows under a primary key took 13-20 s at national scale, dropping none."""
+    recreate_tables(con, "core", CORE_DDL)
     run_sql_file(con, CORE_SQL)
     for kommuner in kommun_chunks(con, "staging.procapita_fs_line", FS_MONTH_CHUNK_ROWS):
         con.execute("set variable core_kommuner = ?", [kommuner])
         run_sql_file(con, FS_MONTH_SQL)
+
+
+def recreate_tables(con: duckdb.DuckDBPyConnection, schema: str, ddl: Path) -> None:
+    """Empty a layer's tables by dropping them and running their contract (DDL) again."""
+    for (table,) in con.execute(
+            "select table_name from duckdb_tables() where schema_name = ?", [schema]).fetchall():
+        con.execute(f"drop table {schema}.{table}")
+    run_sql_file(con, ddl)
 
 
 def kommun_chunks(con: duckdb.DuckDBPyConnection, table: str,
@@ -84,7 +90,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, min_cell: int = DEF
     """participation_spell, kpi and kpi_value as of `as_of`."""
     con.execute(f"set variable as_of = date '{as_of.isoformat()}'")
     con.execute(f"set variable min_cell = {int(min_cell)}")
-    con.execute("delete from marts.kpi")
+    recreate_tables(con, "marts", MARTS_DDL)  # as in build_core
     con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)", catalogue.rows())
     for path in sorted(MARTS_SQL_DIR.glob("*.sql")):
         run_sql_file(con, path)

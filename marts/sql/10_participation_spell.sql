@@ -210,7 +210,6 @@ from in_window as w
 join chosen as c on c.spell_id = w.spell_id and c.rater = w.rater
 group by w.spell_id;
 
-delete from marts.participation_spell;
 insert into marts.participation_spell
 select s.spell_id, s.person_key, s.kommun_kod, s.start_date, s.exit_date, s.insats_typ,
        s.end_reason, s.age_at_start, s.sex, s.born_abroad,

@@ -1,68 +1,83 @@
--- marts.kpi_value: expand cohorts to municipality (and ALLA), period and breakdown; compute
+-- marts.kpi_value: group cohorts by municipality (and ALLA), period and breakdown; compute
 -- values, Wilson intervals and Kaplan-Meier medians; then suppress small cells.
 
-create or replace temp macro period_pairs(d) as
-    [{'period': cast(year(d) as varchar), 'period_type': 'YEAR'},
-     {'period': year(d) || '-Q' || quarter(d), 'period_type': 'QUARTER'}];
+-- Cohorts are grouped in one pass of grouping sets (municipality and ALLA): each period type
+-- crossed with TOTAL and each breakdown. grouping(x) = 0 where x is one of the set's columns; a
+-- breakdown's null value (not known, or not applicable to the KPI) is no group.
+create or replace temp macro dimension_of(g_sex, g_alder, g_insats, g_fodd, g_fs, g_long) as
+    case when g_sex = 0 then 'KON' when g_alder = 0 then 'ALDER'
+         when g_insats = 0 then 'INSATS' when g_fodd = 0 then 'FODD_UTRIKES'
+         when g_fs = 0 then 'FS_VID_START' when g_long = 0 then 'LANGVARIGT_FS_FORE'
+         else 'TOTAL' end;
 
-create or replace temp macro spell_dims(sex, alder, insats, fodd, fs_at_start, long_fs_before) as
-    [{'dimension': 'TOTAL', 'dimension_value': 'ALLA'},
-     {'dimension': 'KON', 'dimension_value': sex},
-     {'dimension': 'ALDER', 'dimension_value': alder},
-     {'dimension': 'INSATS', 'dimension_value': insats},
-     {'dimension': 'FODD_UTRIKES', 'dimension_value': fodd},
-     {'dimension': 'FS_VID_START', 'dimension_value': fs_at_start},
-     {'dimension': 'LANGVARIGT_FS_FORE', 'dimension_value': long_fs_before}];
+create or replace temp macro dimension_value_of(dimension, sex, alder, insats, fodd,
+                                                fs_at_start, long_fs_before) as
+    case dimension when 'TOTAL' then 'ALLA' when 'KON' then sex when 'ALDER' then alder
+         when 'INSATS' then insats when 'FODD_UTRIKES' then fodd
+         when 'FS_VID_START' then fs_at_start else long_fs_before end;
+
+create or replace temp macro year_of(d) as cast(year(d) as varchar);
+create or replace temp macro quarter_of(d) as year(d) || '-Q' || quarter(d);
 
 create or replace temp table kpi_sum as
-with spell_rows as (
+with cohorts as (
     select kpi_id, unnest([kommun_kod, 'ALLA']) as kommun_kod, cohort_date,
            sex, alder, insats, fodd, fs_at_start, long_fs_before, num, den
     from spell_measure
     where cohort_date is not null
+    union all
+    select kpi_id, kommun_kod, cohort_date, sex, alder, null, fodd, null, null, num, den
+    from fs_measure
 ),
--- one unnest per select: two in one select would be zipped, not crossed
-spell_p as (select *, unnest(period_pairs(cohort_date)) as p from spell_rows),
-spell_periods as (
-    select *, unnest(spell_dims(sex, alder, insats, fodd, fs_at_start, long_fs_before)) as d
-    from spell_p
+sets as (
+    select kpi_id, kommun_kod, coalesce(y, q) as period,
+           case when grouping(y) = 0 then 'YEAR' else 'QUARTER' end as period_type,
+           dimension_of(grouping(sex), grouping(alder), grouping(insats), grouping(fodd),
+                        grouping(fs_at_start), grouping(long_fs_before)) as dimension,
+           sex, alder, insats, fodd, fs_at_start, long_fs_before,
+           sum(num) as numerator, sum(den) as denominator
+    from (select *, year_of(cohort_date) as y, quarter_of(cohort_date) as q from cohorts)
+    group by kpi_id, kommun_kod, grouping sets ((y), (q)),
+             grouping sets ((), (sex), (alder), (insats), (fodd), (fs_at_start), (long_fs_before))
 ),
-fs_p as (select *, unnest(period_pairs(cohort_date)) as p from fs_measure),
-fs_periods as (
-    select *, unnest(spell_dims(sex, alder, null, fodd, null, null)) as d from fs_p
+valued as (
+    select kpi_id, kommun_kod, period, period_type, dimension,
+           dimension_value_of(dimension, sex, alder, insats, fodd, fs_at_start,
+                              long_fs_before) as dimension_value,
+           numerator, denominator
+    from sets
 )
-select kpi_id, kommun_kod, p.period, p.period_type, d.dimension, d.dimension_value,
-       sum(num) as numerator, sum(den) as denominator
-from spell_periods
-where d.dimension_value is not null
-group by all
-union all
-select kpi_id, kommun_kod, p.period, p.period_type, d.dimension, d.dimension_value,
-       sum(num), sum(den)
-from fs_periods
-where d.dimension_value is not null
-  and not (p.period_type = 'QUARTER' and kpi_id in ('FS_LANGVARIGT', 'FS_MYCKET_LANGVARIGT'))
-group by all;
+select *
+from valued
+where dimension_value is not null
+  and not (period_type = 'QUARTER' and kpi_id in ('FS_LANGVARIGT', 'FS_MYCKET_LANGVARIGT'));
 
 -- Kaplan-Meier median of time on FS: S(t) = prod over event times u <= t of (1 - d_u / n_u); a
 -- spell censored at t is still at risk at t
 create or replace temp table kpi_km as
-with rows_ as (
-    select unnest([kommun_kod, 'ALLA']) as kommun_kod, cohort_date,
-           sex, alder, insats, fodd, fs_at_start, long_fs_before, t, d, c
-    from spell_km_input
-),
-p_ as (select *, unnest(period_pairs(cohort_date)) as p from rows_),
-d_ as (
-    select *, unnest(spell_dims(sex, alder, insats, fodd, fs_at_start, long_fs_before)) as dd
-    from p_
+with sets as (
+    select kommun_kod, coalesce(y, q) as period,
+           case when grouping(y) = 0 then 'YEAR' else 'QUARTER' end as period_type,
+           dimension_of(grouping(sex), grouping(alder), grouping(insats), grouping(fodd),
+                        grouping(fs_at_start), grouping(long_fs_before)) as dimension,
+           sex, alder, insats, fodd, fs_at_start, long_fs_before, t,
+           sum(d) as d, sum(c) as c
+    from (
+        select unnest([kommun_kod, 'ALLA']) as kommun_kod, year_of(cohort_date) as y,
+               quarter_of(cohort_date) as q, sex, alder, insats, fodd, fs_at_start,
+               long_fs_before, t, d, c
+        from spell_km_input
+    )
+    group by kommun_kod, t, grouping sets ((y), (q)),
+             grouping sets ((), (sex), (alder), (insats), (fodd), (fs_at_start), (long_fs_before))
 ),
 curve as (
-    select kommun_kod, p.period, p.period_type, dd.dimension, dd.dimension_value, t,
-           sum(d) as d, sum(c) as c
-    from d_
-    where dd.dimension_value is not null
-    group by all
+    select kommun_kod, period, period_type, dimension,
+           dimension_value_of(dimension, sex, alder, insats, fodd, fs_at_start,
+                              long_fs_before) as dimension_value,
+           t, d, c
+    from sets
+    where dimension_value is not null
 ),
 at_risk as (
     select *,
@@ -149,7 +164,6 @@ select p.*, p.primary_suppressed or s.dimension_value is not null as suppressed
 from primary_ as p
 left join secondary as s using (kpi_id, kommun_kod, period, period_type, dimension, dimension_value);
 
-delete from marts.kpi_value;
 insert into marts.kpi_value
 select kpi_id, kommun_kod, period, period_type, dimension, dimension_value,
        case when suppressed then null else numerator end,
