@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from adapters import redact
 from adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason, SourceFile
 from adapters.config import SystemConfig
 from adapters.personnummer import InvalidPersonnummer, Pseudonymiser, parse
@@ -70,7 +71,7 @@ def read(
     """Read one Procapita export into staging rows (see the module docstring for the counts)."""
     table = read_text_table(source.path, config, source.rel_path)
     columns, notes = _canonical_columns(table, config)
-    kind = _kind(columns, table.header, source.rel_path)
+    kind = _kind(columns, _seen(table.header, config), source.rel_path)
     rows = _Rows(table, columns, source.rel_path)
     result = AdapterResult(kind=kind, notes=notes)
     result.rows_read = table.lines_above_header + rows.n
@@ -97,15 +98,24 @@ def _canonical_columns(table: TextTable, config: SystemConfig) -> tuple[dict[str
         else:
             columns[canonical] = index
     notes = []
-    if unknown:
+    if unknown and redact.header_holds_data(table.header):
+        notes.append(f"{len(unknown)} columns not read (their headers are not shown: the header "
+                     f"line seems to hold data)")
+    elif unknown:
         notes.append("columns not read: " + ", ".join(unknown))
     if repeated:
         notes.append("columns naming an already-read column, not read: " + ", ".join(repeated))
     return columns, notes
 
 
-def _kind(columns: dict[str, int], header: list[str], name: str) -> str:
-    seen = ", ".join(repr(h) for h in header if h)
+def _seen(header: list[str], config: SystemConfig) -> str:
+    """The header cells for a message (adapters.redact.header_cells: never a data row's)."""
+    shown, hidden = redact.header_cells(header, config.column_for)
+    not_shown = [f"{hidden} more not shown (the header line seems to hold data)"] if hidden else []
+    return ", ".join([repr(c) for c in shown] + not_shown)
+
+
+def _kind(columns: dict[str, int], seen: str, name: str) -> str:
     if "personnummer" not in columns:
         raise FileRejected(f"{name}: no Personnummer column (headers seen: {seen})")
     if "startdatum" in columns and "belopp" not in columns:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -27,6 +28,26 @@ REF_COLUMNS = ("household_ref", "participant_ref")
 
 def text(value: str) -> str:
     return PNR_LIKE.sub(MASK, value)
+
+
+# a cell with a digit and no letter: a number, a date, a personnummer - data, not a column name
+_DATA_CELL = re.compile(r"[^\W\d_]")
+
+
+def header_holds_data(cells: list[str]) -> bool:
+    """A header line with a cell such as '198503122346' or '2023-03' has a data row on it (a lost
+    line break, a hand edit): its other cells may be a name, so messages must not quote them."""
+    return any(any(ch.isdigit() for ch in c) and not _DATA_CELL.search(c) for c in cells if c)
+
+
+def header_cells(cells: list[str], known: Callable[[str], object]) -> tuple[list[str], int]:
+    """The header cells a message may quote, and how many it may not: all may be quoted, unless
+    the line holds data; then only those naming a known column."""
+    cells = [c for c in cells if c]
+    if not header_holds_data(cells):
+        return cells, 0
+    shown = [c for c in cells if known(c)]
+    return shown, len(cells) - len(shown)
 
 
 def result(res: AdapterResult, pseudo: Pseudonymiser) -> AdapterResult:

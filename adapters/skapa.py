@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
+from adapters import redact
 from adapters.base import AdapterResult, FileRejected, Reason, SourceFile
 from adapters.config import SystemConfig, normalise
 from adapters.personnummer import Pseudonymiser
@@ -146,6 +147,8 @@ def _check_layout(table: Table, source: SourceFile) -> None:
 def _dimensions(table: Table, config: SystemConfig, data: list[Row], ctx: _Context):
     """The dimension columns; every other unknown column is reported with its count of values."""
     dims, unknown = [], []
+    # a data row on the header line: its cells (a name) must not become labels in notes
+    hide = redact.header_holds_data([c.header for c in table.columns])
     for col in table.columns:
         if col.canonical in OCCASION_COLUMNS:
             continue
@@ -153,7 +156,7 @@ def _dimensions(table: Table, config: SystemConfig, data: list[Row], ctx: _Conte
         if dim is not None:
             dims.append(dim)
         elif col.canonical is None:
-            unknown.append(_unknown(col, data))
+            unknown.append(_unknown(col, data, hide))
     _report_unknown(table, [u for u in unknown if u is not None], ctx)
     return dims
 
@@ -184,11 +187,13 @@ def _split_scale(header: str) -> tuple[str, tuple[float, float] | None]:
     return header[: match.start()].strip(), (low, high)
 
 
-def _unknown(col: Column, data: list[Row]) -> tuple[str, int] | None:
+def _unknown(col: Column, data: list[Row], hide: bool) -> tuple[str, int] | None:
     """(label, non-blank cells) of a column that is neither known nor a dimension."""
     filled = sum(1 for r in data if col.index < len(r.cells) and not is_blank(r.cells[col.index]))
     if not col.header and not filled:
         return None  # an empty column without a header is nothing
+    if hide:
+        return f"column {col.index + 1} (header not shown: the line seems to hold data)", filled
     return col.header or f"column {col.index + 1} (no header)", filled
 
 

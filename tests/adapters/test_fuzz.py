@@ -335,8 +335,8 @@ def _check_privacy(result: AdapterResult, delivery: Delivery) -> None:
     values, staged text; wherever in the file it stood (adapters.redact masks what a corrupted or
     shifted line moved into a free-text column or onto the header line). Names: never in a
     quarantine message; in notes and unmapped values only while the file is as generated, since
-    notes quote header cells and a corrupted header line can hold a name (see the xfail tests at
-    the end)."""
+    notes quote header cells and a corrupted header line can hold a name (the header-line tests at
+    the end check that case)."""
     messages = [q.message for q in result.quarantine] + [str(q.column) for q in result.quarantine]
     notes = list(result.notes) + [str(v) for key in result.unmapped for v in key]
     staged = [
@@ -1026,10 +1026,11 @@ def test_procapita_personnummer_in_anordnare(delivery: Delivery, workdir: Path) 
 
 # --- data on the header line ---------------------------------------------------------------------
 # A header line that also holds cells of a data row (a lost line break, a hand-edited export):
-# procapita quotes every header cell in its rejections ('headers seen: ...') and lists the unknown
-# ones in a note ('columns not read: ...'); skapa lists them in a note ('columns that are not known
-# dimensions ...'). A name on that line is then shown (adapters.redact masks personnummer only).
-# (textfile's own rejection, _likely_header, skips lines with digits for this reason.)
+# procapita quotes header cells in its rejections ('headers seen: ...') and lists the unknown ones in
+# a note ('columns not read: ...'); skapa lists them in a note ('columns that are not known
+# dimensions ...'). A name on such a line must not be shown: adapters.redact.header_holds_data
+# tells such a line by its data-like cells, and then only known column names are quoted. (These
+# were strict xfails until that was built; textfile's own rejection skips lines with digits.)
 
 
 def _header_with_data(adapter: str, header: str, data: list[str]) -> Delivery:
@@ -1057,12 +1058,6 @@ def header_lines_with_data(draw, adapter: str) -> Delivery:
     return delivery
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: procapita quotes header-line cells in rejections ('headers seen') and notes "
-    "('columns not read'): a name on the header line is shown (personnummer are masked)",
-)
 @fuzz(15, report_multiple_bugs=False)
 @given(delivery=header_lines_with_data("procapita"))
 @example(
@@ -1079,12 +1074,6 @@ def test_procapita_header_line_holding_data(delivery: Delivery, workdir: Path) -
     run("procapita", delivery, workdir)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: skapa lists unknown header cells in a note ('columns that are not known "
-    "dimensions'): a name on the header line is shown (personnummer are masked)",
-)
 @fuzz(10, report_multiple_bugs=False)
 @given(delivery=header_lines_with_data("skapa"))
 @example(delivery=_header_with_data("skapa", "Personnummer;Datum;Bedömning;Motivation",

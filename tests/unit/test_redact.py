@@ -37,3 +37,16 @@ def test_personnummer_in_free_text_is_masked_everywhere_an_adapter_returns_text(
 def test_dates_amounts_and_short_numbers_are_left_alone():
     for value in ("2023-03-01", "12 345,50", "Deltagare 1012", "20230301"):
         assert redact.text(value) == value
+
+
+def test_a_header_line_holding_a_data_row_quotes_only_known_columns():
+    header = ["Personnummer", "Roll", "198503122346", "Anna Andersson", ""]
+    known = {"Personnummer", "Roll"}.__contains__
+    assert redact.header_holds_data(header)
+    assert redact.header_cells(header, known) == (["Personnummer", "Roll"], 2)
+
+
+def test_header_words_with_digits_are_not_data():
+    header = ["Deltagarnr", "Motivation (1-7)", "Status 6 mån", "Hälsa 1–5", "Okänd kolumn"]
+    assert not redact.header_holds_data(header)
+    assert redact.header_cells(header, lambda c: False) == (header, 0)
