@@ -397,7 +397,7 @@ def load_frame(con: duckdb.DuckDBPyConnection, table: str, specs: list[Expect],
         params = [[k for k in kommuner if k is not None]]
         if None in kommuner:
             query += " or kommun_kod is null"
-    arrow = con.execute(query, params).to_arrow_table()
+    arrow = con.sql(query, params=params or None).to_arrow_table()
     coded = {"kommun_kod", *(s.column for s in specs if s.kind == IN_SET)}
     columns = [as_dictionary(c) if n in coded else c for n, c in zip(arrow.column_names, arrow.columns)]
     return pa.table(columns, names=arrow.column_names).to_pandas()
