@@ -7,13 +7,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from adapters import adapter_for
 from adapters.base import AdapterResult, SourceFile
@@ -96,13 +98,16 @@ class Batch:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, max_rows: int = 500_000):
         self.con, self.max_rows = con, max_rows
-        self.frames: dict[str, list[pd.DataFrame]] = {}
+        # staging rows as Arrow tables (DuckDB scans Arrow fastest, and concatenating them keeps
+        # each file's dictionaries), or as pandas frames where Arrow cannot type a column
+        self.tables: dict[str, list[pa.Table | pd.DataFrame]] = {}
         self.meta: dict[str, list[tuple]] = {t: [] for t in self.META_COLUMNS}
         self.rows = 0
 
-    def add(self, table: str, frame: pd.DataFrame) -> None:
-        self.frames.setdefault(table, []).append(frame)
-        self.rows += len(frame)
+    def add(self, table: str, rows: pa.Table | pd.DataFrame, **constants: str | None) -> None:
+        """A file's rows, with columns that hold one value for the whole file."""
+        self.tables.setdefault(table, []).append(_with_constants(rows, constants))
+        self.rows += len(rows)
         if self.rows >= self.max_rows:
             self.flush()
 
@@ -110,18 +115,44 @@ class Batch:
         self.meta[table].extend(rows)
 
     def flush(self) -> None:
-        for table, frames in self.frames.items():
-            self._insert(f"staging.{table}", pd.concat(frames, ignore_index=True))
+        for table, parts in self.tables.items():
+            for group in _same_schema(parts):
+                self._insert(f"staging.{table}", group)
         for table, rows in self.meta.items():
             if rows:
                 self._insert(f"meta.{table}", pd.DataFrame(rows, columns=self.META_COLUMNS[table]))
-        self.frames, self.rows = {}, 0
+        self.tables, self.rows = {}, 0
         self.meta = {t: [] for t in self.META_COLUMNS}
 
-    def _insert(self, table: str, frame: pd.DataFrame) -> None:
-        self.con.register("ingest_batch", frame)
+    def _insert(self, table: str, rows: pa.Table | pd.DataFrame) -> None:
+        self.con.register("ingest_batch", rows)
         self.con.execute(f"insert into {table} by name select * from ingest_batch")
         self.con.unregister("ingest_batch")
+
+
+def _with_constants(rows: pa.Table | pd.DataFrame,
+                    constants: dict[str, str | None]) -> pa.Table | pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):  # a frame Arrow could not type (reading.as_arrow)
+        return rows.assign(**constants)
+    for name, value in constants.items():
+        rows = rows.append_column(name, pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(rows.num_rows, dtype=np.int32)), pa.array([value], pa.string())))
+    return rows
+
+
+def _same_schema(parts: list[pa.Table | pd.DataFrame]) -> Iterator[pa.Table | pd.DataFrame]:
+    """Arrow tables concatenated per schema; pandas frames concatenated together."""
+    by_schema: dict[pa.Schema, list[pa.Table]] = {}
+    frames = []
+    for part in parts:
+        if isinstance(part, pa.Table):
+            by_schema.setdefault(part.schema, []).append(part)
+        else:
+            frames.append(part)
+    for tables in by_schema.values():
+        yield pa.concat_tables(tables)
+    if frames:
+        yield pd.concat(frames, ignore_index=True)
 
 
 @dataclass
@@ -154,8 +185,8 @@ def ingest(
     here, in inbox order, so that the outcome does not depend on how many read them."""
     summary = IngestSummary()
     batch, known = Batch(con), Known.read(con)
-    files = [_FileTask.of(path, inbox) for path in discover(inbox)]
-    files = [f for f in files if not only_kommun or f.rel.startswith(f"{only_kommun}/")]
+    files = [_FileTask.of(path, inbox) for path in discover(inbox)
+             if not only_kommun or path.relative_to(inbox).as_posix().startswith(f"{only_kommun}/")]
     to_read = [f for f in files if f.needs_reading(known)]
     reads = reading.read_all([f.job() for f in to_read], configs, pseudo, today, workers)
     by_path, read_ids = {f.path: f for f in files}, {f.did for f in to_read}
@@ -260,8 +291,8 @@ def _write_result(batch, known, did, sha, rel, kommun, system, result: AdapterRe
     for table, frame in result.tables.items():
         if table not in STAGING_TABLES:
             raise ValueError(f"adapter {system} returned unknown staging table {table!r}")
-        if not frame.empty:
-            batch.add(table, frame.assign(delivery_id=did, kommun_kod=kommun))
+        if len(frame):
+            batch.add(table, frame, delivery_id=did, kommun_kod=kommun)
     batch.add_meta("quarantine", [
         (did, rel, kommun, q.sheet, q.row_number, str(q.reason), q.column, q.message)
         for q in result.quarantine])

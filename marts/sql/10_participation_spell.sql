@@ -156,14 +156,18 @@ cover3 as (  -- months m whose municipality covers m, m+1 and m+2
     join asof_coverage as c1 on c1.kommun_kod = c.kommun_kod and c1.m = c.m + 1
     join asof_coverage as c2 on c2.kommun_kod = c.kommun_kod and c2.m = c.m + 2
 ),
-candidate as (  -- per spell and gap after s: the first fully covered quiet month in the gap
-    select k.spell_id, min(c.m) as m
+spell_gap as (  -- gaps after s long enough to hold three quiet months
+    select k.spell_id, k.kommun_kod, gap.f, gap.g
     from km as k
     join gap on gap.person_key = k.person_key and gap.f >= k.s_m
                 and (gap.g is null or gap.g >= gap.f + 4)
-    join cover3 as c on c.kommun_kod = k.kommun_kod and c.m > gap.f
-                    and (gap.g is null or c.m <= gap.g - 3)
-    group by k.spell_id, gap.f
+),
+candidate as (  -- per spell and gap: the first fully covered month after f, if it is in the gap
+    -- (an asof join finds the smallest c.m > f; a later one would not be earlier in the gap)
+    select sg.spell_id, c.m
+    from spell_gap as sg
+    asof join cover3 as c on c.kommun_kod = sg.kommun_kod and c.m > sg.f
+    where sg.g is null or c.m <= sg.g - 3
 ),
 first_exit as (
     select spell_id, min(m) as m from candidate group by spell_id
