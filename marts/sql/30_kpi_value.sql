@@ -1,9 +1,11 @@
 -- marts.kpi_value: group cohorts by municipality (and ALLA), period and breakdown; compute
 -- values, Wilson intervals and Kaplan-Meier medians; then suppress small cells.
 
--- Cohorts are grouped in one pass of grouping sets (municipality and ALLA): each period type
--- crossed with TOTAL and each breakdown. grouping(x) = 0 where x is one of the set's columns; a
--- breakdown's null value (not known, or not applicable to the KPI) is no group.
+-- Cohorts are grouped in one pass of grouping sets per municipality: each period type crossed
+-- with TOTAL and each breakdown. grouping(x) = 0 where x is one of the set's columns; a
+-- breakdown's null value (not known, or not applicable to the KPI) is no group. ALLA of the spell
+-- KPIs is the sum of the municipalities' groups (sums add up); fs_measure brings its own ALLA
+-- rows (a person on FS in two municipalities counts once there).
 create or replace temp macro dimension_of(g_sex, g_alder, g_insats, g_fodd, g_fs, g_long) as
     case when g_sex = 0 then 'KON' when g_alder = 0 then 'ALDER'
          when g_insats = 0 then 'INSATS' when g_fodd = 0 then 'FODD_UTRIKES'
@@ -21,36 +23,42 @@ create or replace temp macro quarter_of(d) as year(d) || '-Q' || quarter(d);
 
 create or replace temp table kpi_sum as
 with cohorts as (
-    select kpi_id, unnest([kommun_kod, 'ALLA']) as kommun_kod, cohort_date,
-           sex, alder, insats, fodd, fs_at_start, long_fs_before, num, den
+    select kpi_id, kommun_kod, cohort_date, sex, alder, insats, fodd, fs_at_start,
+           long_fs_before, num, den, true as additive
     from spell_measure
     where cohort_date is not null
     union all
-    select kpi_id, kommun_kod, cohort_date, sex, alder, null, fodd, null, null, num, den
+    select kpi_id, kommun_kod, cohort_date, sex, alder, null, fodd, null, null, num, den, false
     from fs_measure
 ),
 sets as (
-    select kpi_id, kommun_kod, coalesce(y, q) as period,
+    select kpi_id, kommun_kod, additive, coalesce(y, q) as period,
            case when grouping(y) = 0 then 'YEAR' else 'QUARTER' end as period_type,
            dimension_of(grouping(sex), grouping(alder), grouping(insats), grouping(fodd),
                         grouping(fs_at_start), grouping(long_fs_before)) as dimension,
            sex, alder, insats, fodd, fs_at_start, long_fs_before,
            sum(num) as numerator, sum(den) as denominator
     from (select *, year_of(cohort_date) as y, quarter_of(cohort_date) as q from cohorts)
-    group by kpi_id, kommun_kod, grouping sets ((y), (q)),
+    group by kpi_id, kommun_kod, additive, grouping sets ((y), (q)),
              grouping sets ((), (sex), (alder), (insats), (fodd), (fs_at_start), (long_fs_before))
 ),
-valued as (
-    select kpi_id, kommun_kod, period, period_type, dimension,
+per_kommun as (
+    select kpi_id, kommun_kod, additive, period, period_type, dimension,
            dimension_value_of(dimension, sex, alder, insats, fodd, fs_at_start,
                               long_fs_before) as dimension_value,
            numerator, denominator
     from sets
+    where dimension_value is not null
+      and not (period_type = 'QUARTER' and kpi_id in ('FS_LANGVARIGT', 'FS_MYCKET_LANGVARIGT'))
 )
-select *
-from valued
-where dimension_value is not null
-  and not (period_type = 'QUARTER' and kpi_id in ('FS_LANGVARIGT', 'FS_MYCKET_LANGVARIGT'));
+select kpi_id, kommun_kod, period, period_type, dimension, dimension_value, numerator, denominator
+from per_kommun
+union all
+select kpi_id, 'ALLA', period, period_type, dimension, dimension_value,
+       sum(numerator), sum(denominator)
+from per_kommun
+where additive
+group by all;
 
 -- Kaplan-Meier median of time on FS: S(t) = prod over event times u <= t of (1 - d_u / n_u); a
 -- spell censored at t is still at risk at t
