@@ -145,6 +145,11 @@ def km_median(times, events) -> float | None:
 # loading
 
 
+def _text_last(value) -> tuple[bool, str]:
+    """A sort key that puts missing text (None, or NaN from a pandas string column) last."""
+    return (False, value) if isinstance(value, str) else (True, "")
+
+
 def load_core(con) -> dict[str, pd.DataFrame]:
     """The core tables of a DuckDB connection as DataFrames."""
     return {t: con.execute(f"select * from core.{t}").df() for t in CORE_TABLES}
@@ -227,7 +232,7 @@ def build_spells(ep: pd.DataFrame, person: pd.DataFrame, as_of: date) -> pd.Data
         exit_date = None if sp["ongoing"] else sp["latest_end"]
         # type: most days; ties: later start, then the code that sorts first
         typ_ep = sorted(eps, key=lambda pe: (-pe[1].days, -pe[1].start_date.toordinal(),
-                                             pe[1].insats_typ is None, pe[1].insats_typ or ""))[0][1]
+                                             *_text_last(pe[1].insats_typ)))[0][1]
         end_reason = None
         if exit_date is not None:
             # latest end; ties: the longer, then rule-1 order

@@ -491,3 +491,16 @@ def test_fs_population_counts_adults_only():
     db.person("A", 1980, 1, "M")
     db.fs("A", "1480", "2023-01", "2023-12")
     assert_same(db)
+
+
+def test_unmapped_type_tied_with_a_mapped_one():
+    """Found at national scale: an unmapped (null) insats type tied on days and start with a
+    mapped one crashed the pandas reference (NaN against text). The mapped type wins."""
+    db = CoreDb()
+    _person(db, "A")
+    for eid, typ in (("u1", None), ("m1", "PRAKTIK")):
+        db.con.execute("insert into core.insats_episode values "
+                       "(?, 'A', '1480', 'procapita', ?, 'x', ?, ?, null, null)",
+                       [eid, typ, date(2023, 1, 1), date(2023, 2, 1)])
+    kv = assert_same(db)
+    assert row(kv, "AME_AVSLUTADE", dimension="INSATS", value="PRAKTIK")[0] == 1
