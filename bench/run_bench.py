@@ -131,7 +131,7 @@ class RssSampler:
 # --- one build ------------------------------------------------------------------------------------
 
 
-class FileTimer:
+class IngestWindow:
     """A `progress` wrapper for utfall.run: when ingest started and ended."""
 
     def __init__(self):
@@ -145,7 +145,7 @@ class FileTimer:
 
 def build(inbox: Path, db_path: Path, write_report: bool) -> dict:
     """One run of utfall.run.run; wall time, rows and peak RSS per stage."""
-    timer = FileTimer()
+    timer = IngestWindow()
     with RssSampler() as sampler:
         t0 = time.perf_counter()
         summary = run(inbox, db_path, keys.demo(), CONFIG_DIR, progress=timer,
@@ -171,8 +171,8 @@ def build(inbox: Path, db_path: Path, write_report: bool) -> dict:
     }
 
 
-def _stage_windows(timer: FileTimer, seconds: dict, t0: float, t1: float) -> dict:
-    """When each stage ran (run() records only durations, in order): ingest from the file timer,
+def _stage_windows(timer: IngestWindow, seconds: dict, t0: float, t1: float) -> dict:
+    """When each stage ran (run() records only durations, in order): ingest from the progress wrapper,
     the stages after it back to back, the report at the very end."""
     windows = {"ingest": (timer.started or t0, timer.ended or t0)}
     clock = timer.ended or t0

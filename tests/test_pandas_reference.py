@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from bench.pandas_kpis import add_months, compute, load_core
-from tests.marts.coredb import CoreDb, month_range
+from tests.marts.coredb import CoreDb, month_range, worked_example
 
 pytestmark = pytest.mark.unit
 
@@ -219,18 +219,6 @@ def test_random_cores_reach_every_kpi_and_suppression():
 
 # --------------------------------------------------------------------------------------------
 # metrics.md's worked example: both sides give the spec's numbers, and agree on every row
-
-
-def worked_example() -> CoreDb:
-    db = CoreDb()
-    db.person("P", 1990, 5, "K")
-    db.coverage("1480", "2022-01", "2024-06")
-    db.fs("P", "1480", "2022-10", "2023-05")
-    db.fs("P", "1480", "2023-09")
-    db.episode("P", "1480", "KARTLAGGNING", date(2023, 1, 9), date(2023, 1, 31))
-    db.episode("P", "1480", "PRAKTIK", date(2023, 2, 20), date(2023, 5, 15), "ARBETE")
-    db.observation("P", "1480", date(2023, 8, 15), "ARBETE")  # "Status 3 mån" = jobb
-    return db
 
 
 def test_worked_example_sql_equals_pandas():

@@ -68,3 +68,17 @@ class CoreDb:
             [kpi_id, kommun, period, dimension, value]).fetchall()
         assert len(rows) <= 1
         return rows[0] if rows else None
+
+
+def worked_example() -> CoreDb:
+    """metrics.md's worked example as a core, not yet built."""
+    db = CoreDb()
+    db.person("P", 1990, 5, "K")
+    db.coverage("1480", "2022-01", "2024-06")
+    db.fs("P", "1480", "2022-10", "2023-05")
+    db.fs("P", "1480", "2023-09")
+    db.episode("P", "1480", "KARTLAGGNING", date(2023, 1, 9), date(2023, 1, 31))
+    db.episode("P", "1480", "PRAKTIK", date(2023, 2, 20), date(2023, 5, 15), "ARBETE")
+    # excel follow-up: "Status 3 mån" = jobb refers to end + 3 months; "Status 12 mån" blank
+    db.observation("P", "1480", date(2023, 8, 15), "ARBETE")
+    return db

@@ -4,23 +4,14 @@ from datetime import date
 
 import pytest
 
-from tests.marts.coredb import CoreDb
+from tests.marts.coredb import worked_example
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(scope="module")
 def db():
-    db = CoreDb()
-    db.person("P", 1990, 5, "K")
-    db.coverage("1480", "2022-01", "2024-06")
-    db.fs("P", "1480", "2022-10", "2023-05")
-    db.fs("P", "1480", "2023-09")
-    db.episode("P", "1480", "KARTLAGGNING", date(2023, 1, 9), date(2023, 1, 31))
-    db.episode("P", "1480", "PRAKTIK", date(2023, 2, 20), date(2023, 5, 15), "ARBETE")
-    # excel follow-up: "Status 3 mån" = jobb refers to end + 3 months; "Status 12 mån" blank
-    db.observation("P", "1480", date(2023, 8, 15), "ARBETE")
-    return db.build(as_of=date(2024, 6, 30))
+    return worked_example().build(as_of=date(2024, 6, 30))
 
 
 def test_one_spell_with_the_example_attributes(db):
