@@ -6,11 +6,11 @@ create or replace temp table spell_episode as
 with ordered as (
     select *,
            max(coalesce(end_date, date '9999-12-31')) over (
-               partition by person_key, kommun_kod
+               partition by pid, kommun_kod
                order by start_date, end_date nulls last, episode_id
                rows between unbounded preceding and 1 preceding) as prev_end,
            row_number() over (
-               partition by person_key, kommun_kod
+               partition by pid, kommun_kod
                order by start_date, end_date nulls last, episode_id) as seq
     from asof_episode
 ),
@@ -21,34 +21,34 @@ flagged as (
     from ordered
 )
 select *,
-       sum(new_spell) over (partition by person_key, kommun_kod order by seq
+       sum(new_spell) over (partition by pid, kommun_kod order by seq
                             rows unbounded preceding) as spell_no
 from flagged;
 
 create or replace temp table spell_base as
 with agg as (
-    select person_key, kommun_kod, spell_no,
+    select pid, kommun_kod, spell_no,
            min(start_date) as start_date,
            case when count(*) = count(end_date) then max(end_date) end as exit_date
     from spell_episode
-    group by person_key, kommun_kod, spell_no
+    group by pid, kommun_kod, spell_no
 ),
 -- rule 4: the type of the longest episode; ties: later start, then the code sorting first
 spell_type as (
-    select person_key, kommun_kod, spell_no, insats_typ
+    select pid, kommun_kod, spell_no, insats_typ
     from spell_episode
-    qualify row_number() over (partition by person_key, kommun_kod, spell_no
+    qualify row_number() over (partition by pid, kommun_kod, spell_no
                                order by days desc, start_date desc, insats_typ asc nulls last) = 1
 ),
 -- rule 5: the reason of the episode that ended last; ties: the longer, then rule 1's order
 spell_reason as (
-    select person_key, kommun_kod, spell_no, end_reason
+    select pid, kommun_kod, spell_no, end_reason
     from spell_episode
-    qualify row_number() over (partition by person_key, kommun_kod, spell_no
+    qualify row_number() over (partition by pid, kommun_kod, spell_no
                                order by end_date desc nulls first, days desc, seq) = 1
 )
-select substr(sha256(concat_ws('|', a.person_key, a.kommun_kod, a.start_date)), 1, 16) as spell_id,
-       a.person_key, a.kommun_kod, a.start_date, a.exit_date, t.insats_typ,
+select substr(sha256(concat_ws('|', p.person_key, a.kommun_kod, a.start_date)), 1, 16) as spell_id,
+       a.pid, p.person_key, a.kommun_kod, a.start_date, a.exit_date, t.insats_typ,
        case when a.exit_date is not null then r.end_reason end as end_reason,
        cast(floor((mi(a.start_date) - (p.birth_year * 12 + p.birth_month - 1)) / 12) as integer)
            as age_at_start,
@@ -56,9 +56,9 @@ select substr(sha256(concat_ws('|', a.person_key, a.kommun_kod, a.start_date)), 
        mi(a.start_date) as s_m,
        mi(a.exit_date) as e_m
 from agg as a
-join spell_type as t using (person_key, kommun_kod, spell_no)
-join spell_reason as r using (person_key, kommun_kod, spell_no)
-left join core.person as p on p.person_key = a.person_key;
+join spell_type as t using (pid, kommun_kod, spell_no)
+join spell_reason as r using (pid, kommun_kod, spell_no)
+join person_id as p on p.pid = a.pid;
 
 -- FS around the spell: on FS counts in any municipality; coverage is the spell's own
 create or replace temp table spell_fs as
@@ -70,7 +70,7 @@ with window_months as (
            count(*) filter (where f.m between s.e_m + 1 and s.e_m + 12) as fs_after
     from spell_base as s
     left join asof_fs_on as f
-      on f.person_key = s.person_key and f.m between s.s_m - 12 and greatest(s.s_m, coalesce(s.e_m + 12, s.s_m))
+      on f.pid = s.pid and f.m between s.s_m - 12 and greatest(s.s_m, coalesce(s.e_m + 12, s.s_m))
     group by s.spell_id
 ),
 window_cover as (
@@ -99,7 +99,7 @@ join window_cover as c using (spell_id);
 
 -- status and FS at 3, 6 and 12 months after exit ("Status at a horizon")
 create or replace temp table spell_horizon as
-select s.spell_id, s.person_key, s.kommun_kod, h.h,
+select s.spell_id, s.pid, s.kommun_kod, h.h,
        cast(s.exit_date + to_months(h.h) as date) as r_h
 from spell_base as s
 cross join (values (3), (6), (12)) as h(h)
@@ -110,7 +110,7 @@ with observed as (
     select r.spell_id, r.h, o.status
     from spell_horizon as r
     join asof_observation as o
-      on o.person_key = r.person_key and o.observed_on between r.r_h - 45 and r.r_h + 45
+      on o.pid = r.pid and o.observed_on between r.r_h - 45 and r.r_h + 45
     qualify row_number() over (
         partition by r.spell_id, r.h
         order by abs(datediff('day', r.r_h, o.observed_on)), (o.basis = 'FOLLOWUP') desc,
@@ -120,7 +120,7 @@ in_insats as (
     select distinct r.spell_id, r.h
     from spell_horizon as r
     join asof_episode as e
-      on e.person_key = r.person_key
+      on e.pid = r.pid
      and e.start_date <= r.r_h and r.r_h <= coalesce(e.end_date, getvariable('as_of'))
 )
 select r.spell_id, r.h, r.r_h <= getvariable('as_of') as mature,
@@ -133,7 +133,7 @@ from spell_horizon as r
 left join observed as o using (spell_id, h)
 left join in_insats as i using (spell_id, h)
 left join asof_coverage as c on c.kommun_kod = r.kommun_kod and c.m = mi(r.r_h)
-left join asof_fs_on as f on f.person_key = r.person_key and f.m = mi(r.r_h);
+left join asof_fs_on as f on f.pid = r.pid and f.m = mi(r.r_h);
 
 -- time on FS from month(start_date) = s: the first month m >= s with m, m+1, m+2 covered (own
 -- municipality) and without FS anywhere ends it; otherwise censored after the last covered FS
@@ -141,14 +141,14 @@ left join asof_fs_on as f on f.person_key = r.person_key and f.m = mi(r.r_h);
 -- of [f + 1, g - 3] whose three months are covered.
 create or replace temp table spell_km as
 with km as (
-    select s.spell_id, s.person_key, s.kommun_kod, s.s_m
+    select s.spell_id, s.pid, s.kommun_kod, s.s_m
     from spell_base as s join spell_fs as f using (spell_id)
     where f.km_eligible
 ),
 gap as (
-    select person_key, m as f, lead(m) over (partition by person_key order by m) as g
+    select pid, m as f, lead(m) over (partition by pid order by m) as g
     from asof_fs_on
-    where person_key in (select person_key from km)
+    where pid in (select pid from km)
 ),
 cover3 as (  -- months m whose municipality covers m, m+1 and m+2
     select c.kommun_kod, c.m
@@ -159,7 +159,7 @@ cover3 as (  -- months m whose municipality covers m, m+1 and m+2
 spell_gap as (  -- gaps after s long enough to hold three quiet months
     select k.spell_id, k.kommun_kod, gap.f, gap.g
     from km as k
-    join gap on gap.person_key = k.person_key and gap.f >= k.s_m
+    join gap on gap.pid = k.pid and gap.f >= k.s_m
                 and (gap.g is null or gap.g >= gap.f + 4)
 ),
 candidate as (  -- per spell and gap: the first fully covered month after f, if it is in the gap
@@ -175,7 +175,7 @@ first_exit as (
 last_fs as (
     select k.spell_id, max(f.m) as m
     from km as k
-    join asof_fs_on as f on f.person_key = k.person_key and f.m >= k.s_m
+    join asof_fs_on as f on f.pid = k.pid and f.m >= k.s_m
     join asof_coverage as c on c.kommun_kod = k.kommun_kod and c.m = f.m
     group by k.spell_id
 )
@@ -189,17 +189,18 @@ left join last_fs as l using (spell_id);
 -- progression: one rater's first and last occasion within [start - 30 days, exit + 30 days]
 create or replace temp table spell_prog as
 with occasion as (
-    select person_key, kommun_kod, rater, assessed_on, avg(score_norm) as mean_norm
-    from core.progression_assessment
-    where person_key is not null and assessed_on <= getvariable('as_of')
-    group by person_key, kommun_kod, rater, assessed_on
+    select p.pid, a.kommun_kod, a.rater, a.assessed_on, avg(a.score_norm) as mean_norm
+    from core.progression_assessment as a
+    join person_id as p using (person_key)
+    where a.assessed_on <= getvariable('as_of')
+    group by pid, kommun_kod, rater, assessed_on
 ),
 in_window as (
     select s.spell_id, o.rater, o.assessed_on, o.mean_norm,
            count(*) over (partition by s.spell_id, o.rater) as n_rater
     from spell_base as s
     join occasion as o
-      on o.person_key = s.person_key and o.kommun_kod = s.kommun_kod
+      on o.pid = s.pid and o.kommun_kod = s.kommun_kod
      and o.assessed_on between s.start_date - 30 and s.exit_date + 30
     where s.exit_date is not null
 ),

@@ -90,34 +90,34 @@ group by all;
 -- FS population: a person belongs to every municipality that paid them FS in the year. Adults
 -- only (core.fs_month holds adults already; said again here, where the KPIs need it)
 create or replace temp table fs_paid as
-select f.person_key, f.kommun_kod, mi(f.month) as m
+select p.pid, f.kommun_kod, mi(f.month) as m
 from core.fs_month as f
-join core.person as p using (person_key)
+join person_id as p using (person_key)
 where f.fs_amount > 0 and f.month <= getvariable('as_of')
   and mi(f.month) - (p.birth_year * 12 + p.birth_month - 1) >= 18 * 12
 group by all;
 
 create or replace temp table fs_person_year as
 with py as (
-    select distinct person_key, kommun_kod, m // 12 as y from fs_paid
+    select distinct pid, kommun_kod, m // 12 as y from fs_paid
 ),
 counts as (
-    select py.person_key, py.y,
+    select py.pid, py.y,
            count(*) filter (where f.m // 12 = py.y) as n12,
            count(*) as n36
-    from (select distinct person_key, y from py) as py
-    join asof_fs_on as f on f.person_key = py.person_key and f.m between py.y * 12 - 24 and py.y * 12 + 11
-    group by py.person_key, py.y
+    from (select distinct pid, y from py) as py
+    join asof_fs_on as f on f.pid = py.pid and f.m between py.y * 12 - 24 and py.y * 12 + 11
+    group by py.pid, py.y
 ),
 cover as (
     select kommun_kod, m // 12 as y, count(*) as n
     from asof_coverage group by all
 )
-select py.person_key, py.kommun_kod, py.y, c.n12, c.n36,
+select py.pid, py.kommun_kod, py.y, c.n12, c.n36,
        coalesce(c12.n, 0) = 12 as covered_12,
        coalesce(c12.n, 0) + coalesce(c1.n, 0) + coalesce(c2.n, 0) = 36 as covered_36
 from py
-join counts as c using (person_key, y)
+join counts as c using (pid, y)
 left join cover as c12 on c12.kommun_kod = py.kommun_kod and c12.y = py.y
 left join cover as c1 on c1.kommun_kod = py.kommun_kod and c1.y = py.y - 1
 left join cover as c2 on c2.kommun_kod = py.kommun_kod and c2.y = py.y - 2;
@@ -126,7 +126,7 @@ left join cover as c2 on c2.kommun_kod = py.kommun_kod and c2.y = py.y - 2;
 -- With each FS month's next FS month (any municipality), both are equality joins.
 create or replace temp table fs_exit as
 with next_on as (
-    select person_key, m, lead(m) over (partition by person_key order by m) as next_m
+    select pid, m, lead(m) over (partition by pid order by m) as next_m
     from asof_fs_on
 ),
 cover12 as (  -- months m whose payer covers m..m+11
@@ -136,31 +136,31 @@ cover12 as (  -- months m whose payer covers m..m+11
     group by all
     having count(*) = 12
 )
-select p.person_key, p.kommun_kod, p.m + 1 as m,
+select p.pid, p.kommun_kod, p.m + 1 as m,
        coalesce(n.next_m <= p.m + 12, false) as returned
 from fs_paid as p
-join next_on as n on n.person_key = p.person_key and n.m = p.m
+join next_on as n on n.pid = p.pid and n.m = p.m
 join cover12 as c on c.kommun_kod = p.kommun_kod and c.m = p.m + 1
 where n.next_m is null or n.next_m > p.m + 3;
 
 create or replace temp table fs_measure as
 with per_kommun as (
-    select 'FS_LANGVARIGT' as kpi_id, person_key, kommun_kod, y * 12 as m,
+    select 'FS_LANGVARIGT' as kpi_id, pid, kommun_kod, y * 12 as m,
            case when n12 >= 10 then 1 else 0 end as num
     from fs_person_year where covered_12
     union all
-    select 'FS_MYCKET_LANGVARIGT', person_key, kommun_kod, y * 12,
+    select 'FS_MYCKET_LANGVARIGT', pid, kommun_kod, y * 12,
            case when n36 >= 27 then 1 else 0 end
     from fs_person_year where covered_36
     union all
-    select 'FS_ATERKOMST_12M', person_key, kommun_kod, m, case when returned then 1 else 0 end
+    select 'FS_ATERKOMST_12M', pid, kommun_kod, m, case when returned then 1 else 0 end
     from fs_exit
 ),
 -- under ALLA a person (or person and exit month) counts once
 with_alla as (
-    select kpi_id, person_key, kommun_kod, m, num from per_kommun
+    select kpi_id, pid, kommun_kod, m, num from per_kommun
     union all
-    select distinct kpi_id, person_key, 'ALLA', m, num from per_kommun
+    select distinct kpi_id, pid, 'ALLA', m, num from per_kommun
 )
 select w.kpi_id, w.kommun_kod, cast(date_trunc('quarter', mi_date(w.m)) as date) as cohort_date,
        p.sex,
@@ -172,5 +172,5 @@ select w.kpi_id, w.kommun_kod, cast(date_trunc('quarter', mi_date(w.m)) as date)
        case p.born_abroad when true then 'JA' when false then 'NEJ' else 'OKAND' end as fodd,
        sum(w.num) as num, count(*) as den
 from with_alla as w
-join core.person as p using (person_key)
+join person_id as p using (pid)
 group by all;
