@@ -521,7 +521,8 @@ def _year_values(con) -> pd.DataFrame:
     # quarters stay in the exports: a year per chart is what the network compares
     return con.execute(
         "select kpi_id, kommun_kod, period, dimension, dimension_value, numerator, denominator, "
-        "value, ci_low, ci_high, suppressed from marts.kpi_value where period_type = 'YEAR'").df()
+        "value, ci_low, ci_high, suppressed from marts.kpi_value where period_type = 'YEAR' "
+        "order by kpi_id, kommun_kod, period, dimension, dimension_value").df()
 
 
 def _deliveries(con) -> pd.DataFrame:
