@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
+import pyarrow as pa
 
 from adapters.config import SystemConfig
 from adapters.personnummer import Pseudonymiser
@@ -66,13 +67,15 @@ class QuarantineRow:
 class AdapterResult:
     """What an adapter returns for one file.
 
-    `tables` maps a staging table name (e.g. "procapita_fs_line") to a DataFrame whose columns are
-    that table's columns in schemas/ddl/20_staging.sql, minus delivery_id and kommun_kod (added by
-    the ingest layer). Invariant: rows_read == rows_loaded + len(quarantine) + rows_skipped.
+    `tables` maps a staging table name (e.g. "procapita_fs_line") to a DataFrame or an Arrow table
+    whose columns are that table's columns in schemas/ddl/20_staging.sql, minus delivery_id and
+    kommun_kod (added by the ingest layer). An adapter that builds its columns in Arrow returns
+    them as a table: they go on to DuckDB without a pandas round trip. `frame(name)` gives either
+    as a DataFrame. Invariant: rows_read == rows_loaded + len(quarantine) + rows_skipped.
     """
 
     kind: str
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame | pa.Table] = field(default_factory=dict)
     quarantine: list[QuarantineRow] = field(default_factory=list)
     rows_read: int = 0
     rows_loaded: int = 0
@@ -82,6 +85,10 @@ class AdapterResult:
     # (field, local value) -> count of rows where no mapping covered the value
     unmapped: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)  # e.g. sheets skipped and why
+
+    def frame(self, table: str) -> pd.DataFrame:
+        rows = self.tables[table]
+        return rows.to_pandas(types_mapper=pd.ArrowDtype) if isinstance(rows, pa.Table) else rows
 
     @property
     def rows_quarantined(self) -> int:

@@ -172,8 +172,8 @@ class _Distinct:
     def flags(self, test: Callable[[str], bool]) -> np.ndarray:
         return _take(np.array([test(t) for t in self.texts], dtype=bool), self.codes)
 
-    def arrow(self, per_text: list, arrow_type: pa.DataType, rows: np.ndarray):
-        """The values of the selected rows as an Arrow-backed pandas array.
+    def arrow(self, per_text: list, arrow_type: pa.DataType, rows: np.ndarray) -> pa.Array:
+        """The values of the selected rows.
 
         Text comes dictionary-encoded: 30 million person_keys are then 30 million int32 codes
         and one string per distinct personnummer text (DuckDB reads it as varchar)."""
@@ -182,9 +182,8 @@ class _Distinct:
             null = np.array([v is None for v in per_text], dtype=bool)
             indices = pa.array(codes, type=pa.int32(), mask=_take(null, codes))
             values = pa.array(per_text, type=arrow_type)
-            return pd.arrays.ArrowExtensionArray(pa.DictionaryArray.from_arrays(indices, values))
-        uniques = pa.array(per_text, type=arrow_type)
-        return pd.arrays.ArrowExtensionArray(uniques.take(pa.array(codes)))
+            return pa.DictionaryArray.from_arrays(indices, values)
+        return pa.array(per_text, type=arrow_type).take(pa.array(codes))
 
     def counts(self, rows: np.ndarray) -> np.ndarray:
         """How many of the selected rows hold each distinct text."""
@@ -493,16 +492,17 @@ def _roles(rows: _Rows, config: SystemConfig) -> _Mapped:
     return role
 
 
-def _constant(value: str | None, rows: np.ndarray):
+def _constant(value: str | None, rows: np.ndarray) -> pa.Array:
     n = int(rows.sum())
     if value is None:
-        return pd.arrays.ArrowExtensionArray(pa.nulls(n, pa.string()))
+        return pa.nulls(n, pa.string())
     indices = pa.array(np.zeros(n, dtype=np.int32))
-    return pd.arrays.ArrowExtensionArray(pa.DictionaryArray.from_arrays(indices, pa.array([value])))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value]))
 
 
-def _frame(columns: list[str], data: dict[str, object]) -> pd.DataFrame:
-    return pd.DataFrame({name: data[name] for name in columns})
+def _table(columns: list[str], data: dict[str, object]) -> pa.Table:
+    """Arrow all the way to DuckDB: a pandas frame here cost more per file than parsing it."""
+    return pa.table({name: data[name] for name in columns})
 
 
 def _finish(rows: _Rows, result: AdapterResult) -> np.ndarray:
@@ -535,7 +535,7 @@ def _payments(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: d
     result.period_start, result.period_end = (min(months), max(months)) if months else (None, None)
     bistandstyp_local, bistand_class = bistand.columns(loaded)
     hinder_local, hinder_code = hinder.columns(loaded)
-    result.tables[FS_TABLE] = _frame(FS_COLUMNS, {
+    result.tables[FS_TABLE] = _table(FS_COLUMNS, {
         "row_number": rows.line_numbers(loaded),
         **_person_columns(person, loaded),
         "household_ref": household.arrow(pa.string(), loaded),
@@ -556,7 +556,7 @@ def _household(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: 
     household = rows.check(rows.parse("hushallsnummer", _household_ref))
     loaded = _finish(rows, result)
     role.record_unmapped("role", loaded, result.unmapped)
-    result.tables[HOUSEHOLD_TABLE] = _frame(HOUSEHOLD_COLUMNS, {
+    result.tables[HOUSEHOLD_TABLE] = _table(HOUSEHOLD_COLUMNS, {
         "row_number": rows.line_numbers(loaded),
         "household_ref": household.arrow(pa.string(), loaded),
         **_person_columns(person, loaded),
@@ -586,7 +586,7 @@ def _insatser(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: d
     insats_local, insats_typ = insats.columns(loaded)
     end_reason_local, end_reason_code = end_reason.columns(loaded)
     referred_local, referred_code = referred.columns(loaded)
-    result.tables[INSATS_TABLE] = _frame(INSATS_COLUMNS, {
+    result.tables[INSATS_TABLE] = _table(INSATS_COLUMNS, {
         "row_number": rows.line_numbers(loaded),
         **_person_columns(person, loaded),
         "insats_local": insats_local, "insats_typ": insats_typ,
@@ -611,5 +611,5 @@ def _ordinals(parsed: _Parsed, missing: int) -> np.ndarray:
     return _take(per_text, parsed.distinct.codes)
 
 
-def _null(arrow_type: pa.DataType, rows: np.ndarray):
-    return pd.arrays.ArrowExtensionArray(pa.nulls(int(rows.sum()), arrow_type))
+def _null(arrow_type: pa.DataType, rows: np.ndarray) -> pa.Array:
+    return pa.nulls(int(rows.sum()), arrow_type)

@@ -63,10 +63,10 @@ def result(res: AdapterResult, pseudo: Pseudonymiser) -> AdapterResult:
     return res
 
 
-def _may_hold_pnr(values: pd.Series) -> bool:
+def _may_hold_pnr(values: pd.Series | pa.ChunkedArray) -> bool:
     """A vectorised first look (RE2 has no look-arounds, so it finds a superset of PNR_LIKE):
     almost every column holds nothing like a personnummer and is left as it is."""
-    cells = pa.array(values, from_pandas=True)
+    cells = values if isinstance(values, pa.ChunkedArray) else pa.array(values, from_pandas=True)
     if isinstance(cells, pa.ChunkedArray):
         cells = cells.combine_chunks()
     if pa.types.is_dictionary(cells.type):
@@ -76,17 +76,19 @@ def _may_hold_pnr(values: pd.Series) -> bool:
     return bool(pc.any(pc.match_substring_regex(cells, _MAYBE_PNR)).as_py())
 
 
-def _frame(frame: pd.DataFrame, pseudo: Pseudonymiser) -> pd.DataFrame:
-    texts = [c for c in frame.columns
-             if c.endswith(TEXT_COLUMNS_SUFFIX) or c in FREE_TEXT_COLUMNS]
-    refs = [c for c in frame.columns if c in REF_COLUMNS]
-    if frame.empty or not (texts or refs):
-        return frame
-    texts = [c for c in texts if _may_hold_pnr(frame[c])]
-    refs = [c for c in refs if _may_hold_pnr(frame[c])]
+def _frame(rows: pd.DataFrame | pa.Table, pseudo: Pseudonymiser) -> pd.DataFrame | pa.Table:
+    """An Arrow table comes back as it is unless a column needs masking (then as a frame)."""
+    names = rows.column_names if isinstance(rows, pa.Table) else list(rows.columns)
+    texts = [c for c in names if c.endswith(TEXT_COLUMNS_SUFFIX) or c in FREE_TEXT_COLUMNS]
+    refs = [c for c in names if c in REF_COLUMNS]
+    if len(rows) == 0 or not (texts or refs):
+        return rows
+    texts = [c for c in texts if _may_hold_pnr(rows[c])]
+    refs = [c for c in refs if _may_hold_pnr(rows[c])]
     if not (texts or refs):
-        return frame
-    frame = frame.copy()
+        return rows
+    frame = (rows.to_pandas(types_mapper=pd.ArrowDtype) if isinstance(rows, pa.Table)
+             else rows.copy())
     for column in texts:
         frame[column] = frame[column].astype("string").str.replace(
             PNR_LIKE.pattern, MASK, regex=True)

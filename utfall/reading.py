@@ -100,9 +100,11 @@ def read_one(job: Job, configs: ConfigStore, pseudo: Pseudonymiser, today: date)
     return Read(result, error, time.perf_counter() - wall, time.process_time() - cpu, trace)
 
 
-def as_arrow(frame: pd.DataFrame) -> pa.Table | pd.DataFrame:
+def as_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table | pd.DataFrame:
     """Staging rows as an Arrow table, which crosses processes and goes into DuckDB cheaper than a
     frame; the frame itself where Arrow cannot type a column (mixed Python types)."""
+    if isinstance(frame, pa.Table):
+        return frame
     try:  # column by column: Table.from_pandas spends milliseconds per file on metadata
         return pa.table({name: pa.array(frame[name], from_pandas=True) for name in frame.columns})
     except (pa.ArrowException, ValueError):

@@ -267,16 +267,17 @@ def _loaded_keys(adapter: str, result: AdapterResult) -> list[tuple[str | None, 
     """(sheet, row_number) of every source row in the staging frames, once per frame row."""
     if adapter == "procapita":
         assert len(result.tables) == 1, f"one staging table per extract: {list(result.tables)}"
-        (frame,) = result.tables.values()
+        (table,) = result.tables
+        frame = result.frame(table)
         return [(None, int(n)) for n in frame["row_number"]]
     if adapter == "excel":
-        frame = result.tables["excel_participant"]
-        statuses = result.tables["excel_status"]
+        frame = result.frame("excel_participant")
+        statuses = result.frame("excel_status")
         keys = [(_sheet(s), int(n)) for s, n in zip(frame["sheet"], frame["row_number"])]
         orphans = {(_sheet(s), int(n)) for s, n in zip(statuses["sheet"], statuses["row_number"])}
         assert orphans <= set(keys), "a status row without its participant row"
         return keys
-    frame = result.tables["skapa_assessment"]
+    frame = result.frame("skapa_assessment")
     return sorted({(_sheet(s), int(n)) for s, n in zip(frame["sheet"], frame["row_number"])})
 
 
@@ -341,7 +342,7 @@ def _check_privacy(result: AdapterResult, delivery: Delivery) -> None:
     notes = list(result.notes) + [str(v) for key in result.unmapped for v in key]
     staged = [
         str(v)
-        for frame in result.tables.values()
+        for frame in map(result.frame, result.tables)
         for column in frame.columns
         if column != "person_key"
         for v in frame[column]

@@ -71,7 +71,7 @@ def assert_no_personnummer(result: AdapterResult) -> None:
         forms |= {twelve, twelve[2:], twelve[3:], twelve[2:8] + "-" + twelve[8:]}
     texts = [q.message for q in result.quarantine] + list(result.notes)
     texts += [value for _, value in result.unmapped]
-    for frame in result.tables.values():
+    for frame in map(result.frame, result.tables):
         texts += [str(v) for column in frame.columns for v in frame[column]]
     for text in texts:
         assert not any(form in text for form in forms), "a personnummer left the adapter"
@@ -114,7 +114,7 @@ def test_cp1252_payments_quarantine(fs_cp1252):
 
 
 def test_cp1252_payments_rows(fs_cp1252):
-    frame = fs_cp1252.tables["procapita_fs_line"]
+    frame = fs_cp1252.frame("procapita_fs_line")
     assert list(frame.columns) == staging_columns("procapita_fs_line")
     assert values(frame, "row_number") == [3, 4, 6, 8, 9, 15]
     assert values(frame, "person_key") == [
@@ -136,7 +136,7 @@ def test_cp1252_payments_rows(fs_cp1252):
 
 
 def test_cp1252_payments_classes_and_hinder(fs_cp1252):
-    frame = fs_cp1252.tables["procapita_fs_line"]
+    frame = fs_cp1252.frame("procapita_fs_line")
     assert values(frame, "bistandstyp_local") == [
         "Försörjningsstöd", "Hushållsel", "Försörjningsstöd", "Livsföring i övrigt", "Tandvård",
         "Resa – ”buss” €",  # cp1252 '–', '”' and '€' survive
@@ -156,7 +156,7 @@ def test_cp1252_payments_classes_and_hinder(fs_cp1252):
 
 def test_cp1252_payments_leak_nothing(fs_cp1252):
     assert_no_personnummer(fs_cp1252)
-    assert "Handläggare" not in str(fs_cp1252.tables["procapita_fs_line"].columns)
+    assert "Handläggare" not in str(fs_cp1252.frame("procapita_fs_line").columns)
 
 
 def test_bom_tab_payments_with_other_wording():
@@ -164,7 +164,7 @@ def test_bom_tab_payments_with_other_wording():
     assert r.kind == "procapita_fs"
     assert (r.rows_read, r.rows_loaded, r.rows_quarantined, r.rows_skipped) == (4, 3, 0, 1)
     assert (r.period_start, r.period_end) == (date(2023, 4, 1), date(2023, 5, 1))
-    frame = r.tables["procapita_fs_line"]
+    frame = r.frame("procapita_fs_line")
     assert values(frame, "row_number") == [2, 3, 4]
     assert values(frame, "person_key") == [key(fx.P1), key(fx.P7), key(fx.P7)]
     assert values(frame, "household_ref") == ["2023-0042", "A-17", "A-17"]  # trimmed text
@@ -181,7 +181,7 @@ def test_bom_tab_payments_with_other_wording():
 def test_hinder_as_code_text_or_code_through_configuration(tmp_path):
     cfg = config(tmp_path, 'procapita:\n  values:\n    hinder:\n      exact:\n'
                            '        "99": SOCIALA_SKAL\n')
-    frame = read(FILES / "fs_cp1252.csv", cfg).tables["procapita_fs_line"]
+    frame = read(FILES / "fs_cp1252.csv", cfg).frame("procapita_fs_line")
     # '99 Okänt hinder': the whole value and its text are unknown, its code is configured
     assert values(frame, "hinder")[-1] == "SOCIALA_SKAL"
 
@@ -196,7 +196,7 @@ def test_hinder_forms(tmp_path):
     path = tmp_path / "fs.csv"
     path.write_bytes("\r\n".join(lines).encode("cp1252"))
     r = read(path, cfg)
-    assert values(r.tables["procapita_fs_line"], "hinder") == [
+    assert values(r.frame("procapita_fs_line"), "hinder") == [
         "ARBETSLOS_UTAN_ERSATTNING", "ARBETSLOS_UTAN_ERSATTNING", "SOCIALA_SKAL", "FORALDRALEDIG",
         None, None, None,
     ]
@@ -217,7 +217,7 @@ def test_household_members():
         "1480/procapita/hushall.csv line 5, column 'Personnummer': "
         "not a valid personnummer: has 5 digits, expected 10 or 12"
     )
-    frame = r.tables["procapita_household_member"]
+    frame = r.frame("procapita_household_member")
     assert list(frame.columns) == staging_columns("procapita_household_member")
     assert values(frame, "row_number") == [2, 3, 7]
     assert values(frame, "household_ref") == ["H100", "H100", "H300"]
@@ -248,7 +248,7 @@ def test_insatser_counts_and_quarantine(insatser):
 
 
 def test_insatser_rows(insatser):
-    frame = insatser.tables["procapita_insats"]
+    frame = insatser.frame("procapita_insats")
     assert list(frame.columns) == staging_columns("procapita_insats")
     assert values(frame, "row_number") == [2, 3, 5, 8]
     assert values(frame, "person_key") == [key(fx.P1), key(fx.P2), key(fx.P5), key(fx.P1)]
@@ -278,7 +278,9 @@ def test_frames_load_into_the_staging_tables():
     con = duckdb.connect()
     con.execute((ROOT / "schemas" / "ddl" / "20_staging.sql").read_text(encoding="utf-8"))
     for name in ("fs_cp1252.csv", "fs_utf8_bom.txt", "hushall.csv", "insatser.csv"):
-        for table, frame in read(FILES / name).tables.items():
+        result = read(FILES / name)
+        for table in result.tables:
+            frame = result.frame(table)
             con.register("frame", frame.assign(delivery_id="d", kommun_kod="1480"))
             con.execute(f"insert into staging.{table} by name select * from frame")
             con.unregister("frame")
@@ -362,7 +364,7 @@ def test_unknown_columns_are_noted_and_not_read(tmp_path):
     r = read(path)
     assert r.kind == "procapita_insats"  # 'Period' alone does not make it a payments file
     assert r.notes == ["columns not read: Kommentar"]
-    assert list(r.tables["procapita_insats"].columns) == staging_columns("procapita_insats")
+    assert list(r.frame("procapita_insats").columns) == staging_columns("procapita_insats")
 
 
 def test_payments_without_household_number_are_rejected(tmp_path):
@@ -386,7 +388,7 @@ def test_quoted_line_breaks_keep_line_numbers(tmp_path):
     path = write(tmp_path, f'Personnummer;Insats;Startdatum\r\n{p1};"Praktik\r\npå café";2023-01-02'
                            f'\r\n{p4};Praktik;2023-02-01\r\n')
     r = read(path)
-    frame = r.tables["procapita_insats"]
+    frame = r.frame("procapita_insats")
     assert values(frame, "row_number") == [2, 4]
     assert values(frame, "insats_local") == ["Praktik\r\npå café", "Praktik"]
     assert (r.rows_read, r.rows_loaded) == (2, 2)
@@ -397,7 +399,7 @@ def test_short_and_long_lines(tmp_path):
     path = write(tmp_path, f"Personnummer;Insats;Startdatum;Slutdatum\n{p1};Praktik;2023-01-02\n"
                            f"{p4};SFI;2023-02-01;2023-03-01;extra;cells\n\n;;;\nTotalt;2\n")
     r = read(path)
-    frame = r.tables["procapita_insats"]
+    frame = r.frame("procapita_insats")
     assert values(frame, "row_number") == [2, 3]
     assert values(frame, "end_date") == [None, date(2023, 3, 1)]
     assert (r.rows_read, r.rows_loaded, r.rows_skipped) == (5, 2, 3)
@@ -459,7 +461,7 @@ def test_every_line_ends_up_in_exactly_one_place(tmp_path):
     r = read(path)
     lines = {k: [i + 3 for i, c in enumerate(chosen) if c == k] for k in kinds}
     assert r.rows_read == 401
-    assert values(r.tables["procapita_fs_line"], "row_number") == lines["loaded"]
+    assert values(r.frame("procapita_fs_line"), "row_number") == lines["loaded"]
     assert [q.row_number for q in r.quarantine] == sorted(
         lines["bad pnr"] + lines["bad amount"] + lines["no household"])
     assert {q.reason for q in r.quarantine if q.row_number in lines["bad amount"]} == {

@@ -50,3 +50,18 @@ def test_header_words_with_digits_are_not_data():
     header = ["Deltagarnr", "Motivation (1-7)", "Status 6 mån", "Hälsa 1–5", "Okänd kolumn"]
     assert not redact.header_holds_data(header)
     assert redact.header_cells(header, lambda c: False) == (header, 0)
+
+
+def test_an_arrow_table_is_masked_and_a_clean_one_passed_on_as_it_is():
+    """procapita hands over Arrow tables (dictionary-encoded text): the mask must reach them."""
+    import pyarrow as pa
+
+    dirty = pa.table({
+        "insats_local": pa.array(["ATR 19870711-4513", "Praktik", None]).dictionary_encode(),
+        "row_number": [2, 3, 4],
+    })
+    clean = pa.table({"insats_local": pa.array(["Praktik", "ATR", None]).dictionary_encode()})
+    out = redact.result(AdapterResult(kind="x", tables={"dirty": dirty, "clean": clean}), PSEUDO)
+    assert out.frame("dirty")["insats_local"].tolist()[:2] == ["ATR [personnummer]", "Praktik"]
+    assert out.frame("dirty")["row_number"].tolist() == [2, 3, 4]
+    assert out.tables["clean"] is clean
