@@ -26,7 +26,6 @@ from decimal import Decimal
 from functools import cache
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -345,9 +344,9 @@ class _Rows:
     def __init__(self, table: TextTable, columns: dict[str, int], name: str):
         self.header, self.columns, self.name = table.header, columns, name
         self.line_number = table.line_numbers
-        self.n = len(table.rows)
+        self.n = table.n
         self._distinct: dict[int, _Distinct] = {}
-        self.skipped = self._blank_or_total(table.rows)
+        self.skipped = self._blank_or_total(table.columns)
         self._checks: list[tuple[np.ndarray, Callable[[int], tuple[_Invalid, str]]]] = []
 
     def has(self, canonical: str) -> bool:
@@ -394,7 +393,7 @@ class _Rows:
         message = f"{self.name} line {line}, column '{column}': {problem.detail}"
         return QuarantineRow(line, problem.reason, message, column=column)
 
-    def _blank_or_total(self, cells_by_column: pd.DataFrame) -> np.ndarray:
+    def _blank_or_total(self, cells_by_column: list[pa.Array]) -> np.ndarray:
         """Blank lines, and lines whose first non-blank cell starts with Summa or Totalt.
 
         Vectorised in Arrow: every column is looked at, known or not (a name or a note in an
@@ -404,7 +403,7 @@ class _Rows:
         total = np.zeros(self.n, dtype=bool)
         known = set(self.columns.values())
         for position in range(len(self.header)):
-            cells = _cells(cells_by_column[position])
+            cells = cells_by_column[position]
             if not decided.all():  # usually the first column decides every line
                 filled = _numpy(pc.not_equal(pc.utf8_trim_whitespace(cells), ""))
                 first = filled & ~decided
@@ -416,11 +415,6 @@ class _Rows:
             if position in known:
                 self._distinct[position] = _Distinct(cells)
         return ~decided | total
-
-
-def _cells(series: pd.Series) -> pa.Array:
-    cells = pa.array(series, type=pa.string())
-    return cells.combine_chunks() if isinstance(cells, pa.ChunkedArray) else cells
 
 
 def _numpy(flags: pa.Array) -> np.ndarray:

@@ -12,6 +12,7 @@ import codecs
 import csv
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,21 +43,31 @@ _MAGIC = {
 class TextTable:
     """A text export as cells of text, with the 1-based line number of each record.
 
-    `rows` has one column per header cell (0..n-1), '' where a line has fewer cells; cells past
-    the header's width are dropped. It holds every record after the header, blank ones included,
-    so that the caller can count them.
+    `columns` holds one Arrow string array per header cell, '' where a line has fewer cells;
+    cells past the header's width are dropped. It holds every record after the header, blank ones
+    included, so that the caller can count them. `rows` is the same as a DataFrame (columns
+    0..n-1), built when asked for.
     """
 
     header: list[str]
     header_line: int  # 1-based; the lines above it are titles or blank
-    rows: pd.DataFrame
-    line_numbers: np.ndarray  # 1-based line where each record starts, aligned with rows
+    columns: list[pa.Array]
+    line_numbers: np.ndarray  # 1-based line where each record starts, aligned with the cells
     encoding: str
     delimiter: str
 
     @property
     def lines_above_header(self) -> int:
         return self.header_line - 1
+
+    @property
+    def n(self) -> int:
+        return len(self.line_numbers)
+
+    @cached_property
+    def rows(self) -> pd.DataFrame:
+        return pd.DataFrame({i: pd.arrays.ArrowExtensionArray(column)
+                             for i, column in enumerate(self.columns)}, index=range(self.n))
 
 
 def read_text_table(path: Path, config: SystemConfig, name: str) -> TextTable:
@@ -196,7 +207,7 @@ def _likely_header(sample: str, delimiters: list[str]) -> list[str]:
 
 def _read_records(
     path: Path, encoding: str, delimiter: str, header_index: int, width: int
-) -> tuple[pd.DataFrame, np.ndarray]:
+) -> tuple[list[pa.Array], np.ndarray]:
     """Fast path: Arrow's CSV reader (several times faster than pandas' on 30 million lines).
     Its records are lines only when no quoted value spans lines; otherwise, and for encodings
     Arrow cannot take, the csv module, which tracks lines itself."""
@@ -263,7 +274,7 @@ def _merge_odd_lines(table: pa.Table, odd: list, skip: int, delimiter: str, widt
         all_lines = np.concatenate([regular_lines, odd_lines])
         order = np.argsort(all_lines, kind="stable")
         table, regular_lines = table.take(pa.array(order)), all_lines[order]
-    return _frame(table.columns, width), regular_lines
+    return _columns(table.columns, width), regular_lines
 
 
 def _fit(cells: list[str], width: int) -> list[str]:
@@ -271,11 +282,9 @@ def _fit(cells: list[str], width: int) -> list[str]:
     return (cells + [""] * width)[:width]
 
 
-def _frame(columns: list, width: int) -> pd.DataFrame:
-    return pd.DataFrame(
-        {i: pd.arrays.ArrowExtensionArray(pa.chunked_array(col, type=pa.string()))
-         for i, col in zip(range(width), columns)}
-    )
+def _columns(columns: list, width: int) -> list[pa.Array]:
+    return [pa.chunked_array(column, type=pa.string()).combine_chunks()
+            for column in columns[:width]]
 
 
 def _count_lines(path: Path) -> int:
@@ -298,4 +307,4 @@ def _read_with_csv(path: Path, encoding: str, delimiter: str, header_index: int,
                 records.append(_fit(cells, width))
                 starts.append(start)
     columns = [pa.array([row[i] for row in records], type=pa.string()) for i in range(width)]
-    return _frame(columns, width), np.array(starts, dtype=np.int64)
+    return _columns(columns, width), np.array(starts, dtype=np.int64)
