@@ -162,8 +162,10 @@ def _delimiter_name(text: str) -> str:
 
 def _header_for(sample: str, delimiter: str, config: SystemConfig):
     """(line index, known-column count, cells) of the first line with two known columns."""
-    for index, cells in enumerate(_first_lines(sample, delimiter)):
-        cells = [_clean_header(c) for c in cells]
+    for index, line in enumerate(_head_lines(sample)):
+        if delimiter not in line:  # one cell, so never two known columns
+            continue
+        cells = [_clean_header(c) for c in _split(line, delimiter)]
         known = sum(1 for c in cells if c and config.column_for(c))
         if known >= 2:
             return index, known, cells
@@ -171,8 +173,15 @@ def _header_for(sample: str, delimiter: str, config: SystemConfig):
 
 
 def _first_lines(sample: str, delimiter: str) -> list[list[str]]:
-    lines = _LINE_BREAK.split(sample, maxsplit=HEADER_SEARCH_LINES)[:HEADER_SEARCH_LINES]
-    return [next(csv.reader([line], delimiter=delimiter), []) for line in lines]
+    return [_split(line, delimiter) for line in _head_lines(sample)]
+
+
+def _head_lines(sample: str) -> list[str]:
+    return _LINE_BREAK.split(sample, maxsplit=HEADER_SEARCH_LINES)[:HEADER_SEARCH_LINES]
+
+
+def _split(line: str, delimiter: str) -> list[str]:
+    return next(csv.reader([line], delimiter=delimiter), [])
 
 
 def _clean_header(cell: str) -> str:

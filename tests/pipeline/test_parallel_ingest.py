@@ -48,6 +48,10 @@ def test_reading_in_two_processes_loads_exactly_what_one_process_loads(tmp_path,
         assert _rows(parallel, table) == _rows(serial, table), table
     assert _rows(parallel, "meta.delivery", drop=("loaded_at",)) == _rows(
         serial, "meta.delivery", drop=("loaded_at",))
+    # ingest appends in any order, and gives the connection back as it found it
+    for con in (serial, parallel):
+        assert con.execute("select current_setting('preserve_insertion_order')").fetchone() == (
+            True,)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
