@@ -398,14 +398,16 @@ def load_frame(con: duckdb.DuckDBPyConnection, table: str, specs: list[Expect],
     Shaped for speed: GX fingerprints every frame it validates by hashing every value, which on a
     million rows of 64-character keys took longer than all the rules together. Codes and
     kommun_kod go over Arrow as dictionaries (pandas categoricals, hashed per distinct value; not
-    keys, where encoding a million distinct values costs more than it saves), and a column that
-    only has to be present is replaced by a marker that is null exactly where the value is."""
+    keys, where encoding a million distinct values costs more than it saves), a column that
+    only has to be present is replaced by a marker that is null exactly where the value is, and
+    one that only has to be unique by a number per distinct value."""
     schema, name = table.split(".")
     types = dict(con.execute(
         "select column_name, data_type from duckdb_columns() "
         "where schema_name = ? and table_name = ?", [schema, name]).fetchall())
     wanted = dict.fromkeys(["kommun_kod", *(s.column for s in specs)])
-    select = [frame_column(c, types[c], presence_only(c, specs)) for c in wanted if c in types]
+    select = [frame_column(c, types[c], presence_only(c, specs), uniqueness_only(c, specs))
+              for c in wanted if c in types]
     query = f"select {', '.join(select) or '1 as no_columns'} from {table}"
     params: list = []
     if kommuner is not None:
@@ -425,10 +427,20 @@ def presence_only(column: str, specs: list[Expect]) -> bool:
     return column != "kommun_kod" and kinds == {NOT_NULL}
 
 
-def frame_column(column: str, data_type: str, presence: bool) -> str:
+def uniqueness_only(column: str, specs: list[Expect]) -> bool:
+    """True when the rules on the column need only which values are equal (unique, not null)."""
+    kinds = {s.kind for s in specs if s.column == column}
+    return UNIQUE in kinds and kinds <= {UNIQUE, NOT_NULL}
+
+
+def frame_column(column: str, data_type: str, presence: bool, uniqueness: bool = False) -> str:
     c = f'"{column}"'
     if presence:
         return f"case when {c} is not null then 1 end as {c}"
+    if uniqueness:
+        # equal values get equal numbers and a null stays null: GX checks 1.3 million person
+        # keys as integers in 0.3 s, as 64-character text in 7 s
+        return f"case when {c} is not null then dense_rank() over (order by {c}) end as {c}"
     if data_type == "DATE":
         # GX compares dates vectorised only for datetime64[ns] (else a Python call per value),
         # and ns cannot hold placeholders such as 9999-12-31: clamp first, the clamped value is
