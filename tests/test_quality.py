@@ -115,6 +115,7 @@ def counts(results, check, kommun, delivery=None):
 
 @pytest.mark.parametrize("check, kommun, expected", [
     ("insats_episode_end_before_start", "1480", (6, 1, False)),
+    ("insats_episode_episode_id_unique", "1480", (6, 0, True)),
     ("insats_episode_overlap", "1480", (6, 2, False)),
     ("insats_episode_start_date_in_date_range", "1480", (6, 1, False)),
     ("insats_episode_end_date_in_date_range", "1480", (6, 2, False)),  # 1985 and 9999
@@ -160,10 +161,30 @@ def test_clean_municipality_and_not_null_checks_pass(checked):
     clean = [r for r in results if r.kommun_kod == "1481" and r.table_name.startswith("core.")]
     per_kommun_tables = ["core.insats_episode", "core.fs_month", "core.fs_coverage",
                          "core.status_observation", "core.progression_assessment"]
-    assert len(clean) == sum(len(quality.checks_for_table(t)) for t in per_kommun_tables) == 43
+    assert len(clean) == sum(len(quality.checks_for_table(t)) for t in per_kommun_tables) == 44
     assert [r.check_name for r in clean if not r.passed or r.unexpected != 0] == []
     assert all(r.passed for r in results if r.check_name.endswith("_not_null"))
     assert [r for r in results if r.error] == []
+
+
+def test_an_episode_id_twice_fails_the_grain_check_of_its_municipality():
+    """core has no primary keys (quality.EPISODE_ID_UNIQUE_SQL): the check is what guards the
+    grain, so both rows of a repeated episode_id count."""
+    db = problem_db()
+    db.con.execute("insert into core.insats_episode select * from core.insats_episode "
+                   "where kommun_kod = '1480' limit 1")
+    results = quality.run_table_checks(db.con, "core.insats_episode", AS_OF)
+    assert counts(results, "insats_episode_episode_id_unique", "1480") == (7, 2, False)
+    assert counts(results, "insats_episode_episode_id_unique", "1481")[1:] == (0, True)
+    assert one(results, "insats_episode_episode_id_unique", "1480").severity == "ERROR"
+
+
+def test_a_person_key_twice_fails_uniqueness():
+    db = problem_db()
+    db.con.execute("insert into core.person select * from core.person where person_key = 'A'")
+    results = quality.run_table_checks(db.con, "core.person", AS_OF)
+    assert counts(results, "person_person_key_unique", None) == (6, 2, False)
+    assert counts(results, "person_person_key_not_null", None) == (6, 0, True)
 
 
 def test_severity_follows_what_breaks_downstream(checked):

@@ -152,6 +152,13 @@ GX_CHECKS: list[Expect] = [
     Expect("core.progression_assessment", "score_norm", UNIT_RANGE, ERROR),
 ]
 
+EPISODE_ID_UNIQUE_SQL = """
+select kommun_kod, null, count(*), count(*) filter (where copies > 1)
+from (select kommun_kod, count(*) over (partition by episode_id) as copies
+      from core.insats_episode)
+group by kommun_kod order by kommun_kod
+"""
+
 END_BEFORE_START_SQL = """
 select kommun_kod, null, count(*), count(*) filter (where end_date < start_date)
 from core.insats_episode
@@ -235,6 +242,8 @@ order by r.kommun_kod, r.delivery_id
 """
 
 SQL_CHECKS: list[SqlCheck] = [
+    SqlCheck("insats_episode_episode_id_unique", "core.insats_episode", ERROR,
+             "episode_id is unique (one row per intervention)", EPISODE_ID_UNIQUE_SQL),
     SqlCheck("insats_episode_end_before_start", "core.insats_episode", ERROR,
              "end_date is not before start_date", END_BEFORE_START_SQL),
     SqlCheck("insats_episode_overlap", "core.insats_episode", WARNING,

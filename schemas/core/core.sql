@@ -18,11 +18,16 @@ abroad as (
     from staging.excel_participant
     where born_abroad is not null
     group by person_key
+),
+person as (
+    select person_key, min(birth_year) as birth_year, min(birth_month) as birth_month,
+           min(sex) as sex
+    from ids
+    group by person_key
 )
-select i.person_key, min(i.birth_year), min(i.birth_month), min(i.sex), any_value(a.born_abroad)
-from ids as i
-left join abroad as a on a.person_key = i.person_key
-group by i.person_key;
+select p.person_key, p.birth_year, p.birth_month, p.sex, a.born_abroad
+from person as p
+left join abroad as a using (person_key);
 
 -- core.insats_episode: the same person, municipality, type, start and end from two systems (or
 -- twice from one) is one episode; the case system's row is preferred over a hand-made list.

@@ -1,18 +1,20 @@
 -- core: the common schema of spec/schema.md. Built from staging by schemas/core/*.sql.
 create schema if not exists core;
 
--- One row per person_key.
+-- One row per person_key (quality check person_person_key_unique; no primary key: its index
+-- took longer to build than the table at national scale).
 create table if not exists core.person (
-    person_key  varchar primary key,       -- HMAC-SHA256 of the 12-digit personnummer
+    person_key  varchar not null,          -- HMAC-SHA256 of the 12-digit personnummer
     birth_year  integer not null,
     birth_month integer not null,
     sex         varchar not null,          -- K / M, from the personnummer
     born_abroad boolean                    -- null where no source says
 );
 
--- One row per intervention; the same insats from two systems is one row.
+-- One row per intervention; the same insats from two systems is one row (quality check
+-- insats_episode_episode_id_unique).
 create table if not exists core.insats_episode (
-    episode_id    varchar primary key,     -- stable hash of person, municipality, type, start, end
+    episode_id    varchar not null,        -- stable hash of person, municipality, type, start, end
     person_key    varchar not null,        -- pseudonym (HMAC-SHA256 of the personnummer)
     kommun_kod    varchar not null,        -- SCB code of the municipality that ran the insats
     source_system varchar not null,        -- procapita, excel (the first system that reported it)
