@@ -73,3 +73,15 @@ def test_an_unreadable_file_is_rejected_and_the_rest_load(tmp_path, monkeypatch,
         ("trasig.csv", "REJECTED"), ("utbetalningar_202401.csv", "LOADED"),
         ("utbetalningar_202402.csv", "LOADED"), ("utbetalningar_202403.csv", "LOADED")]
     assert con.execute("select count(*) from staging.procapita_fs_line").fetchone() == (3,)
+
+
+@pytest.mark.parametrize("per_worker, ahead_bytes", [(1, 1), (24, 1), (24, 10**12)])
+def test_read_ahead_bounds_keep_the_order(tmp_path, monkeypatch, per_worker, ahead_bytes):
+    """However few files the window lets the workers read ahead, every file comes back, in order."""
+    monkeypatch.setattr(reading, "PARALLEL_FROM_FILES", 1)
+    monkeypatch.setattr(reading, "AHEAD_PER_WORKER", per_worker)
+    monkeypatch.setattr(reading, "AHEAD_BYTES", ahead_bytes)
+    _, files = _ingested(tmp_path, "bounded", workers=2)
+    serial, serial_files = _ingested(tmp_path, "serial", workers=1)
+    assert [(f.rel_path, f.rows_read, f.rows_loaded) for f in files] == [
+        (f.rel_path, f.rows_read, f.rows_loaded) for f in serial_files]
