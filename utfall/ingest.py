@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -186,8 +188,9 @@ def ingest(
     here, in inbox order, so that the outcome does not depend on how many read them."""
     summary = IngestSummary()
     batch, known = Batch(con), Known.read(con)
-    files = [_FileTask.of(path, inbox) for path in discover(inbox)
+    paths = [path for path in discover(inbox)
              if not only_kommun or path.relative_to(inbox).as_posix().startswith(f"{only_kommun}/")]
+    files = _tasks(paths, inbox, workers)
     to_read = [f for f in files if f.needs_reading(known)]
     reads = reading.read_all([f.job() for f in to_read], configs, pseudo, today, workers)
     by_path, read_ids = {f.path: f for f in files}, {f.did for f in to_read}
@@ -198,6 +201,13 @@ def ingest(
             summary.files.append(_ingest_file(con, batch, known, task, read))
         batch.flush()
     return summary
+
+
+def _tasks(paths: list[Path], inbox: Path, workers: int | None) -> list[_FileTask]:
+    """Every file hashed, in threads: the whole inbox is hashed on every run (a file is known by
+    its content), and hashlib and file reads let go of the GIL (national scale: 4 s -> 2 s)."""
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda path: _FileTask.of(path, inbox), paths))
 
 
 @contextmanager
