@@ -90,12 +90,9 @@ group by all;
 -- FS population: a person belongs to every municipality that paid them FS in the year. Adults
 -- only (core.fs_month holds adults already; said again here, where the KPIs need it)
 create or replace temp table fs_paid as
-select p.pid, f.kommun_kod, mi(f.month) as m
-from core.fs_month as f
-join person_id as p using (person_key)
-where f.fs_amount > 0 and f.month <= getvariable('as_of')
-  and mi(f.month) - (p.birth_year * 12 + p.birth_month - 1) >= 18 * 12
-group by all;
+select pid, kommun_kod, m
+from asof_fs_paid
+where adult;
 
 create or replace temp table fs_person_year as
 with py as (
