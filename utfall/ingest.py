@@ -205,7 +205,7 @@ def ingest(
 
 def _tasks(paths: list[Path], inbox: Path, workers: int | None) -> list[_FileTask]:
     """Every file hashed, in threads: the whole inbox is hashed on every run (a file is known by
-    its content), and hashlib and file reads let go of the GIL (national scale: 4 s -> 2 s)."""
+    its content), and hashlib and file reads let go of the GIL (national scale, warm page cache: 6.5 s -> 5.4 s)."""
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
         return list(pool.map(lambda path: _FileTask.of(path, inbox), paths))
 

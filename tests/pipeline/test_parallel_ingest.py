@@ -33,7 +33,7 @@ def _rows(con, table: str, drop: tuple[str, ...] = ()) -> list[tuple]:
 
 
 def test_reading_in_two_processes_loads_exactly_what_one_process_loads(tmp_path, monkeypatch):
-    serial, serial_files = _ingested(tmp_path, "serial", workers=1)
+    _, serial_files = _ingested(tmp_path, "serial", workers=1)
     monkeypatch.setattr(reading, "PARALLEL_FROM_FILES", 1)
     parallel, parallel_files = _ingested(tmp_path, "parallel", workers=2)
 
@@ -82,6 +82,6 @@ def test_read_ahead_bounds_keep_the_order(tmp_path, monkeypatch, per_worker, ahe
     monkeypatch.setattr(reading, "AHEAD_PER_WORKER", per_worker)
     monkeypatch.setattr(reading, "AHEAD_BYTES", ahead_bytes)
     _, files = _ingested(tmp_path, "bounded", workers=2)
-    serial, serial_files = _ingested(tmp_path, "serial", workers=1)
+    _, serial_files = _ingested(tmp_path, "serial", workers=1)
     assert [(f.rel_path, f.rows_read, f.rows_loaded) for f in files] == [
         (f.rel_path, f.rows_read, f.rows_loaded) for f in serial_files]
