@@ -33,7 +33,7 @@ def _rows(con, table: str, drop: tuple[str, ...] = ()) -> list[tuple]:
 
 
 def test_reading_in_two_processes_loads_exactly_what_one_process_loads(tmp_path, monkeypatch):
-    _, serial_files = _ingested(tmp_path, "serial", workers=1)
+    serial, serial_files = _ingested(tmp_path, "serial", workers=1)
     monkeypatch.setattr(reading, "PARALLEL_FROM_FILES", 1)
     parallel, parallel_files = _ingested(tmp_path, "parallel", workers=2)
 
