@@ -68,6 +68,18 @@ RATER = ("SELF", "STAFF")
 ROLE = ("SOKANDE", "MEDSOKANDE", "BARN")
 YES_NO = ("JA", "NEJ")
 
+# metrics.md "Breakdowns": dimension -> (its values in order, whether only spell-based KPIs have it).
+# The published table has a row for every value (a value with no units is a suppressed row).
+BREAKDOWNS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "TOTAL": (("ALLA",), False),
+    "KON": (("K", "M"), False),
+    "ALDER": (("16-24", "25-29", "30-49", "50+"), False),
+    "INSATS": (INSATS_TYP, True),
+    "FODD_UTRIKES": (("JA", "NEJ", "OKAND"), False),
+    "FS_VID_START": (("JA", "NEJ", "OKAND"), True),
+    "LANGVARIGT_FS_FORE": (("JA", "NEJ", "OKAND"), True),
+}
+
 # field name in configuration -> the code list its values must come from
 CODE_LISTS: dict[str, tuple[str, ...]] = {
     "insats_typ": INSATS_TYP,

@@ -40,6 +40,12 @@ def load_code_lists(con: duckdb.DuckDBPyConnection) -> None:
     for name, values in codes.CODE_LISTS.items():
         con.execute(f"create or replace table codes.{name} (code varchar primary key, sort_order integer)")
         con.executemany(f"insert into codes.{name} values (?, ?)", [(v, i) for i, v in enumerate(values, 1)])
+    con.execute("create or replace table codes.breakdown (dimension varchar, dimension_value varchar, "
+                "sort_order integer, spell_only boolean, primary key (dimension, dimension_value))")
+    con.executemany("insert into codes.breakdown values (?, ?, ?, ?)", [
+        (dimension, value, i, spell_only)
+        for dimension, (values, spell_only) in codes.BREAKDOWNS.items()
+        for i, value in enumerate(values, 1)])
 
 
 def build_core(con: duckdb.DuckDBPyConnection) -> None:
@@ -87,7 +93,7 @@ def latest_covered_day(con: duckdb.DuckDBPyConnection) -> date | None:
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, min_cell: int = DEFAULT_MIN_CELL) -> None:
-    """participation_spell, kpi and kpi_value as of `as_of`."""
+    """participation_spell, kpi, the exact kpi_value and kpi_published as of `as_of`."""
     con.execute(f"set variable as_of = date '{as_of.isoformat()}'")
     con.execute(f"set variable min_cell = {int(min_cell)}")
     recreate_tables(con, "marts", MARTS_DDL)  # as in build_core

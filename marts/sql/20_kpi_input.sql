@@ -1,9 +1,15 @@
 -- Per-cohort facts for every KPI, compressed before the breakdowns are expanded: one row per KPI,
 -- municipality, periods and breakdown values, with summed numerator and denominator.
 
--- breakdown values of a spell
+-- metrics.md "Disclosure control": a unit's record key, the first 8 hex digits of SHA-256 of its
+-- text as a 32-bit integer. Sums of record keys (cell keys before the modulo) travel with every
+-- sum of units below, so that each published cell's key is a sum like its count.
+create or replace temp macro record_key(text) as cast(('0x' || left(sha256(text), 8)) as bigint);
+
+-- breakdown values of a spell, and its record key (its own municipality, also under ALLA)
 create or replace temp table spell_attr as
 select spell_id, kommun_kod, start_date, exit_date, sex,
+       record_key(person_key || '|' || kommun_kod || '|' || strftime(start_date, '%Y-%m-%d')) as rk,
        case when age_at_start is null or age_at_start < 16 then null
             when age_at_start < 25 then '16-24'
             when age_at_start < 30 then '25-29'
@@ -73,7 +79,9 @@ select m.kpi_id, a.kommun_kod,
        cast(date_trunc('quarter', case m.basis when 'start' then a.start_date
                                                else a.exit_date end) as date) as cohort_date,
        a.sex, a.alder, a.insats, a.fodd, a.fs_at_start, a.long_fs_before,
-       sum(m.num) as num, sum(m.den) as den
+       sum(m.num) as num, sum(m.den) as den,
+       -- the numerator's units are the spells with num > 0 (for means the numerator is no set)
+       sum(a.rk) filter (where m.num > 0) as num_ck, sum(a.rk) as den_ck
 from m join spell_attr as a using (spell_id)
 group by all;
 
@@ -82,7 +90,9 @@ create or replace temp table spell_km_input as
 select kommun_kod, cast(date_trunc('quarter', start_date) as date) as cohort_date, sex, alder, insats, fodd, fs_at_start, long_fs_before,
        fs_km_months as t,
        count(*) filter (where fs_km_exit) as d,
-       count(*) filter (where not fs_km_exit) as c
+       count(*) filter (where not fs_km_exit) as c,
+       sum(rk) filter (where fs_km_exit) as d_ck,
+       sum(rk) as n_ck
 from spell_attr
 where fs_km_months is not null
 group by all;
@@ -160,14 +170,22 @@ with_alla as (
     select distinct kpi_id, pid, 'ALLA', m, num from per_kommun
 )
 select w.kpi_id, w.kommun_kod, cast(date_trunc('quarter', mi_date(w.m)) as date) as cohort_date,
-       p.sex,
-       case when (w.m // 12) - p.birth_year < 16 then null
-            when (w.m // 12) - p.birth_year < 25 then '16-24'
-            when (w.m // 12) - p.birth_year < 30 then '25-29'
-            when (w.m // 12) - p.birth_year < 50 then '30-49'
+       w.sex,
+       case when (w.m // 12) - w.birth_year < 16 then null
+            when (w.m // 12) - w.birth_year < 25 then '16-24'
+            when (w.m // 12) - w.birth_year < 30 then '25-29'
+            when (w.m // 12) - w.birth_year < 50 then '30-49'
             else '50+' end as alder,
-       case p.born_abroad when true then 'JA' when false then 'NEJ' else 'OKAND' end as fodd,
-       sum(w.num) as num, count(*) as den
-from with_alla as w
-join person_id as p using (pid)
+       case w.born_abroad when true then 'JA' when false then 'NEJ' else 'OKAND' end as fodd,
+       sum(w.num) as num, count(*) as den,
+       sum(w.rk) filter (where w.num > 0) as num_ck, sum(w.rk) as den_ck
+from (
+    -- record keys: person_key|Y for the long-term KPIs, person_key|YYYY-MM of the FS exit month
+    select w.*, p.sex, p.birth_year, p.born_abroad,
+           record_key(p.person_key || '|' || case w.kpi_id
+               when 'FS_ATERKOMST_12M' then strftime(mi_date(w.m), '%Y-%m')
+               else cast(w.m // 12 as varchar) end) as rk
+    from with_alla as w
+    join person_id as p using (pid)
+) as w
 group by all;

@@ -1,5 +1,7 @@
--- marts.kpi_value: group cohorts by municipality (and ALLA), period and breakdown; compute
--- values, Wilson intervals and Kaplan-Meier medians; then suppress small cells.
+-- marts.kpi_value, the exact table: group cohorts by municipality (and ALLA), period and
+-- breakdown; compute values, Wilson intervals and Kaplan-Meier medians. Every group also carries
+-- the sums of its units' record keys (num_ck, den_ck), from which 40_kpi_published.sql draws the
+-- published table's noise.
 
 -- Cohorts are grouped in one pass of grouping sets per municipality and quarter: TOTAL and each
 -- breakdown; years are summed from the quarters (all figures are sums). grouping(x) = 0 where x
@@ -25,11 +27,12 @@ create or replace temp macro quarter_of(d) as year(d) || '-Q' || quarter(d);
 create or replace temp table kpi_sum as
 with cohorts as (
     select kpi_id, kommun_kod, cohort_date, sex, alder, insats, fodd, fs_at_start,
-           long_fs_before, num, den, true as additive
+           long_fs_before, num, den, num_ck, den_ck, true as additive
     from spell_measure
     where cohort_date is not null
     union all
-    select kpi_id, kommun_kod, cohort_date, sex, alder, null, fodd, null, null, num, den, false
+    select kpi_id, kommun_kod, cohort_date, sex, alder, null, fodd, null, null, num, den,
+           num_ck, den_ck, false
     from fs_measure
 ),
 quarters as (  -- the finest period; a year is the sum of its quarters
@@ -37,7 +40,8 @@ quarters as (  -- the finest period; a year is the sum of its quarters
            dimension_of(grouping(sex), grouping(alder), grouping(insats), grouping(fodd),
                         grouping(fs_at_start), grouping(long_fs_before)) as dimension,
            sex, alder, insats, fodd, fs_at_start, long_fs_before,
-           sum(num) as numerator, sum(den) as denominator
+           sum(num) as numerator, sum(den) as denominator,
+           sum(num_ck) as num_ck, sum(den_ck) as den_ck
     from cohorts
     group by kpi_id, kommun_kod, additive, cohort_date,
              grouping sets ((), (sex), (alder), (insats), (fodd), (fs_at_start), (long_fs_before))
@@ -46,26 +50,27 @@ valued as (
     select kpi_id, kommun_kod, additive, cohort_date, dimension,
            dimension_value_of(dimension, sex, alder, insats, fodd, fs_at_start,
                               long_fs_before) as dimension_value,
-           numerator, denominator
+           numerator, denominator, num_ck, den_ck
     from quarters
     where dimension_value is not null
 ),
 per_kommun as (
     select kpi_id, kommun_kod, additive, quarter_of(cohort_date) as period, 'QUARTER' as period_type,
-           dimension, dimension_value, numerator, denominator
+           dimension, dimension_value, numerator, denominator, num_ck, den_ck
     from valued
     where kpi_id not in ('FS_LANGVARIGT', 'FS_MYCKET_LANGVARIGT')
     union all
     select kpi_id, kommun_kod, additive, year_of(cohort_date), 'YEAR', dimension, dimension_value,
-           sum(numerator), sum(denominator)
+           sum(numerator), sum(denominator), sum(num_ck), sum(den_ck)
     from valued
     group by kpi_id, kommun_kod, additive, year_of(cohort_date), dimension, dimension_value
 )
-select kpi_id, kommun_kod, period, period_type, dimension, dimension_value, numerator, denominator
+select kpi_id, kommun_kod, period, period_type, dimension, dimension_value, numerator, denominator,
+       num_ck, den_ck
 from per_kommun
 union all
 select kpi_id, 'ALLA', period, period_type, dimension, dimension_value,
-       sum(numerator), sum(denominator)
+       sum(numerator), sum(denominator), sum(num_ck), sum(den_ck)
 from per_kommun
 where additive
 group by all;
@@ -79,11 +84,11 @@ with sets as (
            dimension_of(grouping(sex), grouping(alder), grouping(insats), grouping(fodd),
                         grouping(fs_at_start), grouping(long_fs_before)) as dimension,
            sex, alder, insats, fodd, fs_at_start, long_fs_before, t,
-           sum(d) as d, sum(c) as c
+           sum(d) as d, sum(c) as c, sum(d_ck) as d_ck, sum(n_ck) as n_ck
     from (
         select unnest([kommun_kod, 'ALLA']) as kommun_kod, year_of(cohort_date) as y,
                quarter_of(cohort_date) as q, sex, alder, insats, fodd, fs_at_start,
-               long_fs_before, t, d, c
+               long_fs_before, t, d, c, d_ck, n_ck
         from spell_km_input
     )
     group by kommun_kod, t, grouping sets ((y), (q)),
@@ -93,7 +98,7 @@ curve as (
     select kommun_kod, period, period_type, dimension,
            dimension_value_of(dimension, sex, alder, insats, fodd, fs_at_start,
                               long_fs_before) as dimension_value,
-           t, d, c
+           t, d, c, d_ck, n_ck
     from sets
     where dimension_value is not null
 ),
@@ -101,6 +106,8 @@ at_risk as (
     select *,
            sum(d + c) over g_all as n_total,
            sum(d) over g_all as d_total,
+           sum(d_ck) over g_all as d_ck_total,
+           sum(n_ck) over g_all as n_ck_total,
            sum(d + c) over g_all - coalesce(sum(d + c) over g_before, 0) as n_t
     from curve
     window g_all as (partition by kommun_kod, period, period_type, dimension, dimension_value),
@@ -119,72 +126,45 @@ survival as (
 )
 select 'FS_MEDIAN_MAN' as kpi_id, kommun_kod, period, period_type, dimension, dimension_value,
        any_value(d_total) as numerator, any_value(n_total) as denominator,
+       any_value(d_ck_total) as num_ck, any_value(n_ck_total) as den_ck,
        min(t) filter (where d > 0 and s_t <= 0.5 + 1e-9) as value
 from survival
 group by all;
 
-create or replace temp table kpi_unsuppressed as
-with valued as (
-    select s.kpi_id, s.kommun_kod, s.period, s.period_type, s.dimension, s.dimension_value,
-           k.unit,
-           s.numerator,
-           case when k.unit = 'count' then null else s.denominator end as denominator,
-           case when k.unit = 'count' then s.numerator else s.numerator / s.denominator end as value
-    from kpi_sum as s
-    join marts.kpi as k using (kpi_id)
-    where s.denominator >= 1
-    union all
-    select m.kpi_id, m.kommun_kod, m.period, m.period_type, m.dimension, m.dimension_value,
-           'months', m.numerator, m.denominator, m.value
-    from kpi_km as m
-    where m.denominator >= 1
-),
-wilson as (
-    select *, 1.959964 as z from valued
-)
-select kpi_id, kommun_kod, period, period_type, dimension, dimension_value, unit,
-       numerator, denominator, value,
-       case when unit = 'share' then greatest(0.0,
-           (value + z * z / (2 * denominator)
-            - z * sqrt(value * (1 - value) / denominator + z * z / (4 * denominator * denominator)))
-           / (1 + z * z / denominator)) end as ci_low,
-       case when unit = 'share' then least(1.0,
-           (value + z * z / (2 * denominator)
-            + z * sqrt(value * (1 - value) / denominator + z * z / (4 * denominator * denominator)))
-           / (1 + z * z / denominator)) end as ci_high
-from wilson;
+-- a Wilson 95 % interval (metrics.md), clamped to [0, 1]; null unless a share
+create or replace temp macro wilson_low(unit, p, n) as
+    case when unit = 'share' then greatest(0.0,
+        (p + 1.959964 * 1.959964 / (2 * n)
+         - 1.959964 * sqrt(p * (1 - p) / n + 1.959964 * 1.959964 / (4 * n * n)))
+        / (1 + 1.959964 * 1.959964 / n)) end;
+create or replace temp macro wilson_high(unit, p, n) as
+    case when unit = 'share' then least(1.0,
+        (p + 1.959964 * 1.959964 / (2 * n)
+         + 1.959964 * sqrt(p * (1 - p) / n + 1.959964 * 1.959964 / (4 * n * n)))
+        / (1 + 1.959964 * 1.959964 / n)) end;
 
--- primary suppression, then secondary once within each (kpi, kommun, period, dimension <> TOTAL):
--- where exactly one cell is suppressed, also the smallest other cell (ties: the first
--- dimension_value). The smallest is one min() of (size, value) per group, joined back: a window
--- ordering 6 million rows took half as long again.
-create or replace temp table kpi_suppression as
-with primary_ as (
-    select *,
-           case when unit = 'count' then numerator between 1 and getvariable('min_cell') - 1
-                else denominator < getvariable('min_cell') end as primary_suppressed,
-           coalesce(denominator, numerator) as cell_size
-    from kpi_unsuppressed
-),
-secondary as (
-    select kpi_id, kommun_kod, period, period_type, dimension,
-           min({'size': cell_size, 'value': dimension_value})
-               filter (where not primary_suppressed).value as dimension_value
-    from primary_
-    where dimension <> 'TOTAL'
-    group by all
-    having count(*) filter (where primary_suppressed) = 1
-)
-select p.*, p.primary_suppressed or s.dimension_value is not null as suppressed
-from primary_ as p
-left join secondary as s using (kpi_id, kommun_kod, period, period_type, dimension, dimension_value);
+-- every group with a denominator (a count: a count) of at least 1, with the facts the published
+-- table needs: the unit, the true sizes of the numerator's and the denominator's units and their
+-- cell keys
+create or replace temp table kpi_exact as
+select s.kpi_id, s.kommun_kod, s.period, s.period_type, s.dimension, s.dimension_value,
+       k.unit,
+       s.numerator,
+       case when k.unit = 'count' then null else s.denominator end as denominator,
+       case when k.unit = 'count' then s.numerator else s.numerator / s.denominator end as value,
+       s.numerator as n_size, s.denominator as d_size, s.num_ck, s.den_ck
+from kpi_sum as s
+join marts.kpi as k using (kpi_id)
+where s.denominator >= 1
+union all
+select m.kpi_id, m.kommun_kod, m.period, m.period_type, m.dimension, m.dimension_value,
+       'months', m.numerator, m.denominator, m.value,
+       m.numerator, m.denominator, m.num_ck, m.den_ck
+from kpi_km as m
+where m.denominator >= 1;
 
 insert into marts.kpi_value
 select kpi_id, kommun_kod, period, period_type, dimension, dimension_value,
-       case when suppressed then null else numerator end,
-       case when suppressed then null else denominator end,
-       case when suppressed then null else value end,
-       case when suppressed then null else ci_low end,
-       case when suppressed then null else ci_high end,
-       suppressed
-from kpi_suppression;  -- unordered: sorting 6 million rows took 5 s at national scale
+       numerator, denominator, value,
+       wilson_low(unit, value, denominator), wilson_high(unit, value, denominator)
+from kpi_exact;  -- unordered: sorting 6 million rows took 5 s at national scale

@@ -37,12 +37,31 @@ create table if not exists marts.kpi (
     cohort_basis     varchar not null      -- start, exit, year, fs_exit
 );
 
--- The one published table: one value per KPI, municipality, period and breakdown, suppressed.
+-- The exact KPIs (metrics.md "The exact table and the published table"): every combination with
+-- a denominator (a count: a count) of at least 1, nothing suppressed or perturbed. For the analysts
+-- and for checking only: it never leaves them.
 create table if not exists marts.kpi_value (
     kpi_id          varchar not null,
     kommun_kod      varchar not null,      -- or ALLA
     period          varchar not null,      -- 2023 or 2023-Q2
     period_type     varchar not null,      -- YEAR / QUARTER
+    dimension       varchar not null,
+    dimension_value varchar not null,
+    numerator       double,
+    denominator     double,
+    value           double,
+    ci_low          double,
+    ci_high         double
+);
+
+-- What leaves the analysts (metrics.md "Disclosure control"): YEAR rows for every dimension,
+-- QUARTER rows for TOTAL only, counts perturbed by the cell key method, decisions taken on the
+-- perturbed counts, a row for every code-list value. The report, exports and charts read this.
+create table if not exists marts.kpi_published (
+    kpi_id          varchar not null,
+    kommun_kod      varchar not null,
+    period          varchar not null,
+    period_type     varchar not null,
     dimension       varchar not null,
     dimension_value varchar not null,
     numerator       double,

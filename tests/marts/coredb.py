@@ -52,7 +52,7 @@ class CoreDb:
             "insert into core.progression_assessment values (?, null, ?, ?, ?, ?, ?, ?, ?, ?)",
             [key, kommun, on, rater, dimension, score, lo, hi, (score - lo) / (hi - lo)])
 
-    def build(self, as_of: date, min_cell: int = 1):
+    def build(self, as_of: date, min_cell: int = 5):
         transform.build_marts(self.con, as_of, min_cell)
         return self
 
@@ -62,9 +62,19 @@ class CoreDb:
                                 list(where.values())).df()
 
     def kpi(self, kpi_id, kommun="1480", period="2023", dimension="TOTAL", value="ALLA"):
+        """The exact row (marts.kpi_value): numerator, denominator, value, ci_low, ci_high."""
+        return self._row("kpi_value", "numerator, denominator, value, ci_low, ci_high",
+                         kpi_id, kommun, period, dimension, value)
+
+    def published(self, kpi_id, kommun="1480", period="2023", dimension="TOTAL", value="ALLA"):
+        """The published row: numerator, denominator, value, ci_low, ci_high, suppressed."""
+        return self._row("kpi_published", "numerator, denominator, value, ci_low, ci_high, suppressed",
+                         kpi_id, kommun, period, dimension, value)
+
+    def _row(self, table, columns, kpi_id, kommun, period, dimension, value):
         rows = self.con.execute(
-            "select numerator, denominator, value, ci_low, ci_high, suppressed from marts.kpi_value "
-            "where kpi_id = ? and kommun_kod = ? and period = ? and dimension = ? and dimension_value = ?",
+            f"select {columns} from marts.{table} where kpi_id = ? and kommun_kod = ? "
+            "and period = ? and dimension = ? and dimension_value = ?",
             [kpi_id, kommun, period, dimension, value]).fetchall()
         assert len(rows) <= 1
         return rows[0] if rows else None
