@@ -29,9 +29,16 @@ def test_one_spell_with_the_example_attributes(db):
 
 
 def test_exit_cohort_2023_and_q2(db):
-    assert db.kpi("AME_AVSLUTADE", period="2023") == (1, None, 1, None, None, False)
-    assert db.kpi("AME_AVSLUTADE", period="2023-Q2") == (1, None, 1, None, None, False)
-    assert db.kpi("AME_STARTADE", period="2023-Q1") == (1, None, 1, None, None, False)
+    assert db.kpi("AME_AVSLUTADE", period="2023") == (1, None, 1, None, None)
+    assert db.kpi("AME_AVSLUTADE", period="2023-Q2") == (1, None, 1, None, None)
+    assert db.kpi("AME_STARTADE", period="2023-Q1") == (1, None, 1, None, None)
+
+
+def test_the_exact_table_is_not_suppressed_and_the_published_one_is(db):
+    """One person: exact in marts.kpi_value, never published (p(D) <= 1 + 8 < 2 * min_cell for
+    a share, and a count of 1 is published only with noise of at least +4)."""
+    assert db.kpi("AME_ARB_STUD_3M")[:3] == (1, 1, 1.0)
+    assert db.published("AME_ARB_STUD_3M") == (None,) * 5 + (True,)
 
 
 def test_at_exit_end_reason_counts(db):
