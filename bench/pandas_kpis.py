@@ -1,4 +1,5 @@
-"""An independent plain-pandas reading of spec/metrics.md: the KPIs of `marts.kpi_value`.
+"""An independent plain-pandas reading of spec/metrics.md: `marts.kpi_value` (exact) and
+`marts.kpi_published` (the cell key method of "Disclosure control").
 
 Written from the specification only (not from marts/sql), as a competent analyst would write it
 without this project: DataFrames, merges, group-bys and a few Python loops. It serves two purposes:
@@ -7,7 +8,8 @@ without this project: DataFrames, merges, group-bys and a few Python loops. It s
 - the "without this project" baseline of a later benchmark, so it is deliberately not optimised.
 
     core = load_core(con)                      # the six core tables as DataFrames
-    kpi_value = compute(core, date(2024, 6, 30), min_cell=5)
+    kpi_value = compute(core, date(2024, 6, 30))
+    kpi_value, kpi_published = compute_both(core, date(2024, 6, 30), min_cell=5)
 
 Readings of the spec where it leaves a choice open are marked "READING:" below.
 """
@@ -15,6 +17,7 @@ Readings of the spec where it leaves a choice open are marked "READING:" below.
 from __future__ import annotations
 
 import calendar
+import hashlib
 import math
 from datetime import date, datetime, timedelta
 from fractions import Fraction
@@ -27,7 +30,10 @@ HORIZONS = (3, 6, 12)
 CORE_TABLES = ("person", "insats_episode", "fs_month", "fs_coverage", "status_observation",
                "progression_assessment")
 COLUMNS = ["kpi_id", "kommun_kod", "period", "period_type", "dimension", "dimension_value",
-           "numerator", "denominator", "value", "ci_low", "ci_high", "suppressed"]
+           "numerator", "denominator", "value", "ci_low", "ci_high"]
+PUBLISHED_COLUMNS = [*COLUMNS, "suppressed"]
+# the true sizes of a cell's numerator and denominator units and the sums of their record keys
+CELL_FACTS = ["cell_kind", "n_size", "d_size", "n_ck", "d_ck"]
 
 # schema.md's status table, in its order (ties between observations are broken by it)
 STATUS_ORDER = ("ARBETE", "ARBETE_SUBVENTIONERAT", "STUDIER", "ARBETSSOKANDE", "I_INSATS",
@@ -38,6 +44,15 @@ END_REASON_WORK_OR_STUDIES = {"ARBETE", "STUDIER"}
 
 SPELL_DIMS = ("TOTAL", "KON", "ALDER", "INSATS", "FODD_UTRIKES", "FS_VID_START",
               "LANGVARIGT_FS_FORE")
+# every value of each dimension's list (metrics.md "Breakdowns", schema.md's insats_typ)
+DIM_VALUES = {
+    "TOTAL": ["ALLA"], "KON": ["K", "M"], "ALDER": ["16-24", "25-29", "30-49", "50+"],
+    "INSATS": ["KARTLAGGNING", "VAGLEDNING", "ARBETSTRANING", "PRAKTIK",
+               "SUBVENTIONERAD_ANSTALLNING", "UTBILDNING", "STODJAT_ARBETE", "SOCIAL_REHAB",
+               "OVRIGT"],
+    "FODD_UTRIKES": ["JA", "NEJ", "OKAND"], "FS_VID_START": ["JA", "NEJ", "OKAND"],
+    "LANGVARIGT_FS_FORE": ["JA", "NEJ", "OKAND"],
+}
 POPULATION_DIMS = ("TOTAL", "KON", "ALDER", "FODD_UTRIKES")
 COUNT_KPIS = {"AME_STARTADE", "AME_AVSLUTADE"}
 
@@ -436,19 +451,28 @@ def _aggregate(kpi_id: str, kind: str, units: pd.DataFrame, dims, yearly_only=Fa
 
     keys = ["kommun_kod", "period", "period_type", "dimension", "dimension_value"]
     if kind == "km":
-        curves = u.groupby(keys, sort=True)[["km_t", "km_exit"]].agg(list).reset_index()
+        curves = u.groupby(keys, sort=True)[["km_t", "km_exit", "rk"]].agg(list).reset_index()
         medians = [km_median(t, e) for t, e in zip(curves["km_t"], curves["km_exit"])]
         agg = curves[keys].copy()
         agg["numerator"] = [float(sum(bool(x) for x in e)) for e in curves["km_exit"]]
         agg["denominator"] = [float(len(t)) for t in curves["km_t"]]
         agg["value"] = [np.nan if m is None else m for m in medians]
+        agg["n_size"] = agg["numerator"]
+        agg["d_size"] = agg["denominator"]
+        agg["n_ck"] = [sum(k for k, e in zip(ks, es) if e)
+                       for ks, es in zip(curves["rk"], curves["km_exit"])]
+        agg["d_ck"] = [sum(ks) for ks in curves["rk"]]
     else:
         if kind == "count":
             u = u.assign(x=1)
-        agg = u.groupby(keys, sort=True).agg(numerator=("x", "sum"), denominator=("x", "size"))
+        u = u.assign(_rk_num=np.where(u["x"] > 0, u["rk"], 0))
+        agg = u.groupby(keys, sort=True).agg(numerator=("x", "sum"), denominator=("x", "size"),
+                                             n_ck=("_rk_num", "sum"), d_ck=("rk", "sum"))
         agg = agg.reset_index()
         agg["numerator"] = agg["numerator"].astype(float)
         agg["denominator"] = agg["denominator"].astype(float)
+        agg["n_size"] = agg["numerator"] if kind != "count" else agg["denominator"]
+        agg["d_size"] = agg["denominator"]
         agg["value"] = agg["numerator"] / agg["denominator"]
         if kind == "count":  # numerator = value = the count, no denominator
             agg["value"] = agg["numerator"]
@@ -462,7 +486,8 @@ def _aggregate(kpi_id: str, kind: str, units: pd.DataFrame, dims, yearly_only=Fa
         agg["ci_high"] = [hi for _, hi in ci]
     elif kind not in ("count", "mean", "km"):
         raise ValueError(kind)
-    return agg[COLUMNS[:-1]]
+    agg["cell_kind"] = kind
+    return agg[COLUMNS + CELL_FACTS]
 
 
 def _spell_kpis(spells: pd.DataFrame, coverage: dict) -> list[pd.DataFrame]:
@@ -474,7 +499,9 @@ def _spell_kpis(spells: pd.DataFrame, coverage: dict) -> list[pd.DataFrame]:
     s["FODD_UTRIKES"] = s["born_abroad"].map(_born_abroad)
     s["FS_VID_START"] = s["fs_at_start"]
     s["LANGVARIGT_FS_FORE"] = s["long_fs_before"]
-    base = ["kommun_kod", "pmi", *SPELL_DIMS]
+    s["rk"] = [record_key(f"{p}|{k}|{_as_date(d).isoformat()}")
+               for p, k, d in zip(s["person_key"], s["kommun_kod"], s["start_date"])]
+    base = ["kommun_kod", "pmi", *SPELL_DIMS, "rk"]
 
     started = s.assign(pmi=s["start_mi"])
     exits = s[s["exit_date"].notna()].assign(pmi=lambda d: d["exit_mi"])
@@ -558,7 +585,7 @@ def _population_kpis(paid: pd.DataFrame, person: pd.DataFrame, on_fs: dict,
     if paid.empty:
         return []
     paid["year"] = paid["mi"] // 12
-    base = ["kommun_kod", "pmi", *POPULATION_DIMS, "x"]
+    base = ["kommun_kod", "pmi", *POPULATION_DIMS, "x", "rk"]
     out = []
 
     # FS_LANGVARIGT, FS_MYCKET_LANGVARIGT: person x paying municipality x year
@@ -574,7 +601,9 @@ def _population_kpis(paid: pd.DataFrame, person: pd.DataFrame, on_fs: dict,
     members["pmi"] = members["year"] * 12
     for kpi_id, cov_col, x in (("FS_LANGVARIGT", "cov12", members["n12"] >= 10),
                                ("FS_MYCKET_LANGVARIGT", "cov36", members["n36"] >= 27)):
-        u = members.assign(x=x.astype(int))
+        u = members.assign(x=x.astype(int),
+                           rk=[record_key(f"{p}|{y}") for p, y in
+                               zip(members["person_key"], members["year"])])
         u = u[u[cov_col]]
         u = dims(u, u["year"])
         alla = u.drop_duplicates(["person_key", "year"]).assign(kommun_kod="ALLA")
@@ -591,6 +620,7 @@ def _population_kpis(paid: pd.DataFrame, person: pd.DataFrame, on_fs: dict,
     ex["x"] = [int(any(x in on_fs.get(pk, set()) for x in range(m + 3, m + 12)))
                for pk, m in zip(ex["person_key"], ex["m"])]
     ex["pmi"] = ex["m"]
+    ex["rk"] = [record_key(f"{p}|{m // 12}-{m % 12 + 1:02d}") for p, m in zip(ex["person_key"], ex["m"])]
     if not ex.empty:
         ex = dims(ex, ex["m"] // 12)
         alla = ex.drop_duplicates(["person_key", "m"]).assign(kommun_kod="ALLA")
@@ -600,31 +630,98 @@ def _population_kpis(paid: pd.DataFrame, person: pd.DataFrame, on_fs: dict,
 
 
 # --------------------------------------------------------------------------------------------
-# suppression
+# disclosure control: the cell key method
 
 
-def suppress(kv: pd.DataFrame, min_cell: int) -> pd.DataFrame:
-    kv = kv.copy()
-    is_count = kv["kpi_id"].isin(COUNT_KPIS)
-    size = kv["numerator"].where(is_count, kv["denominator"])
-    kv["_size"] = size
-    primary = np.where(is_count, (size >= 1) & (size < min_cell), size < min_cell)
-    kv["suppressed"] = primary.astype(bool)
-
-    # secondary: once, within (kpi, municipality, period, dimension other than TOTAL)
-    group = ["kpi_id", "kommun_kod", "period", "dimension"]
-    kv["_n_sup"] = kv.groupby(group)["suppressed"].transform("sum")
-    cand = kv[(kv["dimension"] != "TOTAL") & (kv["_n_sup"] == 1) & ~kv["suppressed"]]
-    cand = cand.sort_values(group + ["_size", "dimension_value"])
-    second = cand.drop_duplicates(group).index
-    kv.loc[second, "suppressed"] = True
-
-    blank = ["numerator", "denominator", "value", "ci_low", "ci_high"]
-    kv.loc[kv["suppressed"], blank] = np.nan
-    return kv.drop(columns=["_size", "_n_sup"])
+def record_key(text: str) -> int:
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16)
 
 
-# --------------------------------------------------------------------------------------------
+def _threshold(k: int) -> int:
+    """T(k) = round(2^32 * Phi((k + 0.5) / 2)); T(8) = 2^32."""
+    if k >= 8:
+        return 2**32
+    phi = 0.5 * (1 + math.erf((k + 0.5) / 2 / math.sqrt(2)))
+    return round(2**32 * phi)
+
+
+THRESHOLDS = [(k, _threshold(k)) for k in range(-8, 9)]
+
+
+def perturbed(size: float, key_sum: int) -> int:
+    if not size:
+        return 0
+    c = int(key_sum) % 2**32
+    d = next(k for k, t in THRESHOLDS if c < t)
+    return max(0, int(size) + d)
+
+
+POPULATION_KPIS = {"FS_LANGVARIGT", "FS_MYCKET_LANGVARIGT", "FS_ATERKOMST_12M"}
+
+
+def _grid(kv: pd.DataFrame) -> pd.DataFrame:
+    totals = kv[kv["dimension"] == "TOTAL"]
+    rows = []
+    for kpi_id, kommun, period, ptype in totals[
+            ["kpi_id", "kommun_kod", "period", "period_type"]].itertuples(index=False):
+        dims = POPULATION_DIMS if kpi_id in POPULATION_KPIS else SPELL_DIMS
+        for d in dims if ptype == "YEAR" else ("TOTAL",):
+            rows += [(kpi_id, kommun, period, ptype, d, v) for v in DIM_VALUES[d]]
+    return pd.DataFrame(rows, columns=COLUMNS[:6])
+
+
+def _share(num, den, min_cell):
+    """(numerator, denominator, suppressed) of a published share."""
+    if den is None or num is None or den < min_cell or (den < 2 * min_cell and num in (0, den)):
+        return None, None, True
+    return num, den, False
+
+
+def publish(kv: pd.DataFrame, min_cell: int) -> pd.DataFrame:
+    """marts.kpi_published from the exact table and its cell facts."""
+    cells = _grid(kv).merge(kv, how="left", on=COLUMNS[:6])
+    out = {}
+    shares = set()
+    for r in cells.itertuples(index=False):
+        key = (r.kpi_id, r.kommun_kod, r.period, r.period_type, r.dimension, r.dimension_value)
+        size_d = 0 if pd.isna(r.d_size) else r.d_size
+        size_n = 0 if pd.isna(r.n_size) else r.n_size
+        p_d = perturbed(size_d, 0 if pd.isna(r.d_ck) else r.d_ck)
+        p_n = perturbed(size_n, 0 if pd.isna(r.n_ck) else r.n_ck)
+        kind = r.cell_kind if isinstance(r.cell_kind, str) else None
+        if kind is None:  # a value without units: suppressed, whatever the KPI
+            out[key] = (None, None, None, True)
+        elif kind == "count":
+            out[key] = (p_d, None, p_d, False) if p_d >= min_cell else (None, None, None, True)
+        elif kind == "mean":
+            out[key] = (None, p_d, r.value, False) if p_d >= min_cell else (None, None, None, True)
+        elif kind == "km":
+            out[key] = ((min(p_n, p_d), p_d, r.value, False) if p_d >= min_cell
+                        else (None, None, None, True))
+        else:
+            num, den, sup = _share(min(p_n, p_d), p_d, min_cell)
+            out[key] = (num, den, None if sup else num / den, sup)
+            shares.add(r.kpi_id)
+    for key in list(out):  # the derived AME_ARB_STUD_KAND_{h}M
+        if "_KAND_" not in key[0]:
+            continue
+        h = key[0].rsplit("_", 1)[1]
+        a = out.get((f"AME_ARB_STUD_{h}",) + key[1:], (None, None, None, True))
+        o = out.get((f"AME_OKAND_{h}",) + key[1:], (None, None, None, True))
+        den = None if a[3] or o[3] else a[1] - o[0]
+        num = None if den is None else min(a[0], den)
+        num, den, sup = _share(num, den, min_cell)
+        out[key] = (num, den, None if sup else num / den, sup)
+    rows = []
+    for key, (num, den, value, sup) in out.items():
+        kpi_id = key[0]
+        lo = hi = np.nan
+        if not sup and kpi_id in shares:
+            lo, hi = wilson(num, den)
+        rows.append(key + (np.nan if num is None else float(num), np.nan if den is None else float(den),
+                           np.nan if value is None or pd.isna(value) else float(value), lo, hi, sup))
+    published = pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
+    return published.sort_values(COLUMNS[:6]).reset_index(drop=True)
 
 
 def compute_spells(core: dict[str, pd.DataFrame], as_of: date) -> pd.DataFrame:
@@ -637,8 +734,9 @@ def compute_spells(core: dict[str, pd.DataFrame], as_of: date) -> pd.DataFrame:
     return spells
 
 
-def compute(core: dict[str, pd.DataFrame], as_of: date, min_cell: int = 5) -> pd.DataFrame:
-    """marts.kpi_value, computed from the core tables in plain pandas."""
+def compute_both(core: dict[str, pd.DataFrame], as_of: date,
+                 min_cell: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(marts.kpi_value, marts.kpi_published), computed from the core tables in plain pandas."""
     person, ep, paid, coverage, on_fs, obs, pa = _prepare(core, as_of)
     spells = build_spells(ep, person, as_of)
     spells = add_fs_attributes(spells, on_fs, coverage)
@@ -648,11 +746,17 @@ def compute(core: dict[str, pd.DataFrame], as_of: date, min_cell: int = 5) -> pd
     parts = _spell_kpis(spells, coverage) + _population_kpis(paid, person, on_fs, coverage)
     parts = [p for p in parts if not p.empty]
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+        return (pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS}),
+                pd.DataFrame({c: pd.Series(dtype=object) for c in PUBLISHED_COLUMNS}))
     kv = pd.concat(parts, ignore_index=True)
     for c in ("numerator", "denominator", "value", "ci_low", "ci_high"):
         kv[c] = kv[c].astype(float)
-    kv = suppress(kv, min_cell)
+    published = publish(kv, min_cell)
     kv = kv[COLUMNS].sort_values(["kpi_id", "kommun_kod", "period", "dimension",
                                   "dimension_value"]).reset_index(drop=True)
-    return kv
+    return kv, published
+
+
+def compute(core: dict[str, pd.DataFrame], as_of: date) -> pd.DataFrame:
+    """marts.kpi_value, computed from the core tables in plain pandas."""
+    return compute_both(core, as_of)[0]

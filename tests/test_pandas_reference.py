@@ -1,8 +1,9 @@
 """Differential tests: the SQL marts (marts/sql, via CoreDb.build) against an independent plain-pandas
 reading of spec/metrics.md (bench/pandas_kpis.py), on the same hand-made or random core.
 
-The two marts.kpi_value tables must be identical row by row: the same keys, numbers equal within
-1e-9, nulls equal, the same suppression. Where they disagree and metrics.md says the SQL is wrong,
+The two marts.kpi_value tables (exact) must be identical row by row: the same keys, numbers equal
+within 1e-9, nulls equal; so must the two marts.kpi_published tables (the cell key method), with
+the same suppression. Where they disagree and metrics.md says the SQL is wrong,
 the test is marked xfail(strict=True) naming the bug, so the suite stays green and the failure stays
 visible; a fix turns the xfail into an XPASS, which fails the suite until the mark is removed.
 """
@@ -17,7 +18,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from bench.pandas_kpis import add_months, compute, load_core
+from bench.pandas_kpis import add_months, compute, compute_both, load_core
 from tests.marts.coredb import CoreDb, month_range, worked_example
 
 pytestmark = pytest.mark.unit
@@ -38,25 +39,28 @@ DIMENSIONS = ["MOTIVATION", "HALSA", "STRUKTUR", "SPRAK"]
 # comparison
 
 
-def kpi_frames(db: CoreDb, as_of: date, min_cell: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def kpi_frames(db: CoreDb, as_of: date, min_cell: int):
+    """(sql exact, pandas exact, sql published, pandas published)"""
     db.build(as_of, min_cell)
     sql = db.con.execute("select * from marts.kpi_value").df()
-    mine = compute(load_core(db.con), as_of, min_cell)
-    return sql, mine
+    sql_pub = db.con.execute("select * from marts.kpi_published").df()
+    mine, mine_pub = compute_both(load_core(db.con), as_of, min_cell)
+    return sql, mine, sql_pub, mine_pub
 
 
 def differences(sql: pd.DataFrame, mine: pd.DataFrame, tol: float = TOL) -> list[str]:
     """Every row that is missing on one side or differs, as readable lines."""
     dup = [name for name, f in (("sql", sql), ("pandas", mine)) if f.duplicated(KEYS).any()]
     out = [f"duplicate keys in {name}" for name in dup]
+    published = "suppressed" in sql.columns
     m = sql.merge(mine, on=KEYS, how="outer", suffixes=("_sql", "_pd"), indicator="side")
     for r in m.to_dict("records"):
         key = "/".join(str(r[k]) for k in KEYS)
         if r["side"] != "both":
             only = "sql" if r["side"] == "left_only" else "pandas"
             s = "_sql" if only == "sql" else "_pd"
-            out.append(f"only in {only}: {key} "
-                       f"{[r[c + s] for c in NUMBERS]} suppressed={r['suppressed' + s]}")
+            out.append(f"only in {only}: {key} {[r[c + s] for c in NUMBERS]}"
+                       + (f" suppressed={r['suppressed' + s]}" if published else ""))
             continue
         bad = []
         for c in NUMBERS:
@@ -65,7 +69,7 @@ def differences(sql: pd.DataFrame, mine: pd.DataFrame, tol: float = TOL) -> list
                 continue
             if pd.isna(a) or pd.isna(b) or abs(a - b) > tol:
                 bad.append(f"{c}: sql={a} pandas={b}")
-        if bool(r["suppressed_sql"]) != bool(r["suppressed_pd"]):
+        if published and bool(r["suppressed_sql"]) != bool(r["suppressed_pd"]):
             bad.append(f"suppressed: sql={r['suppressed_sql']} pandas={r['suppressed_pd']}")
         if bad:
             out.append(f"{key}: " + "; ".join(bad))
@@ -73,11 +77,12 @@ def differences(sql: pd.DataFrame, mine: pd.DataFrame, tol: float = TOL) -> list
 
 
 def assert_same(db: CoreDb, as_of: date = AS_OF, min_cell: int = 1) -> pd.DataFrame:
-    sql, mine = kpi_frames(db, as_of, min_cell)
-    diff = differences(sql, mine)
-    assert not diff, f"{len(diff)} differences (as_of={as_of}, min_cell={min_cell}):\n" + \
-        "\n".join(diff[:25])
-    assert len(sql) == len(mine)
+    sql, mine, sql_pub, mine_pub = kpi_frames(db, as_of, min_cell)
+    for table, a, b in (("kpi_value", sql, mine), ("kpi_published", sql_pub, mine_pub)):
+        diff = differences(a, b)
+        assert not diff, f"{table}: {len(diff)} differences (as_of={as_of}, " \
+            f"min_cell={min_cell}):\n" + "\n".join(diff[:25])
+        assert len(a) == len(b)
     return mine
 
 
@@ -89,7 +94,8 @@ def row(frame: pd.DataFrame, kpi_id, kommun="1480", period="2023", dimension="TO
     if r.empty:
         return None
     r = r.iloc[0]
-    return tuple(None if pd.isna(r[c]) else float(r[c]) for c in NUMBERS) + (bool(r.suppressed),)
+    numbers = tuple(None if pd.isna(r[c]) else float(r[c]) for c in NUMBERS)
+    return numbers + (bool(r.suppressed),) if "suppressed" in r else numbers
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,17 +194,18 @@ EXTRA_SEEDS = range(1000, 1000 + int(os.environ.get("UTFALL_DIFF_SEEDS", "0")))
 
 
 @functools.cache
-def random_frames(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, date, int]:
+def random_frames(seed: int):
     db, as_of, min_cell = random_core(seed)
-    sql, mine = kpi_frames(db, as_of, min_cell)
-    return sql, mine, as_of, min_cell
+    return (*kpi_frames(db, as_of, min_cell), as_of, min_cell)
 
 
 @pytest.mark.parametrize("seed", [*DEFAULT_SEEDS, *EXTRA_SEEDS])
-def test_random_core_sql_equals_pandas(seed):
-    sql, mine, as_of, min_cell = random_frames(seed)
-    diff = differences(sql, mine)
-    assert not diff, f"seed {seed}: {len(diff)} differences (as_of={as_of}, " \
+@pytest.mark.parametrize("table", ["kpi_value", "kpi_published"])
+def test_random_core_sql_equals_pandas(seed, table):
+    sql, mine, sql_pub, mine_pub, as_of, min_cell = random_frames(seed)
+    a, b = (sql, mine) if table == "kpi_value" else (sql_pub, mine_pub)
+    diff = differences(a, b)
+    assert not diff, f"seed {seed} {table}: {len(diff)} differences (as_of={as_of}, " \
         f"min_cell={min_cell}):\n" + "\n".join(diff[:25])
 
 
@@ -206,14 +213,16 @@ def test_random_cores_reach_every_kpi_and_suppression():
     """Guards the generator: the default seeds produce every KPI and some suppressed cells."""
     seen = set()
     for seed in DEFAULT_SEEDS:
-        _, mine, _, min_cell = random_frames(seed)
+        _, mine, _, mine_pub, _, _ = random_frames(seed)
         seen |= set(mine.kpi_id)
-        if mine.suppressed.any():
+        if mine_pub.suppressed.any():
             seen.add("suppression")
+        if (~mine_pub.suppressed & (mine_pub.kpi_id == "AME_ARB_STUD_KAND_3M")).any():
+            seen.add("published KAND")
     for kpi in ("AME_STARTADE", "AME_ARB_STUD_12M", "AME_ARB_STUD_KAND_6M", "AME_EJ_FS_3M",
                 "AME_EJ_FS_12M", "FS_MAN_FORE_12", "FS_MAN_EFTER_12", "FS_MEDIAN_MAN",
                 "FS_LANGVARIGT", "FS_MYCKET_LANGVARIGT", "FS_ATERKOMST_12M", "PROG_FORBATTRAD",
-                "suppression"):
+                "suppression", "published KAND"):
         assert kpi in seen, kpi
 
 
@@ -227,7 +236,7 @@ def test_worked_example_sql_equals_pandas():
 
 
 def test_worked_example_numbers_in_pandas():
-    kv = compute(load_core(worked_example().con), AS_OF, 1)
+    kv = compute(load_core(worked_example().con), AS_OF)
     assert row(kv, "AME_AVSLUTADE")[:3] == (1, None, 1)
     assert row(kv, "AME_AVSLUTADE", period="2023-Q2")[:3] == (1, None, 1)
     assert row(kv, "AME_STARTADE", period="2023-Q1")[:3] == (1, None, 1)
@@ -255,7 +264,7 @@ def test_worked_example_numbers_in_pandas():
     # every row carries exactly the columns of marts.kpi_value
     assert list(kv.columns) == ["kpi_id", "kommun_kod", "period", "period_type", "dimension",
                                 "dimension_value", "numerator", "denominator", "value", "ci_low",
-                                "ci_high", "suppressed"]
+                                "ci_high"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +453,7 @@ def test_progression_rater_choice_window_and_exact_means():
     assert row(kv, "PROG_FORBATTRAD")[:2] == (1, 3)
 
 
-def test_suppression_primary_secondary_and_ties():
+def test_published_table_at_several_min_cells():
     db = CoreDb()
     # ALDER: 16-24 -> 2, 25-29 -> 6, 30-49 -> 6, 50+ -> 9; INSATS 3 / 3 / 17; KON 4 / 19
     births = [2003] * 2 + [1996] * 6 + [1985] * 6 + [1960] * 9
@@ -455,8 +464,11 @@ def test_suppression_primary_secondary_and_ties():
         db.episode(key, "1480", typ, date(2023, 2, 1), date(2023, 3, 1),
                    "ARBETE" if i % 2 else "AVBROTT")
     for min_cell in (3, 5, 7):
-        kv = assert_same(db, AS_OF, min_cell)
-        assert kv.suppressed.any()
+        assert_same(db, AS_OF, min_cell)
+        suppressed = db.con.execute("select count(*) filter (where suppressed), "
+                                    "count(*) filter (where not suppressed) "
+                                    "from marts.kpi_published").fetchone()
+        assert suppressed[0] > 0 and suppressed[1] > 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -492,3 +504,13 @@ def test_unmapped_type_tied_with_a_mapped_one():
                        [eid, typ, date(2023, 1, 1), date(2023, 2, 1)])
     kv = assert_same(db)
     assert row(kv, "AME_AVSLUTADE", dimension="INSATS", value="PRAKTIK")[0] == 1
+
+
+def test_noise_thresholds_from_the_normal_distribution_match_the_spec_table():
+    """The pandas side computes T(k) = round(2^32 * Phi((k + 0.5) / 2)); metrics.md prints them."""
+    from bench.pandas_kpis import THRESHOLDS
+
+    spec = [379749, 2478304, 12797986, 52503710, 172052769, 453762323, 973357067, 1723543207,
+            2571424089, 3321610229, 3841204973, 4122914527, 4242463586, 4282169310, 4292488992,
+            4294587547, 2**32]
+    assert [t for _, t in THRESHOLDS] == spec
