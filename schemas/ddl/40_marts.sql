@@ -47,10 +47,10 @@ create table if not exists marts.kpi_value (
     period_type     varchar not null,      -- YEAR / QUARTER
     dimension       varchar not null,
     dimension_value varchar not null,
-    numerator       double,
-    denominator     double,
-    value           double,
-    ci_low          double,
+    numerator       double,                -- the exact count or sum
+    denominator     double,                -- the exact number of units; null for a count
+    value           double,                -- share, count, mean or median
+    ci_low          double,                -- Wilson 95 % for shares, else null
     ci_high         double
 );
 
@@ -64,10 +64,10 @@ create table if not exists marts.kpi_published (
     period_type     varchar not null,
     dimension       varchar not null,
     dimension_value varchar not null,
-    numerator       double,
-    denominator     double,
-    value           double,
-    ci_low          double,
+    numerator       double,                -- perturbed count, capped at the denominator; null for a mean
+    denominator     double,                -- perturbed count p(D); null for a count
+    value           double,                -- from the perturbed counts; a mean or median is exact
+    ci_low          double,                -- Wilson 95 % of the published numerator and denominator
     ci_high         double,
-    suppressed      boolean not null
+    suppressed      boolean not null       -- true: p(D) below min_cell (or 0 %/100 % below twice it); every number null
 );
