@@ -107,6 +107,8 @@ def _validate(text12: str) -> Personnummer:
         raise InvalidPersonnummer("date part is not a valid date") from None
     if not luhn_ok(text12[2:]):
         raise InvalidPersonnummer("check digit does not match")
+    if text12[8:11] == "000":  # never issued (the personnummer project's public test list)
+        raise InvalidPersonnummer("serial number 000 is never issued")
     sex = "M" if int(text12[10]) % 2 == 1 else "K"
     return Personnummer(text12, year, month, sex, samordning)
 

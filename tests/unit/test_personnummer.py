@@ -1,3 +1,5 @@
+import json
+from pathlib import Path
 from datetime import date
 
 import pytest
@@ -73,3 +75,46 @@ def test_sex_from_second_to_last_digit_and_stable_keys():
 def test_number_cells_that_are_no_personnummer_are_rejected(bad):
     with pytest.raises(InvalidPersonnummer):
         parse(bad, TODAY)
+
+
+# The personnummer project's public test lists (../shared/testdata/personnummer). One documented
+# difference: a stray space inside a number is accepted here (Excel exports carry them), where
+# that project calls such a number invalid.
+TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "personnummer"
+TODAY = date(2026, 12, 2)
+
+
+def _listed():
+    entries = json.loads((TESTDATA / "list.json").read_text(encoding="utf-8"))
+    for e in entries:
+        for form in ("long_format", "separated_long", "short_format", "separated_format"):
+            if " " not in e[form]:
+                yield pytest.param(e, form, id=f"{e[form]}-{e['valid']}")
+
+
+@pytest.mark.parametrize("entry, form", list(_listed()))
+def test_the_public_test_list(entry, form):
+    if entry["valid"]:
+        pnr = parse(entry[form], TODAY)
+        assert pnr.sex == ("M" if entry["isMale"] else "K")
+        assert pnr.samordningsnummer == (entry["type"] == "con")
+    else:
+        with pytest.raises(InvalidPersonnummer):
+            parse(entry[form], TODAY)
+
+
+def test_serial_number_000_is_invalid():
+    with pytest.raises(InvalidPersonnummer, match="serial number 000"):
+        parse("20150916-0006", TODAY)
+
+
+def test_every_number_of_the_public_valid_list_parses():
+    numbers = json.loads((TESTDATA / "all_valid.json").read_text(encoding="utf-8"))
+    assert len(numbers) == 41129
+    bad = []
+    for n in numbers:
+        try:
+            parse(str(n), TODAY)
+        except InvalidPersonnummer:
+            bad.append(n)
+    assert bad == []
