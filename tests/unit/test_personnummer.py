@@ -1,6 +1,6 @@
 import json
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +81,6 @@ def test_number_cells_that_are_no_personnummer_are_rejected(bad):
 # difference: a stray space inside a number is accepted here (Excel exports carry them), where
 # that project calls such a number invalid.
 TESTDATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "personnummer"
-TODAY = date(2026, 12, 2)
 
 
 def _listed():
