@@ -114,7 +114,9 @@ def _encoding(path: Path, head: bytes, config: SystemConfig, name: str) -> str:
                 f"{name}: unknown encoding {config.encoding!r} in configuration ({config.source})"
             ) from None
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
+        # an editor may put a BOM before Windows-1252 text: then the BOM reads as 'ï»¿' in
+        # front of the first line, which the header search strips
+        return "utf-8-sig" if _is_utf8(path) else "cp1252"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     return "utf-8" if _is_utf8(path) else "cp1252"
@@ -184,7 +186,11 @@ def _split(line: str, delimiter: str) -> list[str]:
     return next(csv.reader([line], delimiter=delimiter), [])
 
 
+_BOM_AS_CP1252 = codecs.BOM_UTF8.decode("cp1252")
+
+
 def _clean_header(cell: str) -> str:
+    cell = cell.removeprefix(_BOM_AS_CP1252)
     return " ".join(cell.replace("\ufeff", "").replace("\u00a0", " ").split())
 
 

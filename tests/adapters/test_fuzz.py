@@ -103,7 +103,7 @@ def _check_digit(nine: str) -> str:
 def people(draw, *, valid: bool = True) -> Person:
     born = draw(st.dates(date(1915, 1, 1), date(2008, 12, 31)))
     day = born.day + (60 if draw(st.integers(0, 9)) == 0 else 0)  # samordningsnummer
-    nine = f"{born:%y%m}{day:02d}{draw(st.integers(0, 999)):03d}"
+    nine = f"{born:%y%m}{day:02d}{draw(st.integers(1, 999)):03d}"
     check = _check_digit(nine)
     if not valid:  # a typo in the check digit: still a person's number, still never shown
         check = str((int(check) + draw(st.integers(1, 9))) % 10)
@@ -1093,7 +1093,7 @@ def test_skapa_header_line_holding_data(delivery: Delivery, workdir: Path) -> No
 # 2000 (any 10-digit form starting '00').
 
 
-_YEAR_2000 = "000161000" + _check_digit("000161000")  # 2000-01-01, samordningsnummer
+_YEAR_2000 = "000161002" + _check_digit("000161002")  # 2000-01-01, samordningsnummer (serial 000 is never issued)
 
 
 def _one_participant(pnr: object) -> Delivery:

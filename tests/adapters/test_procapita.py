@@ -469,3 +469,18 @@ def test_every_line_ends_up_in_exactly_one_place(tmp_path):
     assert r.rows_skipped == 1 + sum(len(lines[k]) for k in
                                      ("barn", "blank", "delimiters only", "total", "short total"))
     assert r.reconciles()
+
+
+def test_a_bom_before_windows_1252_text_is_read_as_windows_1252(tmp_path):
+    lines = ["Personnummer;Hushållsnummer;Roll;Avser månad;Belopp;Biståndstyp",
+             f"{fx.dashed(fx.P1)};H1;Sökande;2023-04;1 234,50;Försörjningsstöd",
+             f"{fx.dashed(fx.P7)};H1;Medsökande;2023-04;1 234,50;Försörjningsstöd"]
+    path = tmp_path / "bom_cp1252.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + fx.crlf(lines).encode("cp1252"))
+    r = read(path)
+    assert r.kind == "procapita_fs"
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined, r.rows_skipped) == (2, 2, 0, 0)
+    frame = r.frame("procapita_fs_line")
+    assert values(frame, "role") == ["SOKANDE", "MEDSOKANDE"]  # 'Sökande', not 'S\ufffdkande'
+    assert values(frame, "person_key") == [key(fx.P1), key(fx.P7)]
+    assert values(frame, "bistand_class") == ["FS", "FS"]
