@@ -47,13 +47,16 @@ mature.pivot_table(index="kommun_kod", columns="status_6m", values="spell_id",
                    aggfunc="count", fill_value=0)
 
 # %% [markdown]
-# ## The published KPIs (suppressed below 5)
+# ## The KPIs as published (marts.kpi_published)
+#
+# What the managers' network sees: counts perturbed by the cell key method, small groups
+# suppressed. Researchers compute from the exact `marts.kpi_value` or the microdata instead.
 
 # %%
 con.sql("""
     select kommun_kod, period, numerator, denominator, round(value, 3) as value,
            round(ci_low, 3) as ci_low, round(ci_high, 3) as ci_high, suppressed
-    from marts.kpi_value
+    from marts.kpi_published
     where kpi_id = 'AME_ARB_STUD_6M' and period_type = 'YEAR' and dimension = 'TOTAL'
     order by period, kommun_kod
 """).df()
@@ -65,8 +68,8 @@ con.sql("""
 con.sql("""
     select dimension_value as fs_vid_start, sum(numerator) as in_work_or_studies,
            sum(denominator) as exits, round(sum(numerator) / sum(denominator), 3) as share
-    from marts.kpi_value
+    from marts.kpi_value  -- the exact table: for analysts and researchers, never published
     where kpi_id = 'AME_ARB_STUD_6M' and kommun_kod = 'ALLA' and period_type = 'YEAR'
-      and dimension = 'FS_VID_START' and not suppressed
+      and dimension = 'FS_VID_START'
     group by all order by 1
 """).df()

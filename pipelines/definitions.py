@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CORE_TABLES = ("person", "insats_episode", "fs_month", "fs_coverage", "status_observation",
                "progression_assessment")
-MARTS_TABLES = ("participation_spell", "kpi", "kpi_value")
+MARTS_TABLES = ("participation_spell", "kpi", "kpi_value", "kpi_published")
 
 # Staging is partitioned by municipality: a delivery re-reads only its municipality's files.
 # Core and marts are not: ALLA, FS paid in any municipality and statuses from any source make
@@ -112,7 +112,7 @@ def marts_tables(duckdb: DuckDBResource, config: BuildConfig):
 
 
 @dg.asset(key=["report", "comparison_html"], group_name="report",
-          deps=[dg.AssetKey(["marts", "kpi_value"]), dg.AssetKey(["marts", "kpi"])])
+          deps=[dg.AssetKey(["marts", "kpi_published"]), dg.AssetKey(["marts", "kpi"])])
 def comparison_report(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """The managers' network's comparison report, beside the database."""
     from utfall.report import write_report

@@ -14,6 +14,7 @@ from plotly.offline import get_plotlyjs_version
 from utfall.report import (
     DEMO_BANNER,
     NO_VALUES_NOTE,
+    PERTURBATION_SENTENCE,
     SUPPRESSED_TEXT,
     breakdown_figure,
     chart_year,
@@ -63,7 +64,7 @@ def _db(values=VALUES, key_label="DEMO") -> duckdb.DuckDBPyConnection:
     con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)", [FS, SHARE, COUNT])
     for v in values:
         period_type = "QUARTER" if "-Q" in v[2] else "YEAR"
-        con.execute("insert into marts.kpi_value values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        con.execute("insert into marts.kpi_published values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [v[0], v[1], v[2], period_type, *v[3:]])
     con.execute("insert into meta.run values ('old', '2024-01-02 08:00', '2024-01-02 08:10', "
                 "'2023-12-31', 'INSTALLATION', 'inbox', '0.1.0', 5)")
@@ -248,8 +249,9 @@ def test_data_quality_section(page):
 
 def test_method_section(page):
     method = page[page.index('<section id="sa-raknas">'):]
-    assert "Ett värde visas inte när färre än 5 personer ingår" in method
-    assert "för antal när antalet är 1–4" in method
+    assert "(nämnaren, för antal antalet självt) är under 5" in method
+    assert "0 % eller 100 % när underlaget är under 10" in method
+    assert PERTURBATION_SENTENCE in method
     assert "<dd>Antal deltagarperioder som startade.</dd>" in method
 
 
@@ -321,3 +323,17 @@ def test_trend_has_a_line_per_municipality_and_leaves_suppressed_years_out():
     lines = {t.name: list(t.y) for t in go_fig.data}
     assert lines == {"Göteborg": [30.0, None, 50.0], "Alla kommuner": [40.0, 45.0, None]}
     assert trend_spec(frame[frame["period"] == "2022"], {"unit": "share"}) is None
+
+
+def test_no_output_for_the_network_reads_the_exact_table():
+    """The report, the export and the charts read marts.kpi_published only (metrics.md): the
+    exact marts.kpi_value never leaves the analysts."""
+    root = Path(__file__).resolve().parents[1]
+    for module in ("utfall/report.py", "utfall/export.py"):
+        assert "kpi_value" not in (root / module).read_text(encoding="utf-8"), module
+
+
+def test_the_report_says_why_sums_do_not_add_up(tmp_path):
+    text = write_report(_db(), tmp_path / "r.html").read_text(encoding="utf-8")
+    header = text[:text.index("</header>")]
+    assert PERTURBATION_SENTENCE in header  # no character in it that HTML escapes

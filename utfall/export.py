@@ -1,4 +1,5 @@
-"""Exports for the managers' network: the published, suppressed marts.kpi_value only."""
+"""Exports for the managers' network: the published marts.kpi_published only (never the
+analysts' exact table)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ PUBLISHED_COLUMNS = ("kpi_id, kommun_kod, period, period_type, dimension, dimens
 
 def published_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(
-        f"select {PUBLISHED_COLUMNS} from marts.kpi_value "
+        f"select {PUBLISHED_COLUMNS} from marts.kpi_published "
         "order by kpi_id, kommun_kod, period_type, period, dimension, dimension_value"
     ).df()
 
@@ -25,7 +26,7 @@ def key_label(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def export(db_path: Path, out_dir: Path, formats: tuple[str, ...] = ("csv", "xlsx")) -> list[Path]:
-    """Write kpi_value (and the KPI catalogue) as CSV and/or Excel; files built with the demo key
+    """Write kpi_published (and the KPI catalogue) as CSV and/or Excel; files built with the demo key
     carry DEMO in their name and say so inside."""
     with duckdb.connect(str(db_path), read_only=True) as con:
         values = published_frame(con)
@@ -41,7 +42,7 @@ def export(db_path: Path, out_dir: Path, formats: tuple[str, ...] = ("csv", "xls
     if "xlsx" in formats:
         path = out_dir / f"{stem}.xlsx"
         with pd.ExcelWriter(path, engine="openpyxl") as xl:
-            values.to_excel(xl, sheet_name="kpi_value", index=False)
+            values.to_excel(xl, sheet_name="kpi_published", index=False)
             catalogue.to_excel(xl, sheet_name="kpi", index=False)
             pd.DataFrame({"om": [_about(demo)]}).to_excel(xl, sheet_name="om", index=False)
         written.append(path)
@@ -51,8 +52,13 @@ def export(db_path: Path, out_dir: Path, formats: tuple[str, ...] = ("csv", "xls
 
 
 def _about(demo: bool) -> str:
-    text = ("Publicerade nyckeltal från utfall. Värden under 5 är undertryckta (suppressed = "
-            "true), liksom det minsta värdet bredvid ett ensamt undertryckt värde.")
+    text = ("Publicerade nyckeltal från utfall. Antalen är lätt slumpmässigt förändrade (med "
+            "högst 8 uppåt eller nedåt, samma grupp av personer alltid på samma sätt) för att "
+            "skydda enskilda personer; därför går delarna inte alltid exakt jämnt upp med "
+            "totalen. Andelar räknas på de förändrade antalen; medelvärden och medianer är "
+            "exakta. En rad är undertryckt (suppressed = true) när det förändrade underlaget är "
+            "under minsta cellstorlek, eller under dubbla den med 0 % eller 100 %. "
+            "Uppdelningar finns per år, kvartal bara för totalen.")
     if demo:
         text += " DEMODATA: byggd med den publika demonyckeln på påhittade personer."
     return text

@@ -1,8 +1,9 @@
 """The comparison report for the managers' network (chefsnätverket): one HTML file, in Swedish.
 
 The file must open on a meeting-room laptop without internet, so plotly.js is inlined once in the
-page head and every chart is a bare `<div>` that uses it. It reads only the published, suppressed
-table (marts.kpi_value), the KPI catalogue (marts.kpi) and the meta tables: never microdata.
+page head and every chart is a bare `<div>` that uses it. It reads only the published table
+(marts.kpi_published: perturbed counts, small cells suppressed), the KPI catalogue (marts.kpi) and
+the meta tables: never the exact table of the analysts, never microdata.
 
 Chart choice: one horizontal bar chart per KPI for one year (the latest complete calendar year),
 municipalities one per row, `Alla kommuner` as a distinct bar on top and a dashed reference line
@@ -35,9 +36,12 @@ DEMO_CHART_MARK = "DEMODATA – inte riktiga personer"
 SUPPRESSED_TEXT = "för få för att visa"
 NO_VALUE_TEXT = "inget värde"
 NO_DATA_TEXT = "inga uppgifter"
-NO_VALUES_NOTE = ("Inga värden: tabellen med nyckeltal (marts.kpi_value) är tom. Det finns ännu "
+NO_VALUES_NOTE = ("Inga värden: tabellen med publicerade nyckeltal (marts.kpi_published) är tom. Det finns ännu "
                   "inget att jämföra – kontrollera leveranserna under Datakvalitet nedan.")
 DEFAULT_MIN_CELL = 5
+PERTURBATION_SENTENCE = (
+    "Publicerade antal är lätt slumpmässigt förändrade (med högst 8 uppåt eller nedåt) för att "
+    "skydda enskilda personer, och därför går delarna inte alltid exakt jämnt upp med totalen.")
 
 ALLA = "ALLA"
 ALLA_NAME = "Alla kommuner"
@@ -485,7 +489,7 @@ def _breakdown_height(n_rows: int, n_values: int) -> int:
 class ReportData:
     run: dict | None
     kpis: pd.DataFrame
-    values: pd.DataFrame  # YEAR rows of marts.kpi_value
+    values: pd.DataFrame  # YEAR rows of marts.kpi_published
     deliveries: pd.DataFrame
     quarantine: pd.DataFrame
     unmapped: pd.DataFrame
@@ -521,7 +525,7 @@ def _year_values(con) -> pd.DataFrame:
     # quarters stay in the exports: a year per chart is what the network compares
     return con.execute(
         "select kpi_id, kommun_kod, period, dimension, dimension_value, numerator, denominator, "
-        "value, ci_low, ci_high, suppressed from marts.kpi_value where period_type = 'YEAR' "
+        "value, ci_low, ci_high, suppressed from marts.kpi_published where period_type = 'YEAR' "
         "order by kpi_id, kommun_kod, period, dimension, dimension_value").df()
 
 
@@ -592,7 +596,8 @@ def _header(run: dict | None) -> str:
     parts.append(
         "<p>Rapporten jämför kommunernas resultat med samma definitioner för alla. "
         f"<em>{_e(ALLA_NAME)}</em> är alla kommuner i körningen räknade tillsammans. Värden som "
-        f"bygger på för få personer visas inte utan står som <em>{_e(SUPPRESSED_TEXT)}</em>.</p>"
+        f"bygger på för få personer visas inte utan står som <em>{_e(SUPPRESSED_TEXT)}</em>. "
+        f"{_e(PERTURBATION_SENTENCE)}</p>"
         "</header>")
     return "\n".join(parts)
 
@@ -833,12 +838,14 @@ METHOD_TEXT = (
 
 def _suppression_text(min_cell: int) -> str:
     return (
-        f"<p><strong>För få för att visa.</strong> Ett värde visas inte när färre än {min_cell} "
-        f"personer ingår: för andelar och medelvärden när underlaget (nämnaren) är under "
-        f"{min_cell}, för antal när antalet är 1–{min_cell - 1}. Är bara ett värde i en "
-        "uppdelning dolt döljs också det med minst underlag, så att det dolda inte kan räknas "
-        f"fram ur totalen. Sådana värden står som <em>{_e(SUPPRESSED_TEXT)}</em> – aldrig som "
-        "noll.</p>")
+        f"<p><strong>Skydd för enskilda.</strong> {_e(PERTURBATION_SENTENCE)} Varje antal har "
+        "fått ett litet tillägg eller avdrag som bestäms av vilka personer som ingår (samma "
+        "grupp får alltid samma tillägg), andelar räknas på de förändrade antalen, medan "
+        "medelvärden och medianer är exakta. Ett värde visas inte när det förändrade underlaget "
+        f"(nämnaren, för antal antalet självt) är under {min_cell}, och inte heller en andel på "
+        f"0 % eller 100 % när underlaget är under {2 * min_cell}. Sådana värden står som "
+        f"<em>{_e(SUPPRESSED_TEXT)}</em> – aldrig som noll. Uppdelningar redovisas per år, "
+        "kvartal bara för totalen.</p>")
 
 
 def _method_section(kpis: pd.DataFrame, min_cell: int) -> str:

@@ -86,7 +86,7 @@ def run(
                  str(inbox), VERSION, min_cell],
             )
             kpi_rows, suppressed = con.execute(
-                "select count(*), count(*) filter (where suppressed) from marts.kpi_value"
+                "select count(*), count(*) filter (where suppressed) from marts.kpi_published"
             ).fetchone()
             con.execute("checkpoint")
         os.chmod(work, 0o600)

@@ -16,7 +16,8 @@ EXPECTED_KEYS = {
     "meta/delivery", "meta/quarantine", "meta/unmapped_value",
     "core/person", "core/insats_episode", "core/fs_month", "core/fs_coverage",
     "core/status_observation", "core/progression_assessment",
-    "marts/participation_spell", "marts/kpi", "marts/kpi_value", "report/comparison_html",
+    "marts/participation_spell", "marts/kpi", "marts/kpi_value", "marts/kpi_published",
+    "report/comparison_html",
 }
 
 

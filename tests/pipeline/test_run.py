@@ -19,7 +19,7 @@ pytestmark = pytest.mark.pipeline
 CONTRACT_TABLES = [
     "core.person", "core.insats_episode", "core.fs_month", "core.fs_coverage",
     "core.status_observation", "core.progression_assessment", "marts.participation_spell",
-    "marts.kpi", "marts.kpi_value", "meta.delivery", "meta.quarantine",
+    "marts.kpi", "marts.kpi_value", "marts.kpi_published", "meta.delivery", "meta.quarantine",
 ]
 
 
@@ -219,6 +219,8 @@ def test_cli_export_writes_only_published_values(sample_run, tmp_path):
     assert list(frame.columns) == ["kpi_id", "kommun_kod", "period", "period_type", "dimension",
                                    "dimension_value", "numerator", "denominator", "value",
                                    "ci_low", "ci_high", "suppressed"]
-    assert len(frame) == q(summary.db_path, "select count(*) from marts.kpi_value")[0][0]
+    assert len(frame) == q(summary.db_path, "select count(*) from marts.kpi_published")[0][0]
     assert frame.loc[frame["suppressed"], ["numerator", "denominator", "value"]].isna().all().all()
+    # quarters only for TOTAL: the published table links fewer cells
+    assert set(frame.loc[frame["period_type"] == "QUARTER", "dimension"]) == {"TOTAL"}
     assert (tmp_path / "utfall-kpi-DEMO.xlsx").exists()
