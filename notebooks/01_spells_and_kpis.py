@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -17,6 +19,16 @@
 # The database holds pseudonymised microdata (`person_key` is a keyed hash, no personnummer).
 # Open it **read-only**: DuckDB takes one writer at a time, and the pipeline is that writer.
 # Set `UTFALL_DB` to the database to read (default: the one `make demo` builds).
+#
+# Which table is which (spec/metrics.md, "The exact table and the published table"):
+#
+# - `marts.participation_spell` and `marts.kpi_value` are for analysts and researchers: the
+#   microdata and the exact KPIs, nothing perturbed or suppressed. Fine for research; never
+#   shown, printed or sent outside the analysts.
+# - `marts.kpi_published` is the KPIs *as published*: what the report and `utfall export` give
+#   the managers' network, counts perturbed by the cell key method (at most ±8), small cells
+#   suppressed, breakdowns per year, quarters for `TOTAL` only. Anything "as published" below
+#   reads it.
 
 # %%
 import os
@@ -63,6 +75,8 @@ con.sql("""
 
 # %% [markdown]
 # ## Comparing cohorts: were those on FS at start less often in work or studies?
+#
+# A research question, so from the exact `marts.kpi_value` (not for publication).
 
 # %%
 con.sql("""

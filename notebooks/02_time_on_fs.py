@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -17,6 +19,10 @@
 # `marts.participation_spell` carries, for spells that were on FS in their start month, the time
 # on FS in months (`fs_km_months`) and whether the FS exit was observed (`fs_km_exit`) or censored
 # at the end of the covered months. This is the curve behind the KPI `FS_MEDIAN_MAN`.
+#
+# Microdata for researchers (pseudonymised, not perturbed or suppressed): these curves are never
+# for published charts. What the managers' network sees of the median is `FS_MEDIAN_MAN` in
+# `marts.kpi_published`.
 
 # %%
 import os

@@ -36,8 +36,9 @@ DEMO_CHART_MARK = "DEMODATA – inte riktiga personer"
 SUPPRESSED_TEXT = "för få för att visa"
 NO_VALUE_TEXT = "inget värde"
 NO_DATA_TEXT = "inga uppgifter"
-NO_VALUES_NOTE = ("Inga värden: tabellen med publicerade nyckeltal (marts.kpi_published) är tom. Det finns ännu "
-                  "inget att jämföra – kontrollera leveranserna under Datakvalitet nedan.")
+NO_VALUES_NOTE = ("Inga värden: tabellen med publicerade nyckeltal (marts.kpi_published) är "
+                  "tom. Det finns ännu inget att jämföra – kontrollera leveranserna under "
+                  "Datakvalitet nedan.")
 DEFAULT_MIN_CELL = 5
 PERTURBATION_SENTENCE = (
     "Publicerade antal är lätt slumpmässigt förändrade (med högst 8 uppåt eller nedåt) för att "
@@ -413,7 +414,8 @@ def _breakdown_traces(rows, dim, value, i, labels, unit, period) -> list[dict]:
     points = [(label, by_label.get(label)) for label in labels]
     group = {"offsetgroup": f"{dim}:{value}", "legendgroup": f"{dim}:{value}"}
     bar = _bar(points, unit, name, color, period, suffix=f" – {name}", **group)
-    # a missing row inside a breakdown means nobody had that value: no marker, said in the text
+    # the published table has a row for every code-list value (an empty group is suppressed);
+    # a value without a row at all gets no marker
     gaps = [_gap_text(row) if row is not None else None for _, row in points]
     marker = {
         "type": "scatter", "y": labels, "x": [0 if g else None for g in gaps],
@@ -829,10 +831,10 @@ METHOD_TEXT = (
     "den tiden har hunnit gå.</p>"
     "<p>Andelar visas med ett 95 % konfidensintervall (Wilson), strecket på stapeln: med små "
     "underlag kan skillnader mellan kommuner vara slumpen. Den streckade linjen är värdet för "
-    "alla kommuner tillsammans; för antal står summan i stället ovanför diagrammet. En "
-    "uppdelning utan stapel och utan text för en kommun betyder att ingen i den gruppen fanns "
-    "där. Diagrammen visar det senaste hela kalenderåret; alla år finns i tabellen under varje "
-    "diagram.</p>"
+    "alla kommuner tillsammans; för antal står summan i stället ovanför diagrammet. I "
+    "uppdelningarna har varje grupp en rad för varje kommun, också en grupp där ingen fanns: "
+    "den står som för få för att visa, så att det inte syns om en grupp är tom. Diagrammen "
+    "visar det senaste hela kalenderåret; alla år finns i tabellen under varje diagram.</p>"
 )
 
 
@@ -844,8 +846,9 @@ def _suppression_text(min_cell: int) -> str:
         "medelvärden och medianer är exakta. Ett värde visas inte när det förändrade underlaget "
         f"(nämnaren, för antal antalet självt) är under {min_cell}, och inte heller en andel på "
         f"0 % eller 100 % när underlaget är under {2 * min_cell}. Sådana värden står som "
-        f"<em>{_e(SUPPRESSED_TEXT)}</em> – aldrig som noll. Uppdelningar redovisas per år, "
-        "kvartal bara för totalen.</p>")
+        f"<em>{_e(SUPPRESSED_TEXT)}</em> – aldrig som noll. Förväntade värden och avvikelser "
+        "visas inte när färre än 15 avslut ingår. Inga andra värden döljs. Uppdelningar "
+        "redovisas per år, kvartal bara för totalen.</p>")
 
 
 def _method_section(kpis: pd.DataFrame, min_cell: int) -> str:

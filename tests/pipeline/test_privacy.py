@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import duckdb
 import pytest
@@ -11,6 +12,7 @@ from python_calamine import CalamineWorkbook
 from adapters.personnummer import InvalidPersonnummer, parse
 from tests.pipeline.conftest import SAMPLE_INBOX
 from utfall.export import export
+from utfall.report import SUPPRESSED_TEXT, write_report
 
 pytestmark = pytest.mark.pipeline
 _CANDIDATE = re.compile(r"(?<!\d)(\d{6,8}[-+ ]?\d{4}|\d{9}|\d{11})(?!\d)")
@@ -92,3 +94,37 @@ def test_database_and_report_are_owner_only(sample_run):
     summary, _ = sample_run
     assert summary.db_path.stat().st_mode & 0o077 == 0
     assert summary.report_path.stat().st_mode & 0o077 == 0
+
+
+def _network_outputs(db_path, out_dir) -> tuple[str, dict]:
+    """Everything meant for the managers' network: the report and the export (CSV as bytes, the
+    workbook as its cells: the file itself carries a timestamp)."""
+    out_dir.mkdir()
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        report = write_report(con, out_dir / "rapport.html").read_text(encoding="utf-8")
+    files = export(db_path, out_dir)
+    return report, {p.name: p.read_bytes() if p.suffix == ".csv" else _cells(p) for p in files}
+
+
+def test_report_and_export_never_read_the_exact_table(sample_run, tmp_path):
+    """metrics.md: the exact marts.kpi_value never leaves the analysts. With it overwritten by
+    sentinels, and then dropped, the report and the export are the same, byte for byte."""
+    summary, _ = sample_run
+    before = _network_outputs(summary.db_path, tmp_path / "before")
+    report, files = before
+    assert SUPPRESSED_TEXT in report and "987654" not in report
+    assert sorted(files) == ["utfall-kpi-DEMO.csv", "utfall-kpi-DEMO.xlsx"]
+    assert files["utfall-kpi-DEMO.csv"].count(b"\n") > 100  # there is something to compare
+
+    db = tmp_path / "sentinel.duckdb"
+    shutil.copy2(summary.db_path, db)
+    with duckdb.connect(str(db)) as con:
+        exact = con.execute("select count(*) from marts.kpi_value").fetchone()[0]
+        assert exact > 0
+        con.execute("update marts.kpi_value set kommun_kod = '9999', numerator = 987654, "
+                    "denominator = 987654, value = 987654, ci_low = 987654, ci_high = 987654")
+    assert _network_outputs(db, tmp_path / "sentinel") == before
+
+    with duckdb.connect(str(db)) as con:
+        con.execute("drop table marts.kpi_value")
+    assert _network_outputs(db, tmp_path / "dropped") == before

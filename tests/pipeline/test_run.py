@@ -72,8 +72,18 @@ def test_kpis_exist_for_every_municipality_and_alla(sample_run):
                                   "kommun_kod = 'ALLA' and dimension = 'TOTAL'", [kpi])[0][0] > 0, kpi
 
 
+def test_summary_counts_the_published_table(sample_run):
+    """utfall run's summary counts what leaves the analysts: marts.kpi_published."""
+    summary, _ = sample_run
+    rows, suppressed = q(summary.db_path, "select count(*), count(*) filter (where suppressed) "
+                                          "from marts.kpi_published")[0]
+    assert (summary.kpi_rows, summary.kpi_suppressed) == (rows, suppressed)
+    assert 0 < suppressed < rows
+
+
 def _kpi_rows(db: Path):
-    return q(db, "select * from marts.kpi_value order by all")
+    return (q(db, "select * from marts.kpi_value order by all"),
+            q(db, "select * from marts.kpi_published order by all"))
 
 
 def test_running_twice_loads_nothing_new_and_gives_identical_tables(tmp_path):

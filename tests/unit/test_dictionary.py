@@ -14,6 +14,6 @@ def test_every_contract_table_is_described():
     text = generate()
     for table in ("core.person", "core.insats_episode", "core.fs_month", "core.fs_coverage",
                   "core.status_observation", "core.progression_assessment",
-                  "marts.participation_spell", "marts.kpi_value", "marts.kpi",
+                  "marts.participation_spell", "marts.kpi_value", "marts.kpi_published", "marts.kpi",
                   "meta.delivery", "meta.quarantine"):
         assert f"## {table}\n" in text
