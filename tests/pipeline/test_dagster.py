@@ -29,6 +29,12 @@ def test_asset_keys_are_schema_and_table_and_groups_are_layers():
         assert graph.get(key).group_name == key.path[0]
 
 
+def test_the_report_depends_on_the_published_table_not_the_exact_one():
+    graph = defs.resolve_asset_graph()
+    deps = graph.get(dg.AssetKey(["report", "comparison_html"])).parent_keys
+    assert {k.to_user_string() for k in deps} == {"marts/kpi_published", "marts/kpi"}
+
+
 def _evaluate(instance, inbox, cursor=None):
     context = dg.build_sensor_context(instance=instance, cursor=cursor,
                                       resources={"settings": UtfallSettings(inbox=str(inbox))})
@@ -81,6 +87,7 @@ def test_dagster_builds_the_same_kpis_as_utfall_run(sample_run, tmp_path):
 
     def kpis(path):
         with duckdb.connect(str(path), read_only=True) as con:
-            return con.execute("select * from marts.kpi_value order by all").fetchall()
+            return [con.execute(f"select * from marts.{t} order by all").fetchall()
+                    for t in ("kpi_value", "kpi_published")]
 
     assert kpis(tmp_path / "dagster.duckdb") == kpis(summary.db_path)
