@@ -153,3 +153,49 @@ def dictionary(out: Path) -> None:
     from utfall.dictionary import write
 
     click.echo(f"Wrote {write(out)}")
+
+
+@main.command("audit")
+@click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              required=True)
+@click.option("--min-cell", type=click.IntRange(min=1), default=None,
+              show_default="the run's, else 5", help="Smallest published cell.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write every figure of the audit as JSON.")
+@click.option("--exact", is_flag=True,
+              help="Solve every cell's range exactly (slower; else cells are proved wide by "
+                   "feasible points and only the rest solved).")
+@click.option("--noise", type=click.IntRange(min=0), default=8, show_default=True,
+              help="The noise bound the intruder assumes (0: a table of exact counts).")
+def audit_cmd(db_path: Path, min_cell: int | None, json_path: Path | None, exact: bool,
+              noise: int) -> None:
+    """Audit the published table as an intruder would: can any small count be pinned?
+
+    Exits 1 when a count can be pinned to one value: such a table must not be published."""
+    import duckdb
+
+    from utfall.audit import AuditError, audit
+
+    try:
+        with duckdb.connect(str(db_path), read_only=True) as con:
+            if min_cell is None:
+                try:
+                    row = con.execute("select min_cell from meta.run where min_cell is not null "
+                                      "order by finished_at desc nulls last limit 1").fetchone()
+                except duckdb.Error:
+                    row = None
+                min_cell = int(row[0]) if row else 5
+            result = audit(con, min_cell, exact=exact, noise=noise)
+    except (duckdb.Error, AuditError) as exc:
+        raise click.ClickException(f"{db_path}: {exc}") from None
+    click.echo(result.summary())
+    click.echo(result.summary_sv())
+    if json_path:
+        result.to_json(json_path)
+        click.echo(f"Wrote {json_path}")
+    if result.infeasible_components:
+        raise click.ClickException(f"{result.infeasible_components} part(s) of the table "
+                                   "contradict the relations: the audit is inconclusive")
+    if result.pinned:
+        raise click.ClickException(f"{result.pinned} published count(s) can be pinned to one "
+                                   "value: do not publish this table")
