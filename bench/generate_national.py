@@ -202,7 +202,7 @@ class People:
 
     birth_month: np.ndarray  # months since 1900-01
     birth_day: np.ndarray
-    serial: np.ndarray  # 0..999; odd last digit = man
+    serial: np.ndarray  # 1..999 (000 is never issued); odd last digit = man
     samordning: np.ndarray
 
     def __len__(self) -> int:
@@ -219,7 +219,7 @@ class People:
 def new_people(rng: np.random.Generator, birth_month: np.ndarray) -> People:
     n = len(birth_month)
     return People(birth_month.astype(np.int64), rng.integers(1, 29, n),
-                  rng.integers(0, 1000, n), rng.random(n) < 0.02)
+                  rng.integers(1, 1000, n), rng.random(n) < 0.02)
 
 
 def adults_born(rng: np.random.Generator, at_month: np.ndarray) -> np.ndarray:
