@@ -135,6 +135,7 @@ class AuditResult:
     narrowest_width: float | None
     narrowest_cell: str | None
     narrowest_exact: bool
+    narrowest_exact_width: float | None  # the narrowest among the ranges solved exactly
     exact_lps: int
     proved_by_witness: int
     infeasible_components: int
@@ -150,6 +151,14 @@ class AuditResult:
     intruder_hit_rate: float | None = None
     guess_published_hit_rate: float | None = None
     guess_uniform_hit_rate: float | None = None
+    cells: list[dict] = field(default_factory=list)  # every target: its rows, range, truth
+
+    def range_of(self, row: str) -> tuple[float, float]:
+        """The range of the set a published row counts, e.g. 'AME_AVSLUTADE 1480 2023 KON=M D'."""
+        for c in self.cells:
+            if row in c["rows"]:
+                return (round(c["lo"], 6) + 0.0, round(c["hi"], 6) + 0.0)
+        raise KeyError(row)
 
     @property
     def safe(self) -> bool:
@@ -162,8 +171,8 @@ class AuditResult:
                     "tabellen gick inte att pröva (sambanden motsäger de publicerade talen), så "
                     "granskningen är ofullständig.")
         width = "" if self.narrowest_width is None else (
-            f"; det snävaste intervallet ett angripare kan räkna fram är {self.narrowest_width:.0f}"
-            " personer brett")
+            "; det snävaste intervallet en angripare kan räkna fram är "
+            f"{'' if self.narrowest_exact else 'minst '}{self.narrowest_width:.0f} personer brett")
         return (f"Granskning av den publicerade tabellen: {_sv_int(self.pinned)} av {n} små eller "
                 "undertryckta värden kan räknas fram exakt genom att lägga ihop och dra ifrån "
                 f"publicerade tal{width}.")
@@ -182,8 +191,10 @@ class AuditResult:
         if self.narrowest_width is not None:
             lines.append(f"Narrowest range: width {self.narrowest_width:.2f} ({self.narrowest_cell}"
                          f"{'' if self.narrowest_exact else ', at least'})")
-        lines.append(f"Exact LPs: {self.exact_lps}; proved wide by feasible points: "
-                     f"{self.proved_by_witness}")
+        if self.narrowest_exact_width is not None:
+            lines.append(f"Narrowest range solved exactly: width {self.narrowest_exact_width:.2f}")
+        lines.append(f"Exact LPs: {self.exact_lps}; proved wide by feasible points (two integers "
+                     f"feasible, range not solved): {self.proved_by_witness}")
         if self.infeasible_components:
             lines.append(f"INFEASIBLE components: {self.infeasible_components} (the relations "
                          "contradict the published figures: audit inconclusive)")
@@ -501,7 +512,7 @@ def _components(model: _Model):
 
 
 def _solve_component(comp: _Component, ts: list[Target], model: _Model, exact: bool, rng,
-                     witnesses: int) -> tuple[int, bool]:
+                     witnesses: int, rounds: int = 4) -> tuple[int, bool]:
     """Each target's range in one component: (LPs solved for single targets, feasible)."""
     T = _target_matrix(comp, ts)
     outer_lo = np.array([sum(c * (model.lb[k] if c > 0 else model.ub[k])
@@ -532,6 +543,22 @@ def _solve_component(comp: _Component, ts: list[Target], model: _Model, exact: b
     # a feasible value at the outer bound from the variables' own bounds is the LP's extreme
     lo_exact |= lo <= outer_lo + EPS
     hi_exact |= hi >= outer_hi - EPS
+    def unproven():
+        return np.flatnonzero(np.floor(hi + EPS) - np.ceil(lo - EPS) < 1)
+
+    # push the targets not yet proved wide to their extremes all at once, a few rounds
+    for _ in range(rounds):
+        todo = unproven()
+        if len(todo) <= 2:
+            break
+        before = len(todo)
+        weights = rng.uniform(0.5, 1.5, len(todo))
+        for sign in (1.0, -1.0):
+            res = comp.solve(sign * (weights @ T[todo, :]))
+            if res.status == 0:
+                seen(res.x)
+        if len(unproven()) > 0.8 * before:
+            break
     n_lps = 0
     for i in range(len(ts)):
         wide = math.floor(hi[i] + EPS) - math.ceil(lo[i] - EPS) >= 1
@@ -610,6 +637,10 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
         narrowest_width=None if narrow is None else narrow.hi - narrow.lo,
         narrowest_cell=None if narrow is None else narrow.rows[0],
         narrowest_exact=bool(narrow is not None and narrow.exact),
+        narrowest_exact_width=min((t.hi - t.lo for t in finite if t.exact), default=None),
+        cells=[{"rows": t.rows, "lo": t.lo, "hi": t.hi, "exact": t.exact,
+                "published": t.published, "truth": t.truth, "estimate": t.estimate}
+               for t in targets],
         exact_lps=exact_lps, proved_by_witness=proved, infeasible_components=infeasible,
         seconds=0.0,
     )
