@@ -112,6 +112,9 @@ class Target:
     exact: bool = False          # lo and hi are the LP's own minimum and maximum
     truth: float | None = None
     estimate: float | None = None
+    outer_lo: float = math.nan   # from the variables' own bounds: the range can be no wider
+    outer_hi: float = math.nan
+    force: bool = False          # solve exactly even when proved wide (the sample of cells)
 
     @property
     def pinned(self) -> bool:
@@ -136,6 +139,8 @@ class AuditResult:
     narrowest_cell: str | None
     narrowest_exact: bool
     narrowest_exact_width: float | None  # the narrowest among the ranges solved exactly
+    sample_exact: int                    # cells drawn at random and solved exactly
+    sample_widths: list[float]           # their exact widths
     exact_lps: int
     proved_by_witness: int
     infeasible_components: int
@@ -150,7 +155,8 @@ class AuditResult:
     intruder_cells: int = 0
     intruder_hit_rate: float | None = None
     guess_published_hit_rate: float | None = None
-    guess_uniform_hit_rate: float | None = None
+    guess_uniform_hit_rate: float | None = None  # over the range seen at feasible points
+    guess_uniform_outer_hit_rate: float | None = None  # over the variables' own bounds
     cells: list[dict] = field(default_factory=list)  # every target: its rows, range, truth
 
     def range_of(self, row: str) -> tuple[float, float]:
@@ -170,9 +176,10 @@ class AuditResult:
             return (f"Granskning av den publicerade tabellen: {self.infeasible_components} delar av "
                     "tabellen gick inte att pröva (sambanden motsäger de publicerade talen), så "
                     "granskningen är ofullständig.")
-        width = "" if self.narrowest_width is None else (
-            "; det snävaste intervallet en angripare kan räkna fram är "
-            f"{'' if self.narrowest_exact else 'minst '}{self.narrowest_width:.0f} personer brett")
+        width = ""
+        if self.narrowest_width is not None and self.narrowest_exact:
+            width = (f"; det snävaste intervallet en angripare kan räkna fram är "
+                     f"{self.narrowest_width:.0f} personer brett")
         return (f"Granskning av den publicerade tabellen: {_sv_int(self.pinned)} av {n} små eller "
                 "undertryckta värden kan räknas fram exakt genom att lägga ihop och dra ifrån "
                 f"publicerade tal{width}.")
@@ -191,6 +198,10 @@ class AuditResult:
         if self.narrowest_width is not None:
             lines.append(f"Narrowest range: width {self.narrowest_width:.2f} ({self.narrowest_cell}"
                          f"{'' if self.narrowest_exact else ', at least'})")
+        if self.sample_widths:
+            w = self.sample_widths
+            lines.append(f"Random sample of {self.sample_exact} cells solved exactly: narrowest "
+                         f"width {w[0]:.2f}, median {w[len(w) // 2]:.2f}")
         if self.narrowest_exact_width is not None:
             lines.append(f"Narrowest range solved exactly: width {self.narrowest_exact_width:.2f}")
         lines.append(f"Exact LPs: {self.exact_lps}; proved wide by feasible points (two integers "
@@ -208,7 +219,9 @@ class AuditResult:
                     f"1..{self.min_cell - 1}: hit rate {self.intruder_hit_rate:.1%}; guessing the "
                     f"published count clamped to 1..{self.min_cell - 1}: "
                     f"{self.guess_published_hit_rate:.1%}; guessing uniformly in the feasible "
-                    f"range: {self.guess_uniform_hit_rate:.1%}")
+                    f"range: between {self.guess_uniform_outer_hit_rate:.1%} (over the cells' own "
+                    f"bounds) and {self.guess_uniform_hit_rate:.1%} (over the values seen at "
+                    "feasible points; the exact range lies between the two)")
             lines.append(f"Relations or bounds violated by the true counts: {self.truth_violations}")
             lines.extend(f"  {e}" for e in self.truth_violation_examples[:5])
         lines.append(f"Time: {self.seconds:.1f} s")
@@ -562,7 +575,7 @@ def _solve_component(comp: _Component, ts: list[Target], model: _Model, exact: b
     n_lps = 0
     for i in range(len(ts)):
         wide = math.floor(hi[i] + EPS) - math.ceil(lo[i] - EPS) >= 1
-        if wide and not exact:
+        if wide and not (exact or ts[i].force):
             continue  # two integers are feasible: it cannot be pinned
         row = T[[i], :].toarray().ravel()
         for sign, done, arr in ((1.0, lo_exact, lo), (-1.0, hi_exact, hi)):
@@ -578,6 +591,7 @@ def _solve_component(comp: _Component, ts: list[Target], model: _Model, exact: b
                 hi[i], hi_exact[i] = math.inf, True
     for i, t in enumerate(ts):
         t.lo, t.hi = float(lo[i]), float(hi[i])
+        t.outer_lo, t.outer_hi = float(outer_lo[i]), float(outer_hi[i])
         t.exact = bool(lo_exact[i] and hi_exact[i])
     return n_lps, True
 
@@ -590,9 +604,12 @@ def _target_matrix(comp: _Component, ts: list[Target]):
 
 
 
-def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witnesses: int = 6,
-          seed: int = 20261201) -> AuditResult:
+def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witnesses: int = 0,
+          seed: int = 20261201, exact_sample: int = 0) -> AuditResult:
     """Audit marts.kpi_published; with exact=True every target's range is the LP's own.
+
+    exact_sample: solve that many cells, drawn at random, exactly even when proved wide, to state
+    the distribution of the exact widths without solving every cell.
 
     noise: the bound the intruder assumes on |d| (8 by the cell key method of metrics.md; 0
     audits a table of exact counts, the old suppression-only rule)."""
@@ -604,6 +621,8 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
     for t in targets:
         by_comp[find(next(iter(t.coefs)))].append(t)
     rng = np.random.default_rng(seed)
+    for i in rng.choice(len(targets), min(exact_sample, len(targets)), replace=False):
+        targets[i].force = True
     exact_lps = proved = infeasible = 0
     for variables, cons in comps:
         ts = by_comp.get(find(variables[0]), [])
@@ -638,6 +657,8 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
         narrowest_cell=None if narrow is None else narrow.rows[0],
         narrowest_exact=bool(narrow is not None and narrow.exact),
         narrowest_exact_width=min((t.hi - t.lo for t in finite if t.exact), default=None),
+        sample_exact=sum(t.force for t in targets),
+        sample_widths=sorted(t.hi - t.lo for t in targets if t.force and t.exact),
         cells=[{"rows": t.rows, "lo": t.lo, "hi": t.hi, "exact": t.exact,
                 "published": t.published, "truth": t.truth, "estimate": t.estimate}
                for t in targets],
@@ -713,8 +734,11 @@ def _truth_stats(result: AuditResult, targets: list[Target], min_cell: int,
 
     result.intruder_hit_rate = hits / len(cells)
     result.guess_published_hit_rate = sum(guess(t) == round(t.truth) for t in cells) / len(cells)
-    uniform = []
-    for t in cells:
-        k = math.floor(t.hi + EPS) - math.ceil(t.lo - EPS) + 1
-        uniform.append(1.0 / k if math.isfinite(k) and k >= 1 else 0.0)
-    result.guess_uniform_hit_rate = float(np.mean(uniform))
+    def uniform(lo, hi):
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return 0.0
+        return 1.0 / max(1, math.floor(hi + EPS) - math.ceil(lo - EPS) + 1)
+
+    result.guess_uniform_hit_rate = float(np.mean([uniform(t.lo, t.hi) for t in cells]))
+    result.guess_uniform_outer_hit_rate = float(np.mean(
+        [uniform(t.outer_lo, t.outer_hi) for t in cells]))

@@ -71,6 +71,10 @@ def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell, memory_
     except (ConfigError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     _print_summary(summary)
+    if summary.audit_safe is False:
+        raise click.ClickException("the disclosure audit found published counts that can be "
+                                   "pinned: do not publish the report (utfall audit --db ... "
+                                   "names them)")
 
 
 def _print_summary(s) -> None:
@@ -85,7 +89,8 @@ def _print_summary(s) -> None:
         if f.replaced:
             click.echo(f"  corrected re-delivery: {f.rel_path} replaces its earlier version")
     click.echo(f"As of: {s.as_of}")
-    click.echo(f"KPI values: {s.kpi_rows} ({s.kpi_suppressed} suppressed)")
+    click.echo(f"Published KPI rows: {s.kpi_rows} ({s.kpi_suppressed} suppressed)")
+    click.echo(f"Disclosure audit: {s.audit_summary}")
     click.echo(f"Database: {s.db_path}")
     if s.report_path:
         click.echo(f"Report: {s.report_path}")
@@ -165,10 +170,12 @@ def dictionary(out: Path) -> None:
 @click.option("--exact", is_flag=True,
               help="Solve every cell's range exactly (slower; else cells are proved wide by "
                    "feasible points and only the rest solved).")
+@click.option("--exact-sample", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also solve this many cells drawn at random exactly, to state exact widths.")
 @click.option("--noise", type=click.IntRange(min=0), default=8, show_default=True,
               help="The noise bound the intruder assumes (0: a table of exact counts).")
 def audit_cmd(db_path: Path, min_cell: int | None, json_path: Path | None, exact: bool,
-              noise: int) -> None:
+              exact_sample: int, noise: int) -> None:
     """Audit the published table as an intruder would: can any small count be pinned?
 
     Exits 1 when a count can be pinned to one value: such a table must not be published."""
@@ -185,7 +192,7 @@ def audit_cmd(db_path: Path, min_cell: int | None, json_path: Path | None, exact
                 except duckdb.Error:
                     row = None
                 min_cell = int(row[0]) if row else 5
-            result = audit(con, min_cell, exact=exact, noise=noise)
+            result = audit(con, min_cell, exact=exact, noise=noise, exact_sample=exact_sample)
     except (duckdb.Error, AuditError) as exc:
         raise click.ClickException(f"{db_path}: {exc}") from None
     click.echo(result.summary())
