@@ -496,11 +496,18 @@ class ReportData:
     quarantine: pd.DataFrame
     unmapped: pd.DataFrame
     checks: pd.DataFrame  # meta.quality_check, without the quarantine counts shown above
+    audit: dict | None = None  # meta.disclosure_audit
 
 
 def load(con: duckdb.DuckDBPyConnection) -> ReportData:
     return ReportData(_latest_run(con), _kpis(con), _year_values(con), _deliveries(con),
-                      _quarantine(con), _unmapped(con), _checks(con))
+                      _quarantine(con), _unmapped(con), _checks(con), _audit(con))
+
+
+def _audit(con) -> dict | None:
+    cur = con.execute("select * from meta.disclosure_audit limit 1")
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row)) if row else None
 
 
 def _checks(con) -> pd.DataFrame:
@@ -567,7 +574,7 @@ def _e(value) -> str:
 
 def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
     as_of = _as_date((data.run or {}).get("as_of"))
-    body = [_header(data.run), _contents(data.kpis), _kpi_sections(data, as_of),
+    body = [_header(data.run), _audit_banner(data.audit), _contents(data.kpis), _kpi_sections(data, as_of),
             _quality_section(data), _method_section(data.kpis, min_cell)]
     return (
         "<!DOCTYPE html>\n<html lang=\"sv\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -582,6 +589,22 @@ def _as_date(value) -> date | None:
     if _missing(value):
         return None
     return value.date() if isinstance(value, datetime) else value
+
+
+AUDIT_FAILED_BANNER = ("Får inte lämnas ut: granskningen visar att små grupper kan räknas fram "
+                       "ur de publicerade talen (se Datakvalitet).")
+
+
+def _audit_banner(audit: dict | None) -> str:
+    if audit is None or audit.get("safe") is not False:
+        return ""
+    return f"<div class=\"demo\" role=\"alert\">{_e(AUDIT_FAILED_BANNER)}</div>"
+
+
+def _audit_text(audit: dict | None) -> str:
+    if audit is None:
+        return "<p>Den publicerade tabellen har inte granskats i den här körningen.</p>"
+    return f"<p>{_e(audit['summary_sv'])}</p>"
 
 
 def _header(run: dict | None) -> str:
@@ -730,6 +753,7 @@ def _quality_section(data: ReportData) -> str:
         "<h3>Rader i karantän, per orsak</h3>", _quarantine_table(data.quarantine),
         "<h3>Värden utan översättning</h3>", _unmapped_table(data.unmapped),
         "<h3>Kontroller av tabellerna</h3>", _checks_table(data.checks),
+        "<h3>Skydd för enskilda: granskning av de publicerade talen</h3>", _audit_text(data.audit),
         "</section>"])
 
 

@@ -24,6 +24,9 @@ VERSION = "0.1.0"
 # DuckDB's own memory; it spills to disk beyond it. With the file readers and the quality frames
 # a national build stays under 6 GB (BENCHMARKS.md); DuckDB's default would be 80 % of the RAM.
 DEFAULT_MEMORY_LIMIT = os.environ.get("UTFALL_MEMORY_LIMIT", "4GB")
+# The disclosure audit solves linear programmes per cohort and year: about 35 s for the sample's
+# 12,000 published rows. Larger tables are audited by `utfall audit` on its own.
+AUDIT_MAX_ROWS = 100_000
 
 
 @dataclass
@@ -35,6 +38,8 @@ class RunSummary:
     kpi_rows: int
     kpi_suppressed: int
     key_label: str
+    audit_safe: bool | None  # None: not audited in the run
+    audit_summary: str
     seconds: dict[str, float]  # wall time per stage: ingest, core, quality, marts, report
 
 
@@ -85,6 +90,8 @@ def run(
                 [uuid.uuid4().hex[:12], started, datetime.now(), as_of, pseudo.label,
                  str(inbox), VERSION, min_cell],
             )
+            with _timed(seconds, "audit"):
+                audit_safe, audit_summary = _audit(con, min_cell)
             kpi_rows, suppressed = con.execute(
                 "select count(*), count(*) filter (where suppressed) from marts.kpi_published"
             ).fetchone()
@@ -96,7 +103,27 @@ def run(
         work.with_name(work.name + ".wal").unlink(missing_ok=True)
     with _timed(seconds, "report"):
         report = _write_report(db_path, min_cell) if write_report else None
-    return RunSummary(summary, as_of, db_path, report, kpi_rows, suppressed, pseudo.label, seconds)
+    return RunSummary(summary, as_of, db_path, report, kpi_rows, suppressed, pseudo.label,
+                      audit_safe, audit_summary, seconds)
+
+
+def _audit(con: duckdb.DuckDBPyConnection, min_cell: int) -> tuple[bool | None, str]:
+    """Audit the published table as an intruder would (utfall.audit) into meta.disclosure_audit."""
+    rows = con.execute("select count(*) from marts.kpi_published").fetchone()[0]
+    con.execute("delete from meta.disclosure_audit")
+    if rows > AUDIT_MAX_ROWS:
+        text = (f"Granskningen av den publicerade tabellen ({rows} rader) görs inte i körningen; "
+                "kör utfall audit innan tabellen lämnas ut.")
+        con.execute("insert into meta.disclosure_audit values (false, ?, null, null, null, null, ?)",
+                    [rows, text])
+        return None, text
+    from utfall.audit import audit  # scipy is slow to import
+
+    result = audit(con, min_cell)
+    con.execute("insert into meta.disclosure_audit values (true, ?, ?, ?, ?, ?, ?)",
+                [rows, result.cells_checked, result.pinned, result.safe, result.seconds,
+                 result.summary_sv()])
+    return result.safe, result.summary_sv()
 
 
 @contextmanager

@@ -69,3 +69,15 @@ create table if not exists meta.quality_check (
     passed          boolean not null,
     error           varchar                -- why the check could not run, if it could not
 );
+
+-- The disclosure audit of the latest build's marts.kpi_published (utfall.audit): one row. The
+-- report and the run summary state it; `utfall audit` gives every figure.
+create table if not exists meta.disclosure_audit (
+    audited         boolean not null,      -- false: not run in the build (too large: run utfall audit)
+    published_rows  bigint,
+    cells_checked   bigint,                -- suppressed counts, and published ones that may be below min_cell
+    pinned          bigint,                -- of those, pinned to one value by the published relations
+    safe            boolean,               -- nothing pinned, and every relation consistent
+    seconds         double,
+    summary_sv      varchar not null       -- one Swedish sentence for the report
+);

@@ -170,7 +170,8 @@ def test_cli_run_with_a_generated_key(tmp_path):
     result = CliRunner().invoke(main, ["run", "--inbox", str(inbox), "--db", str(tmp_path / "u.duckdb"),
                                        "--key-file", str(key)])
     assert result.exit_code == 0, result.output
-    assert "Report:" in result.output and "KPI values:" in result.output
+    assert "Report:" in result.output and "Published KPI rows:" in result.output
+    assert "Disclosure audit: Granskning av den publicerade tabellen" in result.output
 
 
 FAULT_REASONS = {
