@@ -121,7 +121,13 @@ class Target:
     force: bool = False          # solve exactly even when proved wide (the sample of cells)
 
     @property
+    def solved(self) -> bool:
+        return math.isfinite(self.lo) and not math.isnan(self.hi) and self.hi >= self.lo - EPS
+
+    @property
     def pinned(self) -> bool:
+        if not self.solved or math.isinf(self.hi):
+            return False
         return math.ceil(self.lo - EPS) >= math.floor(self.hi + EPS)
 
 
@@ -148,6 +154,7 @@ class AuditResult:
     exact_lps: int
     proved_by_witness: int
     infeasible_components: int
+    unsolved_cells: int                  # no range found (a solver failure): inconclusive
     seconds: float
     truth_available: bool = False
     true_small: int = 0
@@ -172,14 +179,14 @@ class AuditResult:
 
     @property
     def safe(self) -> bool:
-        return self.pinned == 0 and self.infeasible_components == 0
+        return self.pinned == 0 and self.infeasible_components == 0 and self.unsolved_cells == 0
 
     def summary_sv(self) -> str:
         n = _sv_int(self.cells_checked)
-        if self.infeasible_components:
-            return (f"Granskning av den publicerade tabellen: {self.infeasible_components} delar av "
-                    "tabellen gick inte att pröva (sambanden motsäger de publicerade talen), så "
-                    "granskningen är ofullständig.")
+        if self.infeasible_components or self.unsolved_cells:
+            return ("Granskning av den publicerade tabellen: delar av tabellen gick inte att "
+                    "pröva (sambanden motsäger de publicerade talen eller lösaren gav inget svar), "
+                    "så granskningen är ofullständig.")
         width = ""
         if self.narrowest_width is not None and self.narrowest_exact:
             width = (f"; det snävaste intervallet en angripare kan räkna fram är "
@@ -210,6 +217,9 @@ class AuditResult:
             lines.append(f"Narrowest range solved exactly: width {self.narrowest_exact_width:.2f}")
         lines.append(f"Exact LPs: {self.exact_lps}; proved wide by feasible points (two integers "
                      f"feasible, range not solved): {self.proved_by_witness}")
+        if self.unsolved_cells:
+            lines.append(f"UNSOLVED cells: {self.unsolved_cells} (the solver found no range: "
+                         "audit inconclusive)")
         if self.infeasible_components:
             lines.append(f"INFEASIBLE components: {self.infeasible_components} (the relations "
                          "contradict the published figures: audit inconclusive)")
@@ -653,7 +663,8 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
     for t in targets:
         if truth is not None:
             t.truth = float(sum(c * truth[k] for k, c in t.coefs.items()))
-    pinned = [t for t in targets if not math.isnan(t.lo) and not math.isinf(t.lo) and t.pinned]
+    pinned = [t for t in targets if t.pinned]
+    unsolved = sum(not t.solved for t in targets)
     finite = [t for t in targets if math.isfinite(t.lo) and math.isfinite(t.hi)]
     narrow = min(finite, key=lambda t: t.hi - t.lo, default=None)
     result = AuditResult(
@@ -675,6 +686,7 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
                 "published": t.published, "truth": t.truth, "estimate": t.estimate}
                for t in targets],
         exact_lps=exact_lps, proved_by_witness=proved, infeasible_components=infeasible,
+        unsolved_cells=unsolved,
         seconds=0.0,
     )
     if truth is not None:

@@ -200,9 +200,10 @@ def audit_cmd(db_path: Path, min_cell: int | None, json_path: Path | None, exact
     if json_path:
         result.to_json(json_path)
         click.echo(f"Wrote {json_path}")
-    if result.infeasible_components:
-        raise click.ClickException(f"{result.infeasible_components} part(s) of the table "
-                                   "contradict the relations: the audit is inconclusive")
+    if result.infeasible_components or result.unsolved_cells:
+        raise click.ClickException(
+            f"{result.infeasible_components} part(s) of the table contradict the relations, "
+            f"{result.unsolved_cells} cell(s) unsolved: the audit is inconclusive")
     if result.pinned:
         raise click.ClickException(f"{result.pinned} published count(s) can be pinned to one "
                                    "value: do not publish this table")
