@@ -202,3 +202,18 @@ def test_random_units_with_cell_key_noise_pin_no_small_count(seed, n):
     assert r.truth_available and r.truth_violations == 0  # the relations hold for the truth
     assert r.true_small_pinned == 0
     assert r.pinned_below_min_cell == 0
+
+
+def test_a_table_contradicting_the_relations_makes_the_audit_inconclusive(tmp_path):
+    # TOTAL p=40 says at least 32, K and M p=5 at most 13 each: no true counts fit
+    con = counts([("1480", "2023", "TOTAL", "ALLA", 40), ("1480", "2023", "KON", "K", 5),
+                  ("1480", "2023", "KON", "M", 5)])
+    r = audit(con)
+    assert r.infeasible_components == 1 and not r.safe and r.pinned == 0
+    assert "ofullständig" in r.summary_sv()
+    path = tmp_path / "bad.duckdb"
+    con.execute(f"attach '{path}' as f")
+    con.execute("copy from database memory to f")
+    con.close()
+    result = CliRunner().invoke(main, ["audit", "--db", str(path)])
+    assert result.exit_code == 1 and "inconclusive" in result.output
