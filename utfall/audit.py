@@ -255,6 +255,7 @@ class _Model:
 
     def __init__(self) -> None:
         self.index: dict[tuple, int] = {}
+        self.keys: list[tuple] = []
         self.lb: list[float] = []
         self.ub: list[float] = []
         self.cons: dict[tuple, tuple] = {}  # canonical key -> (coefs, sense, rhs)
@@ -264,6 +265,7 @@ class _Model:
         i = self.index.get(key)
         if i is None:
             i = self.index[key] = len(self.lb)
+            self.keys.append(key)
             self.lb.append(0.0)
             self.ub.append(math.inf)
         return i
@@ -487,6 +489,33 @@ class _Component:
         self.bounds = np.array([(model.lb[g], None if math.isinf(model.ub[g]) else model.ub[g])
                                 for g in variables], dtype=object)
         self.local = local
+        by_set: dict[str, list[int]] = defaultdict(list)
+        for i, g in enumerate(variables):
+            by_set[model.keys[g][0]].append(i)
+        self.blocks = [np.array(b) for b in by_set.values()]  # one unit-set name each
+        self.A_ub_csc = None if self.A_ub is None else self.A_ub.tocsc()
+        self.A_eq_csc = None if self.A_eq is None else self.A_eq.tocsc()
+
+    def block_solve(self, J, c, x0):
+        """Minimise c over the variables J with every other variable fixed at the feasible x0:
+        a smaller LP whose solutions, completed by x0, satisfy every constraint."""
+        parts = {}
+        for name, A, A_csc, b in (("ub", self.A_ub, self.A_ub_csc, self.b_ub),
+                                  ("eq", self.A_eq, self.A_eq_csc, self.b_eq)):
+            if A is None:
+                parts[name] = (None, None)
+                continue
+            AJ = A_csc[:, J]
+            rows = np.unique(AJ.tocoo().row)
+            if len(rows) == 0:
+                parts[name] = (None, None)
+                continue
+            AJr = AJ.tocsr()[rows, :]
+            rhs = b[rows] - (A @ x0)[rows] + AJr @ x0[J]
+            parts[name] = (AJr, rhs)
+        (A_ub, b_ub), (A_eq, b_eq) = parts["ub"], parts["eq"]
+        return linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
+                       bounds=list(self.bounds[J]), method="highs")
 
     def _matrix(self, rows):
         if not rows:
@@ -541,7 +570,7 @@ def _components(model: _Model):
 
 
 def _solve_component(comp: _Component, ts: list[Target], model: _Model, exact: bool, rng,
-                     witnesses: int, rounds: int = 12) -> tuple[int, bool]:
+                     witnesses: int, rounds: int = 8) -> tuple[int, bool]:
     """Each target's range in one component: (LPs solved for single targets, feasible)."""
     T = _target_matrix(comp, ts)
     outer_lo = np.array([sum(c * (model.lb[k] if c > 0 else model.ub[k])
@@ -561,6 +590,7 @@ def _solve_component(comp: _Component, ts: list[Target], model: _Model, exact: b
     objectives = [T.sum(axis=0), -T.sum(axis=0)]
     objectives += [rng.uniform(-1, 1, len(ts)) @ T for _ in range(witnesses // 2)]
     objectives += [rng.uniform(-1, 1, comp.n) for _ in range(witnesses - witnesses // 2)]
+    bases = []
     for c in objectives:
         res = comp.solve(np.asarray(c, dtype=float).ravel())
         if res.status == 2:
@@ -569,25 +599,47 @@ def _solve_component(comp: _Component, ts: list[Target], model: _Model, exact: b
             return 0, False
         if res.status == 0:
             seen(res.x)
-    # a feasible value at the outer bound from the variables' own bounds is the LP's extreme
-    lo_exact |= lo <= outer_lo + EPS
-    hi_exact |= hi >= outer_hi - EPS
+            bases.append(res.x)
     def unproven():
         return np.flatnonzero(np.floor(hi + EPS) - np.ceil(lo - EPS) < 1)
 
-    # push the targets not yet proved wide to their extremes all at once, a few rounds
+    # one unit set at a time, every other variable held at a feasible point: small LPs whose
+    # points are feasible for the whole component
+    Tc = T.tocsc()
+    # a convex combination of feasible points is feasible, and more central than either vertex
+    for x0 in ([sum(bases) / len(bases)] if bases else []):
+        for J in comp.blocks:
+            todo = unproven()
+            if len(todo) == 0:
+                break
+            TJ = Tc[:, J].tocsr()[todo, :]
+            hit = np.flatnonzero(np.diff(TJ.indptr))
+            if len(hit) == 0:
+                continue
+            weights = rng.uniform(0.5, 1.5, len(hit))
+            for sign in (1.0, -1.0):
+                res = comp.block_solve(J, sign * (weights @ TJ[hit, :]), x0)
+                if res.status == 0:
+                    x = x0.copy()
+                    x[J] = res.x
+                    seen(x)
+    # then the targets not yet proved wide pushed to their extremes all at once, a few rounds
     for _ in range(rounds):
         todo = unproven()
         if len(todo) <= 2:
             break
         before = len(todo)
-        weights = rng.uniform(0.5, 1.5, len(todo))
+        # random directions: targets tied by a sum are pushed apart, not against each other
+        weights = rng.uniform(0.5, 1.5, len(todo)) * rng.choice([-1.0, 1.0], len(todo))
         for sign in (1.0, -1.0):
             res = comp.solve(sign * (weights @ T[todo, :]))
             if res.status == 0:
                 seen(res.x)
         if len(unproven()) >= before:
             break
+    # a feasible value at the outer bound from the variables' own bounds is the LP's extreme
+    lo_exact |= lo <= outer_lo + EPS
+    hi_exact |= hi >= outer_hi - EPS
     n_lps = 0
     for i in range(len(ts)):
         wide = math.floor(hi[i] + EPS) - math.ceil(lo[i] - EPS) >= 1
