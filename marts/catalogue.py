@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 HORIZONS = (3, 6, 12)
+START_HORIZONS = (6, 12)
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class Kpi:
     title_en: str
     description_sv: str
     description_en: str
-    unit: str  # count, share, months
+    unit: str  # count, share, share_difference (a difference of two shares), months
     higher_is_better: bool | None
     cohort_basis: str  # start, exit, year, fs_exit
 
@@ -75,6 +76,65 @@ def _horizon_kpis(h: int) -> list[Kpi]:
     ]
 
 
+def _start_kpis(h: int) -> list[Kpi]:
+    return [
+        Kpi(
+            f"AME_ARB_STUD_START_{h}M",
+            f"I arbete eller studier {h} månader efter start",
+            f"In work or studies {h} months after start",
+            f"Andel av deltagarperioderna där deltagaren {h} månader efter starten har arbete "
+            "(även med anställningsstöd) eller studerar, oavsett om perioden har avslutats. Den "
+            "som fortfarande är i insatsen räknas som i insats. Alla perioder som startade minst "
+            f"{h} månader före mätdagen räknas i nämnaren.",
+            f"Share of participation spells in work (including subsidised) or studies {h} months "
+            "after the start, whether or not the spell has ended (a participant still in it is in "
+            f"an intervention); every spell started at least {h} months before as_of counts.",
+            "share", True, "start",
+        ),
+        Kpi(
+            f"AME_EJ_FS_START_{h}M",
+            f"Utan försörjningsstöd {h} månader efter start",
+            f"Off social assistance {h} months after start",
+            "Av dem som hade försörjningsstöd när deltagarperioden började: andel utan "
+            f"försörjningsstöd månaden {h} månader efter starten.",
+            f"Of spells on social assistance at start: share without social assistance in the "
+            f"month {h} months after the start.",
+            "share", True, "start",
+        ),
+    ]
+
+
+def _expected_kpis(h: int) -> list[Kpi]:
+    return [
+        Kpi(
+            f"AME_ARB_STUD_{h}M_FORVANTAT",
+            f"Förväntad andel i arbete eller studier {h} månader efter avslut",
+            f"Expected share in work or studies {h} months after exit",
+            f"Den andel i arbete eller studier {h} månader efter avslut som kommunen skulle ha "
+            "haft om dess egna deltagare hade haft hela regionens utfall för personer som liknar "
+            "dem (kön, ålder, född utomlands, försörjningsstöd vid start och långvarigt "
+            "försörjningsstöd före). Visas när kommunen har minst 15 avslut.",
+            f"The share in work or studies {h} months after exit the municipality would have had "
+            "if its own participants had had the whole region's outcomes for people like them "
+            "(sex, age, born abroad, social assistance at start, long-term assistance before); "
+            "indirect standardisation. Shown from 15 exits.",
+            "share", True, "exit",
+        ),
+        Kpi(
+            f"AME_ARB_STUD_{h}M_AVVIKELSE",
+            f"Skillnad mot förväntat, arbete eller studier {h} månader efter avslut",
+            f"Difference from expected, work or studies {h} months after exit",
+            f"Faktisk minus förväntad andel i arbete eller studier {h} månader efter avslut, i "
+            "procentenheter: positivt är bättre än förväntat. Säger inget om skillnader som "
+            "förklaras av annat än de egenskaper som räknas med.",
+            f"Actual minus expected share in work or studies {h} months after exit (positive is "
+            "better than expected); it cannot allow for differences other than the "
+            "characteristics it counts.",
+            "share_difference", True, "exit",
+        ),
+    ]
+
+
 CATALOGUE: tuple[Kpi, ...] = (
     Kpi("AME_STARTADE", "Påbörjade deltagarperioder", "Participation spells started",
         "Antal deltagarperioder som startade under perioden. En deltagarperiod är en persons "
@@ -92,6 +152,14 @@ CATALOGUE: tuple[Kpi, ...] = (
         "Share of exits whose end reason is work or studies (result at exit).",
         "share", True, "exit"),
     *[k for h in HORIZONS for k in _horizon_kpis(h)],
+    *[k for h in START_HORIZONS for k in _start_kpis(h)],
+    Kpi("AME_ATERKOMST_12M", "Återkomst till AME inom ett år", "Return to the AME within a year",
+        "Andel avslutade deltagarperioder där samma person börjar en ny deltagarperiod, i "
+        "någon av kommunerna, inom 12 månader efter avslutet. Lägre är bättre.",
+        "Share of exited spells after which the same person starts a new spell, in any "
+        "municipality of the run, within 12 months of the exit (lower is better).",
+        "share", False, "exit"),
+    *[k for h in HORIZONS for k in _expected_kpis(h)],
     Kpi("FS_MAN_FORE_12", "Månader med försörjningsstöd året före start",
         "Months on social assistance in the year before start",
         "Genomsnittligt antal månader med försörjningsstöd under de 12 månaderna före "

@@ -62,7 +62,9 @@ DIMENSION = (
     "OVRIGT",
 )
 
-REFERRED_FROM = ("IFO", "AF", "EGEN", "OVRIGT")
+REFERRED_FROM = ("IFO", "AF", "FK", "EGEN", "OVRIGT")
+# distance to the labour market at entry (the colour categories green / yellow / red)
+DISTANCE = ("NARA", "OSAKER", "LANGT")
 BISTAND_CLASS = ("FS", "OVRIGT")  # försörjningsstöd, or livsföring i övrigt
 RATER = ("SELF", "STAFF")
 ROLE = ("SOKANDE", "MEDSOKANDE", "BARN")
@@ -78,6 +80,8 @@ BREAKDOWNS: dict[str, tuple[tuple[str, ...], bool]] = {
     "FODD_UTRIKES": (("JA", "NEJ", "OKAND"), False),
     "FS_VID_START": (("JA", "NEJ", "OKAND"), True),
     "LANGVARIGT_FS_FORE": (("JA", "NEJ", "OKAND"), True),
+    "REMITTERAD": ((*REFERRED_FROM, "OKAND"), True),
+    "AVSTAND": ((*DISTANCE, "OKAND"), True),
 }
 
 # field name in configuration -> the code list its values must come from
@@ -88,6 +92,7 @@ CODE_LISTS: dict[str, tuple[str, ...]] = {
     "hinder": HINDER,
     "dimension": DIMENSION,
     "referred_from": REFERRED_FROM,
+    "distance": DISTANCE,
     "bistand_class": BISTAND_CLASS,
     "rater": RATER,
     "role": ROLE,

@@ -309,7 +309,7 @@ def test_tie_breaks_that_tell_orders_apart():
 
     def episode(eid, key, typ, reason):
         db.con.execute("insert into core.insats_episode values "
-                       "(?, ?, '1480', 'procapita', ?, ?, ?, ?, ?, null)",
+                       "(?, ?, '1480', 'procapita', ?, ?, ?, ?, ?, null, null)",
                        [eid, key, typ, typ.lower(), date(2023, 1, 1), date(2023, 2, 1), reason])
 
     _person(db, "A")  # end reason: rule-1 order is by episode_id, not by insertion
@@ -500,7 +500,7 @@ def test_unmapped_type_tied_with_a_mapped_one():
     _person(db, "A")
     for eid, typ in (("u1", None), ("m1", "PRAKTIK")):
         db.con.execute("insert into core.insats_episode values "
-                       "(?, 'A', '1480', 'procapita', ?, 'x', ?, ?, null, null)",
+                       "(?, 'A', '1480', 'procapita', ?, 'x', ?, ?, null, null, null)",
                        [eid, typ, date(2023, 1, 1), date(2023, 2, 1)])
     kv = assert_same(db)
     assert row(kv, "AME_AVSLUTADE", dimension="INSATS", value="PRAKTIK")[0] == 1

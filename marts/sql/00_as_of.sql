@@ -19,7 +19,7 @@ left join core.person as p using (person_key);
 create or replace temp table asof_episode as
 select e.episode_id, p.pid, e.kommun_kod, e.insats_typ, e.start_date,
        case when e.end_date <= getvariable('as_of') then e.end_date end as end_date,
-       e.end_reason
+       e.end_reason, e.referred_from, e.distance
 from core.insats_episode as e
 join person_id as p using (person_key)
 where e.start_date <= getvariable('as_of');

@@ -29,7 +29,10 @@ create or replace temp table spell_base as
 with agg as (
     select pid, kommun_kod, spell_no,
            min(start_date) as start_date,
-           case when count(*) = count(end_date) then max(end_date) end as exit_date
+           case when count(*) = count(end_date) then max(end_date) end as exit_date,
+           -- who referred and the distance at entry: the first episode (rule 1's order) that says
+           arg_min(referred_from, seq) filter (where referred_from is not null) as referred_from,
+           arg_min(distance, seq) filter (where distance is not null) as distance
     from spell_episode
     group by pid, kommun_kod, spell_no
 ),
@@ -52,7 +55,7 @@ select substr(sha256(concat_ws('|', p.person_key, a.kommun_kod, a.start_date)), 
        case when a.exit_date is not null then r.end_reason end as end_reason,
        cast(floor((mi(a.start_date) - (p.birth_year * 12 + p.birth_month - 1)) / 12) as integer)
            as age_at_start,
-       p.sex, p.born_abroad,
+       p.sex, p.born_abroad, a.referred_from, a.distance,
        mi(a.start_date) as s_m,
        mi(a.exit_date) as e_m
 from agg as a
@@ -97,41 +100,47 @@ select w.spell_id,
 from window_months as w
 join window_cover as c using (spell_id);
 
--- status and FS at 3, 6 and 12 months after exit ("Status at a horizon")
+-- status and FS at 3, 6 and 12 months after exit ("Status at a horizon") and at 6 and 12 months
+-- after the start of every spell ("Status after start"): the same rules at another date r_h
 create or replace temp table spell_horizon as
-select s.spell_id, s.pid, s.kommun_kod, h.h,
+select s.spell_id, s.pid, s.kommun_kod, 'exit' as basis, h.h,
        cast(s.exit_date + to_months(h.h) as date) as r_h
 from spell_base as s
 cross join (values (3), (6), (12)) as h(h)
-where s.exit_date is not null;
+where s.exit_date is not null
+union all
+select s.spell_id, s.pid, s.kommun_kod, 'start', h.h,
+       cast(s.start_date + to_months(h.h) as date)
+from spell_base as s
+cross join (values (6), (12)) as h(h);
 
 create or replace temp table spell_status as
 with observed as (
-    select r.spell_id, r.h, o.status
+    select r.spell_id, r.basis, r.h, o.status
     from spell_horizon as r
     join asof_observation as o
       on o.pid = r.pid and o.observed_on between r.r_h - 45 and r.r_h + 45
     qualify row_number() over (
-        partition by r.spell_id, r.h
+        partition by r.spell_id, r.basis, r.h
         order by abs(datediff('day', r.r_h, o.observed_on)), (o.basis = 'FOLLOWUP') desc,
                  o.observed_on desc, o.status_rank) = 1
 ),
 in_insats as (
-    select distinct r.spell_id, r.h
+    select distinct r.spell_id, r.basis, r.h
     from spell_horizon as r
     join asof_episode as e
       on e.pid = r.pid
      and e.start_date <= r.r_h and r.r_h <= coalesce(e.end_date, getvariable('as_of'))
 )
-select r.spell_id, r.h, r.r_h <= getvariable('as_of') as mature,
+select r.spell_id, r.basis, r.h, r.r_h <= getvariable('as_of') as mature,
        case when r.r_h > getvariable('as_of') then null
             when o.status is not null then o.status
             when i.spell_id is not null then 'I_INSATS'
             else 'OKAND' end as status,
        case when r.r_h <= getvariable('as_of') and c.m is not null then f.m is null end as off_fs
 from spell_horizon as r
-left join observed as o using (spell_id, h)
-left join in_insats as i using (spell_id, h)
+left join observed as o using (spell_id, basis, h)
+left join in_insats as i using (spell_id, basis, h)
 left join asof_coverage as c on c.kommun_kod = r.kommun_kod and c.m = mi(r.r_h)
 left join asof_fs_on as f on f.pid = r.pid and f.m = mi(r.r_h);
 
@@ -186,6 +195,19 @@ from km as k
 left join first_exit as x using (spell_id)
 left join last_fs as l using (spell_id);
 
+-- returns: another spell of the person, in any municipality, starting after the exit and at most
+-- 12 months later ("Returns to the AME"); null while add_months(exit_date, 12) is after as_of
+create or replace temp table spell_return as
+select s.spell_id,
+       count(n.pid) > 0 as returned_12m
+from spell_base as s
+left join spell_base as n
+  on n.pid = s.pid and n.start_date > s.exit_date
+ and n.start_date <= cast(s.exit_date + to_months(12) as date)
+where s.exit_date is not null
+  and cast(s.exit_date + to_months(12) as date) <= getvariable('as_of')
+group by s.spell_id;
+
 -- progression: one rater's first and last occasion within [start - 30 days, exit + 30 days]
 create or replace temp table spell_prog as
 with occasion as (
@@ -219,14 +241,21 @@ insert into marts.participation_spell
 select s.spell_id, s.person_key, s.kommun_kod, s.start_date, s.exit_date, s.insats_typ,
        s.end_reason, s.age_at_start, s.sex, s.born_abroad,
        f.fs_at_start, f.long_fs_before, f.fs_months_before_12, f.fs_months_after_12,
+       s.referred_from, s.distance,
        coalesce(h3.mature, false), h3.status, h3.off_fs,
        coalesce(h6.mature, false), h6.status, h6.off_fs,
        coalesce(h12.mature, false), h12.status, h12.off_fs,
+       t6.mature, t6.status, t6.off_fs,
+       t12.mature, t12.status, t12.off_fs,
+       r.returned_12m,
        p.prog_delta, k.fs_km_months, k.fs_km_exit
 from spell_base as s
 join spell_fs as f using (spell_id)
-left join spell_status as h3 on h3.spell_id = s.spell_id and h3.h = 3
-left join spell_status as h6 on h6.spell_id = s.spell_id and h6.h = 6
-left join spell_status as h12 on h12.spell_id = s.spell_id and h12.h = 12
+left join spell_status as h3 on h3.spell_id = s.spell_id and h3.basis = 'exit' and h3.h = 3
+left join spell_status as h6 on h6.spell_id = s.spell_id and h6.basis = 'exit' and h6.h = 6
+left join spell_status as h12 on h12.spell_id = s.spell_id and h12.basis = 'exit' and h12.h = 12
+join spell_status as t6 on t6.spell_id = s.spell_id and t6.basis = 'start' and t6.h = 6
+join spell_status as t12 on t12.spell_id = s.spell_id and t12.basis = 'start' and t12.h = 12
+left join spell_return as r on r.spell_id = s.spell_id
 left join spell_prog as p on p.spell_id = s.spell_id
 left join spell_km as k on k.spell_id = s.spell_id;

@@ -17,7 +17,9 @@ select spell_id, kommun_kod, start_date, exit_date, sex,
             else '50+' end as alder,
        insats_typ as insats,
        case born_abroad when true then 'JA' when false then 'NEJ' else 'OKAND' end as fodd,
-       fs_at_start, long_fs_before, fs_km_months, fs_km_exit
+       fs_at_start, long_fs_before,
+       coalesce(referred_from, 'OKAND') as remitterad, coalesce(distance, 'OKAND') as avstand,
+       fs_km_months, fs_km_exit
 from marts.participation_spell;
 
 -- one row per spell and KPI it counts in: basis (start or exit), numerator, denominator
@@ -65,6 +67,27 @@ with m as (
     ) as hz
     where mature and fs_at_start = 'JA' and off_fs is not null
     union all
+    -- from start: every spell mature from start at h, exited or not
+    select spell_id, kpi || '_START_' || h || 'M', 'start', num, 1
+    from (
+        select spell_id, 6 as h, mature_start_6m as mature, status_start_6m as status,
+               off_fs_start_6m as off_fs, fs_at_start from marts.participation_spell
+        union all
+        select spell_id, 12, mature_start_12m, status_start_12m, off_fs_start_12m, fs_at_start
+        from marts.participation_spell
+    ) as hz,
+    lateral (
+        select 'AME_ARB_STUD' as kpi,
+               case when status in ('ARBETE', 'ARBETE_SUBVENTIONERAT', 'STUDIER') then 1 else 0 end as num
+        union all
+        select 'AME_EJ_FS', case when off_fs then 1 else 0 end
+        where fs_at_start = 'JA' and off_fs is not null
+    ) as k
+    where hz.mature
+    union all
+    select spell_id, 'AME_ATERKOMST_12M', 'exit', case when returned_12m then 1 else 0 end, 1
+    from marts.participation_spell where returned_12m is not null
+    union all
     select spell_id, 'FS_MAN_FORE_12', 'start', fs_months_before_12, 1
     from marts.participation_spell where fs_months_before_12 is not null
     union all
@@ -78,7 +101,7 @@ select m.kpi_id, a.kommun_kod,
        -- the quarter is the finest period: grouping by it keeps the table small
        cast(date_trunc('quarter', case m.basis when 'start' then a.start_date
                                                else a.exit_date end) as date) as cohort_date,
-       a.sex, a.alder, a.insats, a.fodd, a.fs_at_start, a.long_fs_before,
+       a.sex, a.alder, a.insats, a.fodd, a.fs_at_start, a.long_fs_before, a.remitterad, a.avstand,
        sum(m.num) as num, sum(m.den) as den,
        -- the numerator's units are the spells with num > 0 (for means the numerator is no set)
        sum(a.rk) filter (where m.num > 0) as num_ck, sum(a.rk) as den_ck
@@ -87,7 +110,8 @@ group by all;
 
 -- Kaplan-Meier input: per cohort and breakdown values, the number of exits and censorings at t
 create or replace temp table spell_km_input as
-select kommun_kod, cast(date_trunc('quarter', start_date) as date) as cohort_date, sex, alder, insats, fodd, fs_at_start, long_fs_before,
+select kommun_kod, cast(date_trunc('quarter', start_date) as date) as cohort_date, sex, alder,
+       insats, fodd, fs_at_start, long_fs_before, remitterad, avstand,
        fs_km_months as t,
        count(*) filter (where fs_km_exit) as d,
        count(*) filter (where not fs_km_exit) as c,

@@ -99,3 +99,13 @@ select kpi_id, kommun_kod, period, period_type, dimension, dimension_value,
        case when not suppressed then wilson_high(unit, value, denominator) end,
        suppressed
 from decided;
+
+-- the expected values: suppressed when n < 15 (SALSA's smallest unit); else value and interval
+-- as defined, numerator and denominator null
+insert into marts.kpi_published
+select kpi_id, kommun_kod, period, 'YEAR', 'TOTAL', 'ALLA', null, null,
+       case when n >= 15 then value end,
+       case when n >= 15 then ci_low end,
+       case when n >= 15 then ci_high end,
+       n < 15
+from kpi_expected;

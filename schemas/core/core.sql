@@ -35,12 +35,12 @@ insert into core.insats_episode
 with src as (
     select 'procapita' as source_system, 0 as preference, delivery_id, '' as sheet, row_number,
            person_key, kommun_kod, insats_typ, insats_local, start_date, end_date,
-           end_reason, referred_from
+           end_reason, referred_from, distance
     from staging.procapita_insats
     union all
     select 'excel', 1, delivery_id, coalesce(sheet, ''), row_number,
            person_key, kommun_kod, insats_typ, insats_local, start_date, end_date,
-           end_reason, referred_from
+           end_reason, referred_from, distance
     from staging.excel_participant
 ),
 keyed as (
@@ -58,7 +58,8 @@ select
     arg_min(insats_local, pref),
     start_date, end_date,
     arg_min(end_reason, pref) filter (where end_reason is not null),
-    arg_min(referred_from, pref) filter (where referred_from is not null)
+    arg_min(referred_from, pref) filter (where referred_from is not null),
+    arg_min(distance, pref) filter (where distance is not null)
 from keyed
 group by person_key, kommun_kod, type_key, start_date, end_date;
 

@@ -30,7 +30,8 @@ create table if not exists staging.procapita_insats (
     provider varchar,
     start_date date not null, end_date date,
     end_reason_local varchar, end_reason varchar,
-    referred_from_local varchar, referred_from varchar
+    referred_from_local varchar, referred_from varchar,
+    distance_local varchar, distance varchar  -- Kategori / Färg: NARA, OSAKER, LANGT, null = none or unmapped
 );
 
 create table if not exists staging.excel_participant (
@@ -41,6 +42,7 @@ create table if not exists staging.excel_participant (
     start_date date not null, end_date date,
     end_reason_local varchar, end_reason varchar,
     referred_from_local varchar, referred_from varchar,
+    distance_local varchar, distance varchar,
     born_abroad boolean,
     malgrupp varchar
 );

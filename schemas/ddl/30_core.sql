@@ -23,7 +23,8 @@ create table if not exists core.insats_episode (
     start_date    date not null,
     end_date      date,                    -- null while ongoing
     end_reason    varchar,                 -- code list; null = none given or unmapped
-    referred_from varchar                  -- IFO, AF, EGEN, OVRIGT, null
+    referred_from varchar,                 -- IFO, AF, FK, EGEN, OVRIGT; null = not said or unmapped
+    distance      varchar                  -- NARA, OSAKER, LANGT; null = not said or unmapped
 );
 
 -- One row per adult person, municipality and month with any ekonomiskt bistånd.

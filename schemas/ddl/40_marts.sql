@@ -17,9 +17,15 @@ create table if not exists marts.participation_spell (
     long_fs_before      varchar,           -- JA / NEJ / OKAND
     fs_months_before_12 integer,           -- null unless all 12 months are covered
     fs_months_after_12  integer,           -- null unless exited and all 12 months are covered
+    referred_from       varchar,           -- the first non-null referral of its episodes; null = none says
+    distance            varchar,           -- the first non-null distance of its episodes; null = none says
     mature_3m boolean, status_3m varchar, off_fs_3m boolean,
     mature_6m boolean, status_6m varchar, off_fs_6m boolean,
     mature_12m boolean, status_12m varchar, off_fs_12m boolean,
+    -- from start: t_h = start_date + h months; off FS only when on FS at start and month(t_h) covered
+    mature_start_6m boolean, status_start_6m varchar, off_fs_start_6m boolean,
+    mature_start_12m boolean, status_start_12m varchar, off_fs_start_12m boolean,
+    returned_12m        boolean,           -- a new spell (any municipality) within 12 months of exit; null while not mature
     prog_delta double,                     -- last minus first mean score_norm; null if not measurable
     fs_km_months integer,                  -- time on FS from month(start_date), for FS_MEDIAN_MAN
     fs_km_exit boolean                     -- true: an observed FS exit; false: censored

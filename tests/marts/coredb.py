@@ -37,11 +37,13 @@ class CoreDb:
         self.con.executemany("insert into core.fs_month values (?, ?, ?, ?, 0, null)",
                              [(key, kommun, m, amount) for m in month_range(first, last or first)])
 
-    def episode(self, key, kommun, typ, start, end=None, reason=None, system="procapita"):
+    def episode(self, key, kommun, typ, start, end=None, reason=None, system="procapita",
+                referred=None, distance=None):
         self._episodes += 1
         self.con.execute(
-            "insert into core.insats_episode values (?, ?, ?, ?, ?, ?, ?, ?, ?, null)",
-            [f"e{self._episodes:04d}", key, kommun, system, typ, typ.lower(), start, end, reason])
+            "insert into core.insats_episode values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [f"e{self._episodes:04d}", key, kommun, system, typ, typ.lower(), start, end, reason,
+             referred, distance])
 
     def observation(self, key, kommun, observed_on, status, basis="FOLLOWUP"):
         self.con.execute("insert into core.status_observation values (?, ?, ?, ?, ?, 'excel', ?)",

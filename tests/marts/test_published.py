@@ -110,7 +110,8 @@ def test_a_value_with_no_units_is_a_suppressed_row_and_quarters_have_only_total(
         "select dimension, count(*) from marts.kpi_published where kpi_id = 'AME_AVSLUTADE' "
         "and kommun_kod = '1480' and period = '2023' group by all").fetchall()
     assert dict(grid) == {"TOTAL": 1, "KON": 2, "ALDER": 4, "INSATS": 9, "FODD_UTRIKES": 3,
-                          "FS_VID_START": 3, "LANGVARIGT_FS_FORE": 3}
+                          "FS_VID_START": 3, "LANGVARIGT_FS_FORE": 3, "REMITTERAD": 6,
+                          "AVSTAND": 4}
 
 
 def _share_people(n_den: int, n_num: int, want):
