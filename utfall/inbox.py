@@ -14,7 +14,8 @@ whole inbox is unusable, `Scan.fatal`. It never raises for what it finds in the 
   - a municipality folder that is not one of SCB's 290 codes (`schemas/kommuner.csv`): `1420 is
     not a municipality code; did you mean 1402 (Partille)?`. The suggestion is a configured or
     present code one keystroke away (a changed digit or two swapped ones, swaps first), else the
-    nearest of SCB's codes; a folder named after a municipality (`Partille`) is pointed to its code;
+    nearest of SCB's codes (`schemas.kommuner.guesses`); a folder named after a municipality
+    (`Partille`) is pointed to its code;
   - a system folder that is not an adapter, with "did you mean" for case differences
     (`Procapita`) and the names offices use (`fs`, `bistånd`, `ekb`, `xlsx`, `deltagare`...);
   - a folder or file that cannot be read (permission denied, an I/O error): never a crash and
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters import SYSTEMS
+from schemas import kommuner
 from schemas.kommuner import KOMMUNER
 
 LAYOUT = "<kommunkod>/<system>/<file>"
@@ -231,31 +233,9 @@ def _layout_problem(parts: tuple[str, ...], known: set[str]) -> str | None:
 
 
 def _not_a_code(name: str, known: set[str]) -> str:
-    guesses = _code_guesses(name, known)
-    hint = f"; did you mean {_or(f'{c} ({KOMMUNER[c]})' for c in guesses)}?" if guesses else ""
+    guesses = kommuner.guesses(name, known)
+    hint = f"; did you mean {_or(map(kommuner.label, guesses))}?" if guesses else ""
     return f"{name} is not a municipality code{hint}"
-
-
-def _code_guesses(name: str, known: set[str]) -> list[str]:
-    """A code the folder names (`1480 Göteborg`, `Partille`), else a configured or present code
-    one keystroke away, else the nearest of SCB's codes one keystroke away (at most three)."""
-    by_name = [c for c, n in KOMMUNER.items() if n.casefold() == name.strip().casefold()]
-    inside = [c for c in re.findall(r"(?<!\d)\d{4}(?!\d)", name) if c in KOMMUNER]
-    if by_name or inside:
-        return sorted(set(by_name + inside))
-    if not re.fullmatch(r"\d{4}", name):
-        return []
-    near_known = _one_keystroke(name, known & KOMMUNER.keys())
-    return near_known[:1] if near_known else _one_keystroke(name, KOMMUNER)[:3]
-
-
-def _one_keystroke(code: str, candidates: Iterable[str]) -> list[str]:
-    """Codes one changed digit or one swap of neighbouring digits away: swaps first (the same
-    digits, typed in the wrong order), then by how far the number is."""
-    swaps = {code[:i] + code[i + 1] + code[i] + code[i + 2:] for i in range(3)}
-    near = [c for c in candidates
-            if c in swaps or sum(a != b for a, b in zip(c, code)) == 1]
-    return sorted(near, key=lambda c: (c not in swaps, abs(int(c) - int(code)), c))
 
 
 def _not_a_system(name: str) -> str:

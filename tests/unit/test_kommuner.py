@@ -3,7 +3,7 @@
 import re
 from collections import Counter
 
-from schemas.kommuner import CSV_PATH, KOMMUNER, name
+from schemas.kommuner import CSV_PATH, KOMMUNER, guesses, label, name
 
 GR = {
     "1384": "Kungsbacka", "1401": "Härryda", "1402": "Partille", "1407": "Öckerö",
@@ -50,3 +50,16 @@ def test_codes_that_are_not_municipalities():
     assert name("9999") is None
     assert name("0100") is None
     assert name("1480 ") is None
+
+
+def test_guesses_for_what_is_not_a_code():
+    assert label("1402") == "1402 (Partille)"
+    assert guesses("1420", preferred=["1402", "1480"]) == ["1402"]  # a swap before a new digit
+    assert guesses("1420", preferred=["1480"]) == ["1480"]
+    assert guesses("1420") == ["1402", "1421", "1427"]
+    assert guesses("1420", preferred=["0114"]) == ["1402", "1421", "1427"]
+    assert guesses("1348", preferred=["1384"]) == ["1384"]
+    assert guesses("9999") == []
+    assert guesses(" partille ") == ["1402"]
+    assert guesses("1480 Göteborg") == ["1480"]
+    assert guesses("arkiv") == []
