@@ -139,15 +139,37 @@ def unmapped(db_path: Path) -> None:
 @click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               required=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True)
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "both"]), default="both",
-              show_default=True)
-def export_cmd(db_path: Path, out_dir: Path, fmt: str) -> None:
-    """Export the published KPI table (suppressed) for the managers' network."""
-    from utfall.export import export
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "both", "kolada"]),
+              default="both", show_default=True,
+              help="csv: for Excel (UTF-8 with BOM, ';', decimal comma); xlsx: typed cells and a "
+                   "sheet explaining every column; kolada: yearly rows shaped as Kolada's open "
+                   "data, for the analysts' own tools.")
+@click.option("--decimals", type=click.IntRange(min=0, max=10), default=4, show_default=True,
+              help="Decimals of shares and intervals in csv/xlsx (months: 2; counts: whole).")
+@click.option("--exact", is_flag=True,
+              help="With --format kolada only: read the exact marts.kpi_value instead of the "
+                   "published table. The file says EXAKT-ej-for-spridning in its name: it is for "
+                   "the analysts' own checks and must never leave them.")
+def export_cmd(db_path: Path, out_dir: Path, fmt: str, decimals: int, exact: bool) -> None:
+    """Export the published KPI table (perturbed, suppressed) for the managers' network.
 
-    formats = ("csv", "xlsx") if fmt == "both" else (fmt,)
-    for path in export(db_path, out_dir, formats):
+    --format kolada writes the published yearly rows (TOTAL as gender T, KON as K/M) in the shape
+    of Kolada's open data (kpi, municipality, period, gender, value, count, status), shares in
+    percent, so that GR's figures sit beside Kolada's in the analysts' tools."""
+    from utfall.export import export, kolada
+
+    if exact and fmt != "kolada":
+        raise click.UsageError("--exact goes with --format kolada only: the csv and xlsx "
+                               "exports are for the managers' network and are always published.")
+    if fmt == "kolada":
+        paths = [kolada(db_path, out_dir, exact)]
+    else:
+        paths = export(db_path, out_dir, ("csv", "xlsx") if fmt == "both" else (fmt,), decimals)
+    for path in paths:
         click.echo(f"Wrote {path}")
+    if exact:
+        click.echo("Exact figures, not perturbed or suppressed: for the analysts only, never to "
+                   "be sent on.")
 
 
 @main.command()
