@@ -6,18 +6,23 @@ What differs between municipalities lives in `config/kommuner/<kommunkod>.yaml`,
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from schemas import kommuner
 from schemas.codes import CODE_LISTS
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 SYSTEMS = ("procapita", "skapa", "excel")
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -138,7 +143,7 @@ def _code_problems(data: dict, prefix: tuple = ()) -> list[tuple[tuple, str]]:
     return problems
 
 
-def _parse(path: Path, model: type[BaseModel]) -> BaseModel:
+def _parse(path: Path, model: type[BaseModel]) -> tuple[BaseModel, dict[tuple, int]]:
     data, lines = _load_yaml(path)
     codes = _code_problems(data)
     if codes:
@@ -146,7 +151,7 @@ def _parse(path: Path, model: type[BaseModel]) -> BaseModel:
             f"{path} line {_nearest_line(lines, loc)}: {'.'.join(map(str, loc))}: {msg}"
             for loc, msg in codes))
     try:
-        return model.model_validate(data)
+        return model.model_validate(data), lines
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -240,26 +245,42 @@ class SystemConfig:
 
 
 class ConfigStore:
-    """Loads and validates every configuration file once; hands out SystemConfig objects."""
+    """Loads and validates every configuration file once; hands out SystemConfig objects.
+
+    `config_dir=None` means the defaults alone; a folder that is named but missing is an error
+    (running on the defaults by mistake changes every figure of the municipalities it configures).
+    A file is `<kommunkod>.yaml` with one of SCB's codes, or any name with `kommun_kod:` set; a
+    `kommun_kod:` that differs from the file's code is an error. A `namn:` that is not SCB's name
+    is only a warning (`warnings`, also logged): the name is for people, SCB's is the one shown.
+    """
 
     def __init__(self, config_dir: Path | None):
-        self.defaults: KommunFile = _parse(DEFAULTS_PATH, KommunFile)
+        self.defaults: KommunFile = _parse(DEFAULTS_PATH, KommunFile)[0]
         self.kommuner: dict[str, KommunFile] = {}
         self.paths: dict[str, Path] = {}
+        self.warnings: list[str] = []
         self._resolved: dict[tuple[str, str], SystemConfig] = {}
-        if config_dir is not None and config_dir.is_dir():
-            for path in sorted(config_dir.glob("*.y*ml")):
+        if config_dir is not None:
+            for path in sorted(_config_files(Path(config_dir))):
                 self._add(path)
 
     def _add(self, path: Path) -> None:
-        parsed = _parse(path, KommunFile)
-        kod = parsed.kommun_kod or path.stem
-        if not re.fullmatch(r"\d{4}", kod):
-            raise ConfigError(f"{path} line 1: name the file <kommunkod>.yaml or set kommun_kod")
+        parsed, lines = _parse(path, KommunFile)
+        kod = _kommun_kod(path, parsed, lines)
         if kod in self.kommuner:
             raise ConfigError(f"{path} line 1: kommun {kod} is also configured in {self.paths[kod]}")
+        self._check_name(path, parsed, lines, kod)
         self.kommuner[kod] = parsed
         self.paths[kod] = path
+
+    def _check_name(self, path: Path, parsed: KommunFile, lines: dict, kod: str) -> None:
+        scb = kommuner.name(kod)
+        if parsed.namn is None or _plain_name(parsed.namn) in (scb.casefold(), f"{scb}s".casefold()):
+            return
+        warning = (f"{path} line {lines.get(('namn',), 1)}: namn {parsed.namn!r} is not SCB's name "
+                   f"for {kod} ({scb}); {scb} is used")
+        self.warnings.append(warning)
+        log.warning("%s", warning)
 
     def for_system(self, kommun_kod: str, system: str) -> SystemConfig:
         """Built once per municipality and system; adapters only read it."""
@@ -283,3 +304,65 @@ class ConfigStore:
 
     def has_own(self, kommun_kod: str) -> bool:
         return kommun_kod in self.kommuner
+
+    def fingerprint(self, kommun_kod: str, system: str) -> str:
+        """sha256 of everything in the resolved configuration that can change what an adapter
+        reads from a file: equal configurations give equal fingerprints in any process, and any
+        change to a setting, a mapping or the defaults gives another. Not in it: which files the
+        settings came from, the answers cached, and the municipality and system (a file's path
+        names them)."""
+        cfg = self.for_system(kommun_kod, system)
+        settings = {f.name: getattr(cfg, f.name) for f in fields(cfg)
+                    if f.name not in _NOT_IN_FINGERPRINT and not f.name.startswith("_")}
+        text = json.dumps(settings, ensure_ascii=False, separators=(",", ":"), default=_plain)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_NOT_IN_FINGERPRINT = {"kommun_kod", "system", "source"}
+
+
+def _plain(value: object) -> object:
+    """JSON for what json does not know; dict order is kept, as it can decide a header's column."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+def _config_files(config_dir: Path) -> list[Path]:
+    try:
+        if not config_dir.is_dir():
+            what = "is not a folder" if config_dir.exists() else "does not exist"
+            raise ConfigError(f"configuration folder {config_dir} {what} (--config-dir)")
+        return list(config_dir.glob("*.y*ml"))
+    except OSError as exc:
+        raise ConfigError(f"configuration folder {config_dir} cannot be read "
+                          f"({exc.strerror or exc})") from None
+
+
+def _kommun_kod(path: Path, parsed: KommunFile, lines: dict) -> str:
+    """The municipality a file configures: its name, or its `kommun_kod:` when it is not named
+    after a code; both must agree and be one of SCB's codes."""
+    line = lines.get(("kommun_kod",), 1)
+    named = path.stem if re.fullmatch(r"\d{4}", path.stem) else None
+    if named and parsed.kommun_kod and parsed.kommun_kod != named:
+        raise ConfigError(f"{path} line {line}: kommun_kod {parsed.kommun_kod!r} differs from "
+                          f"the file's name ({named}); make them the same")
+    kod = named or parsed.kommun_kod
+    if kod is None:
+        raise ConfigError(f"{path} line 1: name the file <kommunkod>.yaml or set kommun_kod")
+    if kommuner.name(kod) is None:
+        guesses = kommuner.guesses(kod)
+        named_guesses = [kommuner.label(c) for c in guesses]
+        if len(named_guesses) > 1:
+            named_guesses = [", ".join(named_guesses[:-1]), named_guesses[-1]]
+        hint = f"; did you mean {' or '.join(named_guesses)}?" if guesses else ""
+        raise ConfigError(f"{path} line {line if not named else 1}: {kod} is not a municipality "
+                          f"code (SCB){hint}")
+    return kod
+
+
+def _plain_name(namn: str) -> str:
+    """A name as people write it, compared with SCB's: `Göteborgs Stad` and `Ale kommun` are
+    SCB's Göteborg and Ale."""
+    text = " ".join(namn.casefold().split())
+    return re.sub(r" (kommun|stad)$", "", text)
