@@ -85,6 +85,8 @@ class AdapterResult:
     # (field, local value) -> count of rows where no mapping covered the value
     unmapped: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)  # e.g. sheets skipped and why
+    # (sheet, header as delivered, the alias it nearly matches or None): headers not understood
+    unknown_headers: list[tuple[str | None, str, str | None]] = field(default_factory=list)
 
     def frame(self, table: str) -> pd.DataFrame:
         rows = self.tables[table]

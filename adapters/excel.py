@@ -24,6 +24,7 @@ from adapters.spreadsheet import (
     read_personnummer,
     read_tables,
     typed_frame,
+    unknown_headers,
 )
 from adapters.values import is_blank, parse_date
 
@@ -98,6 +99,7 @@ def _is_participant_list(table: Table) -> bool:
 
 def _read_table(table: Table, ctx: _Context) -> None:
     data, skipped = table.split_rows()
+    ctx.result.unknown_headers += unknown_headers(table, ctx.config)
     ctx.result.rows_read += skipped + len(data)
     ctx.result.rows_skipped += skipped
     if table.has("status") and not table.has("statusdatum"):

@@ -6,15 +6,17 @@ replaced by a keyed hash instead, so that references still match each other."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from adapters.base import AdapterResult
+from adapters.config import SystemConfig, normalise
 from adapters.personnummer import Pseudonymiser
 
 # 10 or 12 digits, optionally with '-', '+' or a space before the last four
@@ -24,6 +26,7 @@ MASK = "[personnummer]"
 TEXT_COLUMNS_SUFFIX = "_local"
 FREE_TEXT_COLUMNS = ("provider", "malgrupp")  # free text kept as delivered, like *_local
 REF_COLUMNS = ("household_ref", "participant_ref")
+NEAR = 0.8  # difflib ratio from which an unknown header is said to nearly match an alias
 
 
 def text(value: str) -> str:
@@ -50,6 +53,30 @@ def header_cells(cells: list[str], known: Callable[[str], object]) -> tuple[list
     return shown, len(cells) - len(shown)
 
 
+def aliases(config: SystemConfig, *more: Iterable[str]) -> list[str]:
+    """Every header alias of a configuration (normalised), and any further names to compare with."""
+    known = [a for names in config.header_aliases.values() for a in names]
+    return list(dict.fromkeys(known + [normalise(m) for names in more for m in names]))
+
+
+def unknown_headers(
+    sheet: str | None, unknown: list[str], line: list[str], candidates: list[str]
+) -> list[tuple[str | None, str, str | None]]:
+    """(sheet, header, the candidate it nearly matches or None) for each distinct unknown header;
+    none at all when the header line holds data, for then an unknown cell may be a name."""
+    if header_holds_data([c for c in line if c]):
+        return []
+    return [
+        (sheet, text(header), _nearest(header, candidates))
+        for header in dict.fromkeys(h for h in unknown if h)
+    ]
+
+
+def _nearest(header: str, candidates: list[str]) -> str | None:
+    close = difflib.get_close_matches(normalise(header), candidates, n=1, cutoff=NEAR)
+    return close[0] if close else None
+
+
 def result(res: AdapterResult, pseudo: Pseudonymiser) -> AdapterResult:
     for name, frame in res.tables.items():
         res.tables[name] = _frame(frame, pseudo)
@@ -58,6 +85,7 @@ def result(res: AdapterResult, pseudo: Pseudonymiser) -> AdapterResult:
         unmapped[(fld, text(value))] += n
     res.unmapped = unmapped
     res.notes = [text(n) for n in res.notes]
+    res.unknown_headers = [(sheet, text(h), near) for sheet, h, near in res.unknown_headers]
     for q in res.quarantine:
         q.message = text(q.message)
     return res

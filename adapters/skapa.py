@@ -28,6 +28,7 @@ from adapters.spreadsheet import (
     read_personnummer,
     read_tables,
     typed_frame,
+    unknown_headers,
 )
 from adapters.textfile import read_text_table
 from adapters.values import is_blank
@@ -146,7 +147,7 @@ def _check_layout(table: Table, source: SourceFile) -> None:
 
 def _dimensions(table: Table, config: SystemConfig, data: list[Row], ctx: _Context):
     """The dimension columns; every other unknown column is reported with its count of values."""
-    dims, unknown = [], []
+    dims, unknown, named = [], [], set()
     # a data row on the header line: its cells (a name) must not become labels in notes
     hide = redact.header_holds_data([c.header for c in table.columns])
     for col in table.columns:
@@ -155,9 +156,12 @@ def _dimensions(table: Table, config: SystemConfig, data: list[Row], ctx: _Conte
         dim = _dimension(col, config)
         if dim is not None:
             dims.append(dim)
+            named.add(col.index)
         elif col.canonical is None:
             unknown.append(_unknown(col, data, hide))
     _report_unknown(table, [u for u in unknown if u is not None], ctx)
+    names = (config.dimensions, config.exact.get("dimension", {}))  # a misspelt dimension too
+    ctx.result.unknown_headers += unknown_headers(table, config, named, *names)
     return dims
 
 

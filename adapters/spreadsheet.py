@@ -5,16 +5,21 @@ blank rows above the header, merge title and header cells, and hide rows and col
 reads hidden rows and columns like any other (they are data), and we find the header ourselves.
 
 Header row: the first row within the first 15 where at least two cells name known columns
-(`SystemConfig.column_for`). A merged header cell names every column it covers.
+(`SystemConfig.column_for`). A merged header cell names every column it covers, also when it is
+merged down from the row above (its text in the top cell, the header row's own cell empty).
+A line break inside a header cell ('Start\ndatum', 'Avslut-\norsak') is read as a space, or as
+nothing at all, whichever names a known column. calamine reports merged ranges for .xlsx and .xls;
+for .ods they are read from content.xml here.
 
 Two-level headers: a group label above its sub-labels, e.g. 'Status' merged over three columns
 with '3 mån', '6 mån', '12 mån' below. The row after the header row is taken as a sub-header when
 at least two of its text cells name a known column (alone, or after their group label: 'Status
 3 mån'), and at least one of them stands under a merged or blank cell of the header row (so a data
-row whose values happen to be header words is not mistaken for one). Each column is then named
+row whose values happen to be header words is not mistaken for one); or when a header cell is
+merged down into it and one of its cells names a known column. Each column is then named
 '<group> <sub-label>' if that is a known column, else by the sub-label, else by the group label.
-Where the format does not report merged cells (.ods, .csv), a blank group cell takes the label to
-its left. The sub-header row is skipped like a title row.
+Where a sheet reports no merged cells (a .csv, or a workbook without any), a blank group cell
+takes the label to its left. The sub-header row is skipped like a title row.
 """
 
 from __future__ import annotations
@@ -23,15 +28,17 @@ import fnmatch
 import io
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
 from typing import Any
+from xml.etree import ElementTree
 
 import pandas as pd
 import python_calamine
 
+from adapters import redact
 from adapters.base import FileRejected, QuarantineRow, Reason, SourceFile
 from adapters.config import SystemConfig, normalise
 from adapters.personnummer import InvalidPersonnummer, Personnummer, parse
@@ -126,6 +133,7 @@ def read_workbook(source: SourceFile) -> list[Sheet]:
     try:
         book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
         sheets = [_sheet(book, name) for name in book.sheet_names]
+        _add_ods_merges(raw, sheets)
     except python_calamine.PasswordError:
         raise FileRejected(f"{source.rel_path}: the workbook is password-protected") from None
     except Exception:  # noqa: BLE001 - calamine's messages may quote file bytes: never pass them on
@@ -198,6 +206,55 @@ def _sheet(book: python_calamine.CalamineWorkbook, name: str) -> Sheet:
     return Sheet(name=name, rows=rows, merged=sheet.merged_cell_ranges)
 
 
+def _add_ods_merges(raw: bytes, sheets: list[Sheet]) -> None:
+    """calamine reports no merged ranges for .ods: read them from content.xml (only within the
+    rows a header can lie in; a merged data cell changes nothing)."""
+    if not raw.startswith(_ZIP_MAGIC):
+        return
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        if "content.xml" not in archive.namelist():
+            return
+        with archive.open("content.xml") as content:
+            merges = _ods_ranges(content)
+    for sheet in sheets:
+        if sheet.merged is None:
+            sheet.merged = merges.get(sheet.name, [])
+
+
+_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+
+
+def _ods_ranges(content) -> dict[str, list]:
+    """Sheet name -> merged ranges starting in its first rows. Streamed: a sheet may be large."""
+    ranges: dict[str, list] = {}
+    name, row = None, 0
+    for event, el in ElementTree.iterparse(content, events=("start", "end")):
+        if el.tag == _ODS_TABLE + "table":
+            if event == "start":
+                name, row = el.get(_ODS_TABLE + "name"), 0
+                ranges[name] = []
+            continue
+        if event == "end" and el.tag == _ODS_TABLE + "table-row":
+            if row <= HEADER_SEARCH_ROWS:
+                ranges[name] += _ods_row_ranges(el, row)
+            row += int(el.get(_ODS_TABLE + "number-rows-repeated", "1"))
+            el.clear()
+    return ranges
+
+
+def _ods_row_ranges(row_el, row: int) -> list:
+    out, col = [], 0
+    for cell in row_el:
+        if cell.tag not in (_ODS_TABLE + "table-cell", _ODS_TABLE + "covered-table-cell"):
+            continue
+        across = int(cell.get(_ODS_TABLE + "number-columns-spanned", "1"))
+        down = int(cell.get(_ODS_TABLE + "number-rows-spanned", "1"))
+        if across > 1 or down > 1:
+            out.append(((row, col), (row + down - 1, col + across - 1)))
+        col += int(cell.get(_ODS_TABLE + "number-columns-repeated", "1"))
+    return out
+
+
 def _has_content(sheet: Sheet) -> bool:
     return any(not is_blank(c) for row in sheet.rows for c in row)
 
@@ -242,20 +299,47 @@ def _non_data(row: Row) -> bool:
 
 def find_table(sheet: Sheet, config: SystemConfig) -> Table | None:
     """Cut a sheet at its header row; None when no row within the first 15 has two known columns."""
-    for i, cells in enumerate(sheet.rows[:HEADER_SEARCH_ROWS]):
-        if sum(1 for c in cells if _known(config, c)) >= 2:
+    for i in range(min(len(sheet.rows), HEADER_SEARCH_ROWS)):
+        if sum(1 for c in _own_cells(sheet, i) if column_for(config, c) is not None) >= 2:
             return _table(sheet, i, config)
     return None
 
 
-def _known(config: SystemConfig, cell: Cell) -> bool:
-    return isinstance(cell, str) and config.column_for(cell) is not None
+def header_text(cell: Cell) -> str:
+    """A header cell as one line: a hyphen at a line break joins ('Avslut-orsak'), any other
+    break is a space."""
+    text = re.sub(r"-[ \t]*[\r\n]+\s*", "-", cell_text(cell))
+    return " ".join(text.split())
+
+
+def column_for(config: SystemConfig, text: str) -> str | None:
+    """The known column a header names; a word split by a hyphen ('Avslut-orsak', once a line
+    break) is also tried as two words and as one."""
+    for candidate in (text, text.replace("-", " "), text.replace("-", "")):
+        if candidate and config.column_for(candidate) is not None:
+            return config.column_for(candidate)
+    return None
+
+
+def _own_cells(sheet: Sheet, i: int) -> list[str]:
+    """Row i's header texts, a cell merged down from a row above holding that range's text."""
+    width = max(len(r) for r in sheet.rows)
+    own = _pad([header_text(c) for c in sheet.rows[i]], width)
+    for (r0, c0), (r1, _c1) in sheet.merged or []:
+        if r0 < i <= r1 and c0 < width and not own[c0]:
+            own[c0] = _text_at(sheet, r0, c0)
+    return own
+
+
+def _text_at(sheet: Sheet, r: int, c: int) -> str:
+    row = sheet.rows[r] if r < len(sheet.rows) else []
+    return header_text(row[c]) if c < len(row) else ""
 
 
 def _table(sheet: Sheet, i: int, config: SystemConfig) -> Table:
     width = max(len(r) for r in sheet.rows)
-    top = _pad([cell_text(c) for c in sheet.rows[i]], width)
-    filled = _fill_merged(top, i, sheet.merged)
+    top = _own_cells(sheet, i)
+    filled = _fill_merged(sheet, top, i)
     below = [Row(n + 1, sheet.rows[n]) for n in range(i + 1, len(sheet.rows))]
     two_level = _subheader(sheet, i, top, filled, width, config)
     if two_level is None:
@@ -270,11 +354,11 @@ def _pad(cells: list[str], width: int) -> list[str]:
     return cells + [""] * (width - len(cells))
 
 
-def _fill_merged(top: list[str], i: int, merged: list | None) -> list[str]:
+def _fill_merged(sheet: Sheet, top: list[str], i: int) -> list[str]:
     """A merged header cell names every column it covers (calamine gives only its top-left)."""
     filled = list(top)
-    for (r0, c0), (_r1, c1) in merged or []:
-        if r0 == i:
+    for (r0, c0), (r1, c1) in sheet.merged or []:
+        if r0 <= i <= r1 and c0 < len(filled):
             for j in range(c0, min(c1, len(filled) - 1) + 1):
                 filled[j] = filled[j] or top[c0]
     return filled
@@ -284,12 +368,20 @@ def _subheader(sheet, i, top, filled, width, config) -> tuple[list[str], list[st
     """(group labels, sub-labels) when the row after the header row is a sub-header, else None."""
     if i + 1 >= len(sheet.rows):
         return None
-    labels = _pad([cell_text(c) if isinstance(c, str) else "" for c in sheet.rows[i + 1]], width)
-    groups = filled if sheet.merged is not None else _fill_right(top, labels)
+    labels = _pad([header_text(c) if isinstance(c, str) else "" for c in sheet.rows[i + 1]], width)
+    groups = filled if sheet.merged else _fill_right(top, labels)
     hits = [j for j in range(width) if labels[j] and _label_known(groups[j], labels[j], config)]
+    if hits and _merged_down(sheet, i):
+        return groups, labels
     if len(hits) < 2 or all(top[j] for j in hits):
         return None
     return groups, labels
+
+
+def _merged_down(sheet: Sheet, i: int) -> bool:
+    """A header cell merged down into the next row (and no further): that row is part of the
+    header. A range reaching further down is a label beside the data, not a header cell."""
+    return any(r0 <= i < r1 == i + 1 for (r0, _c0), (r1, _c1) in sheet.merged or [])
 
 
 def _fill_right(top: list[str], labels: list[str]) -> list[str]:
@@ -303,16 +395,26 @@ def _fill_right(top: list[str], labels: list[str]) -> list[str]:
 
 
 def _label_known(group: str, label: str, config: SystemConfig) -> bool:
-    return any(config.column_for(t) is not None for t in (f"{group} {label}".strip(), label))
+    return any(column_for(config, t) is not None for t in (f"{group} {label}".strip(), label))
 
 
 def _column(j: int, group: str, label: str, config: SystemConfig) -> Column:
     """Name a column: '<group> <label>' if known, else the label, else the group label."""
     header = f"{group} {label}".strip()
     for text in (header, label, group):
-        if text and config.column_for(text) is not None:
-            return Column(j, header, config.column_for(text))
+        if text and column_for(config, text) is not None:
+            return Column(j, header, column_for(config, text))
     return Column(j, header, None)
+
+
+def unknown_headers(
+    table: Table, config: SystemConfig, skip: set[int] = frozenset(), *more: Iterable[str]
+) -> list[tuple[str | None, str, str | None]]:
+    """AdapterResult.unknown_headers of a table: its headers that name no known column (but for
+    the columns in `skip`), each with the alias (or one of `more` names) it nearly matches."""
+    unknown = [c.header for c in table.columns if c.canonical is None and c.index not in skip]
+    line = [c.header for c in table.columns]
+    return redact.unknown_headers(table.sheet, unknown, line, redact.aliases(config, *more))
 
 
 # --- typed values, and rows that cannot be loaded ------------------------------------------------
