@@ -85,6 +85,9 @@ class AdapterResult:
     # (field, local value) -> count of rows where no mapping covered the value
     unmapped: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)  # e.g. sheets skipped and why
+    # sheet (None for a text file) -> canonical columns its header named (config header_aliases;
+    # SKAPA dimensions as 'dimension:<CODE>'): what utfall.completeness measures against
+    columns_found: dict[str | None, list[str]] = field(default_factory=dict)
     # (sheet, header as delivered, the alias it nearly matches or None): headers not understood
     unknown_headers: list[tuple[str | None, str, str | None]] = field(default_factory=list)
 

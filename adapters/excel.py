@@ -99,6 +99,7 @@ def _is_participant_list(table: Table) -> bool:
 
 def _read_table(table: Table, ctx: _Context) -> None:
     data, skipped = table.split_rows()
+    ctx.result.columns_found[table.sheet] = table.known_columns()
     ctx.result.unknown_headers += unknown_headers(table, ctx.config)
     ctx.result.rows_read += skipped + len(data)
     ctx.result.rows_skipped += skipped

@@ -72,7 +72,7 @@ def read(
     columns, notes = _canonical_columns(table, config)
     kind = _kind(columns, _seen(table.header, config), source.rel_path)
     rows = _Rows(table, columns, source.rel_path)
-    result = AdapterResult(kind=kind, notes=notes)
+    result = AdapterResult(kind=kind, notes=notes, columns_found={None: list(columns)})
     result.rows_read = table.lines_above_header + rows.n
     build = {FS_KIND: _payments, HOUSEHOLD_KIND: _household, INSATS_KIND: _insatser}[kind]
     build(rows, config, pseudo, today, result)

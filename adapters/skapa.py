@@ -221,6 +221,8 @@ def _report_unknown(table: Table, unknown: list[tuple[str, int]], ctx: _Context)
 def _read_table(table: Table, ctx: _Context) -> None:
     data, skipped = table.split_rows()
     dims = _dimensions(table, ctx.config, data, ctx)
+    ctx.result.columns_found[table.sheet] = table.known_columns() + list(
+        dict.fromkeys(f"dimension:{d.code}" for d in dims))
     ctx.result.rows_read += skipped + len(data)
     ctx.result.rows_skipped += skipped
     for row in data:

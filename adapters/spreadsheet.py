@@ -100,6 +100,10 @@ class Table:
     def has(self, canonical: str) -> bool:
         return canonical in self._named
 
+    def known_columns(self) -> list[str]:
+        """The canonical columns the header names, in header order (AdapterResult.columns_found)."""
+        return list(self._named)
+
     def header(self, canonical: str) -> str:
         """The header text of a known column, for messages."""
         return self._named[canonical][0].header

@@ -29,7 +29,7 @@ def episodes(db):
     # unmapped type (null is allowed) with a placeholder end far past the ns range of pandas
     insert(db.con, "core.insats_episode",
            ("x1", "C", "1480", "excel", None, "eget projekt", date(2023, 1, 1),
-            date(9999, 12, 31), None, None))
+            date(9999, 12, 31), None, None, None))
     db.episode("D", "1481", "ARBETSTRANING", date(2023, 2, 1), date(2023, 6, 30), "ARBETE")
 
 
@@ -58,8 +58,14 @@ def assessments(db):
     db.assessment("D", "1481", date(2023, 3, 1), "SELF", "SPRAK", 2)
 
 
+# the columns these rows give (meta.delivery has more, filled by ingest)
+DELIVERY = ("meta.delivery (delivery_id, file_hash, path, kommun_kod, system, kind, status, "
+            "message, period_start, period_end, rows_read, rows_loaded, rows_quarantined, "
+            "rows_skipped, loaded_at, replaced_by, duplicate_of)")
+
+
 def deliveries(db):
-    insert(db.con, "meta.delivery",
+    insert(db.con, DELIVERY,
            ("d1", "h1", "1480/procapita/jan.csv", "1480", "procapita", "procapita_fs", "LOADED",
             None, date(2023, 1, 1), date(2023, 1, 31), 10, 7, 3, 0,
             datetime(2024, 1, 5), None, None),

@@ -115,24 +115,46 @@ def keygen(out: Path) -> None:
 @click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               required=True)
 def unmapped(db_path: Path) -> None:
-    """List, per municipality, the values no mapping covers, with counts."""
+    """List, per municipality, the values no mapping covers, with counts, and the headers no
+    alias covers (add them under header_aliases in the municipality's configuration)."""
     import duckdb
 
     with duckdb.connect(str(db_path), read_only=True) as con:
-        rows = con.execute(
+        values = con.execute(
             "select u.kommun_kod, u.system, u.field, u.value_local, sum(u.n) as n "
             "from meta.unmapped_value as u join meta.delivery as d using (delivery_id) "
             "where d.status = 'LOADED' group by all order by 1, 2, 3, n desc, 4"
         ).fetchall()
-    if not rows:
-        click.echo("Every value is covered by a mapping.")
+        headers = _unknown_headers(con)
+    if not values and not headers:
+        click.echo("Every value and every header is covered by a mapping.")
         return
-    current = None
-    for kommun, system, field, value, n in rows:
-        if (kommun, system) != current:
-            current = (kommun, system)
-            click.echo(f"{kommun} {system}:")
-        click.echo(f"  {field:<14} {n:>6}  {value}")
+    for kommun, system in sorted({r[:2] for r in values} | {r[:2] for r in headers}):
+        click.echo(f"{kommun} {system}:")
+        for _, _, field, value, n in (r for r in values if r[:2] == (kommun, system)):
+            click.echo(f"  {field:<14} {n:>6}  {value}")
+        mine = [r[2:] for r in headers if r[:2] == (kommun, system)]
+        if mine:
+            click.echo("  headers not understood:")
+        for path, sheet, header, nearest in mine:
+            where = Path(path).name + (f", sheet {sheet}" if sheet else "")
+            hint = f" (nearest known header: {nearest})" if nearest else ""
+            click.echo(f"    {where}: '{header}'{hint}")
+
+
+def _unknown_headers(con) -> list[tuple]:
+    """(kommun, system, path, sheet, header, nearest alias) of live deliveries; none in a
+    database built before headers were recorded."""
+    import duckdb
+
+    try:
+        return con.execute(
+            "select h.kommun_kod, h.system, d.path, h.sheet, h.header, h.nearest_alias "
+            "from meta.unknown_header as h join meta.delivery as d using (delivery_id) "
+            "where d.status = 'LOADED' order by 1, 2, 3, 4 nulls first, 5"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
 
 
 @main.command("export")

@@ -97,6 +97,9 @@ class Batch:
         "quarantine": ["delivery_id", "path", "kommun_kod", "sheet", "row_number", "reason",
                        "column_name", "message"],
         "unmapped_value": ["delivery_id", "kommun_kod", "system", "field", "value_local", "n"],
+        "source_column": ["delivery_id", "kommun_kod", "system", "sheet", "column_name"],
+        "unknown_header": ["delivery_id", "kommun_kod", "system", "sheet", "header",
+                           "nearest_alias"],
     }
 
     def __init__(self, con: duckdb.DuckDBPyConnection, max_rows: int = 500_000):
@@ -324,6 +327,12 @@ def _write_result(batch, known, did, sha, rel, kommun, system, result: AdapterRe
         for q in result.quarantine])
     batch.add_meta("unmapped_value", [
         (did, kommun, system, fld, value, n) for (fld, value), n in result.unmapped.items()])
+    batch.add_meta("source_column", [  # what utfall.completeness measures against
+        (did, kommun, system, sheet, column)
+        for sheet, columns in result.columns_found.items() for column in columns])
+    batch.add_meta("unknown_header", [
+        (did, kommun, system, sheet, header, nearest)
+        for sheet, header, nearest in result.unknown_headers])
     _record(batch, known, did, sha, rel, kommun, system, "LOADED",
             "; ".join(result.notes) or None, kind=result.kind,
             period=(result.period_start, result.period_end),

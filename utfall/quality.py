@@ -268,10 +268,16 @@ group by q.reason, q.kommun_kod, q.delivery_id
 order by q.kommun_kod, q.delivery_id, q.reason
 """
 
+COMPLETENESS_TABLE = "meta.field_completeness"
+EXPECTED_COLUMN, FIELD_HISTORY = "field_completeness_expected_column", "field_completeness_history"
+# A field is "mostly blank" in a delivery when its share known is below this part of the median
+# share known of the municipality's earlier deliveries of the same kind that had the column.
+HISTORY_DROP = 0.5
+
 TABLES = (
     "core.person", "core.insats_episode", "core.fs_month", "core.fs_coverage",
     "core.status_observation", "core.progression_assessment",
-    *[f"staging.{t}" for t in STAGING_TABLES], QUARANTINE_TABLE,
+    *[f"staging.{t}" for t in STAGING_TABLES], QUARANTINE_TABLE, COMPLETENESS_TABLE,
 )
 
 
@@ -281,6 +287,8 @@ def checks_for_table(table: str) -> list[str]:
     """Names of the checks run_table_checks(table) reports."""
     if table == QUARANTINE_TABLE:
         return [quarantine_check_name(r) for r in Reason]
+    if table == COMPLETENESS_TABLE:
+        return [EXPECTED_COLUMN, FIELD_HISTORY]
     return ([e.name for e in GX_CHECKS if e.table == table]
             + [c.name for c in SQL_CHECKS if c.table == table])
 
@@ -289,6 +297,8 @@ def run_table_checks(con: duckdb.DuckDBPyConnection, table: str, as_of: date) ->
     """Every check of one table; does not write meta.quality_check."""
     if table == QUARANTINE_TABLE:
         return quarantine_results(con)
+    if table == COMPLETENESS_TABLE:
+        return completeness_results(con, as_of)
     results = gx_results(con, table, [e for e in GX_CHECKS if e.table == table], as_of)
     for check in SQL_CHECKS:
         if check.table == table:
@@ -582,3 +592,107 @@ def quarantine_results(con: duckdb.DuckDBPyConnection) -> list[CheckResult]:
                         f"rows of the delivery quarantined with reason {reason}", WARNING,
                         rows_read, n, passed=False)
             for reason, kommun, delivery, rows_read, n in found]
+
+
+# -- completeness per delivery and field (utfall.completeness) -----------------------------------
+
+# One row per delivery and expected field that some sheet of the delivery lacks. Deliveries whose
+# columns were not recorded (column_present null: loaded before they were) are not judged.
+EXPECTED_COLUMN_SQL = """
+with expected as (select * from (values {expected}) as t(kind, field))
+select c.kommun_kod, c.delivery_id, d.path, c.field,
+       list(c.sheet order by c.sheet) filter (where not c.column_present) as sheets,
+       sum(c.rows), coalesce(sum(c.rows) filter (where not c.column_present), 0)
+from meta.field_completeness as c
+join meta.delivery as d using (delivery_id)
+join expected as e on e.kind = d.kind and e.field = c.field
+where c.column_present is not null
+group by all
+order by c.kommun_kod, d.path, c.field
+"""
+
+# A delivery's share known per field against the median share of the municipality's earlier
+# deliveries of the same kind (by period, then path) that had the column and rows to measure.
+FIELD_HISTORY_SQL = """
+with per_delivery as (
+    select c.kommun_kod, c.delivery_id, d.kind, d.path, c.field,
+           coalesce(d.period_start, date '9999-12-31') as period,
+           bool_or(c.column_present) as present, sum(c.rows) as rows,
+           sum(c.rows_known) as known
+    from meta.field_completeness as c join meta.delivery as d using (delivery_id)
+    group by all
+),
+with_history as (
+    select *, known / nullif(rows, 0) as share,
+           median(case when present is not false and rows > 0 then known / rows end) over (
+               partition by kommun_kod, kind, field order by period, path
+               rows between unbounded preceding and 1 preceding) as earlier_median
+    from per_delivery
+)
+select kommun_kod, delivery_id, path, kind, field, rows, rows - known, present, share,
+       earlier_median, earlier_median > 0 and rows > 0
+                       and (present is false or share < earlier_median * {drop}) as dropped
+from with_history
+where earlier_median is not null
+order by kommun_kod, path, field
+"""
+
+
+def completeness_results(con: duckdb.DuckDBPyConnection, as_of: date) -> list[CheckResult]:
+    """meta.field_completeness is rebuilt first: it is derived from staging, and as_of decides
+    which follow-up statuses are due. A WARNING per delivery and field; one passing row per
+    municipality whose deliveries are all fine."""
+    from utfall import completeness
+
+    try:
+        completeness.refresh(con, as_of)
+        expected = ", ".join(f"('{kind}', '{field}')"
+                             for kind, fields in completeness.EXPECTED_FIELDS.items()
+                             for field in fields)
+        missing = con.execute(EXPECTED_COLUMN_SQL.format(expected=expected)).fetchall()
+        history = con.execute(FIELD_HISTORY_SQL.format(drop=HISTORY_DROP)).fetchall()
+    except duckdb.Error as exc:
+        return [CheckResult(name, COMPLETENESS_TABLE, None, None, "completeness per field",
+                            WARNING, None, None, passed=False, error=str(exc))
+                for name in (EXPECTED_COLUMN, FIELD_HISTORY)]
+    return (_summarised(EXPECTED_COLUMN, [_expected_row(*r) for r in missing],
+                        "every delivery has the columns its system normally carries")
+            + _summarised(FIELD_HISTORY, [_history_row(*r) for r in history],
+                          "every field is at least half as often known as in the "
+                          "municipality's earlier deliveries of the same kind"))
+
+
+def _expected_row(kommun, delivery, path, field, sheets, rows, affected) -> CheckResult:
+    from utfall.completeness import FIELDS
+
+    if not sheets:
+        return CheckResult(EXPECTED_COLUMN, COMPLETENESS_TABLE, kommun, delivery, "", WARNING,
+                           rows, 0, True)
+    label = next(f.label for _, fields in FIELDS.values() for f in fields if f.name == field)
+    where = "" if sheets == [None] else f" (sheet {', '.join(map(str, sheets))})"
+    return CheckResult(
+        EXPECTED_COLUMN, COMPLETENESS_TABLE, kommun, delivery,
+        f"{path}{where}: no {label} column ({field}), which its system normally carries; "
+        f"unexpected = rows left without {field}", WARNING, rows, affected, passed=False)
+
+
+def _history_row(kommun, delivery, path, kind, field, rows, unknown, present, share, median,
+                 dropped) -> CheckResult:
+    found = "no column" if present is False else f"known in {share:.0%}"
+    return CheckResult(
+        FIELD_HISTORY, COMPLETENESS_TABLE, kommun, delivery,
+        f"{path}: {field} {found} of {rows} rows; the municipality's earlier {kind} deliveries "
+        f"had it known in {median:.0%} (median); below {HISTORY_DROP:.0%} of that is a warning",
+        WARNING, rows, unknown if dropped else 0, passed=not dropped)
+
+
+def _summarised(name: str, rows: list[CheckResult], description: str) -> list[CheckResult]:
+    """The failures as they are; every municipality without one as a single passing row."""
+    failing = [r for r in rows if not r.passed]
+    out = list(failing)
+    for kommun in sorted({r.kommun_kod for r in rows} - {r.kommun_kod for r in failing}):
+        checked = sum(r.rows_checked or 0 for r in rows if r.kommun_kod == kommun)
+        out.append(CheckResult(name, COMPLETENESS_TABLE, kommun, None, description, WARNING,
+                               checked, 0, True))
+    return out or [CheckResult(name, COMPLETENESS_TABLE, None, None, description, WARNING, 0, 0,
+                               True)]

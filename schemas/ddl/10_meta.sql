@@ -81,3 +81,37 @@ create table if not exists meta.disclosure_audit (
     seconds         double,
     summary_sv      varchar not null       -- one Swedish sentence for the report
 );
+
+-- The canonical columns each delivered sheet's header named (AdapterResult.columns_found), one row
+-- per delivery, sheet and column: what utfall.completeness measures a delivery against.
+create table if not exists meta.source_column (
+    delivery_id varchar not null,
+    kommun_kod  varchar,
+    system      varchar,
+    sheet       varchar,                   -- null for a text file
+    column_name varchar not null           -- canonical (config header_aliases); SKAPA 'dimension:<CODE>'
+);
+
+-- Headers present in a delivery but not understood: the analyst's list of aliases to add.
+create table if not exists meta.unknown_header (
+    delivery_id   varchar not null,
+    kommun_kod    varchar,
+    system        varchar,
+    sheet         varchar,                 -- null for a text file
+    header        varchar not null,        -- as delivered (never a header line holding data)
+    nearest_alias varchar                  -- the known header it nearly matches, if any
+);
+
+-- Completeness per loaded delivery, sheet and field (utfall.completeness, rebuilt every run from
+-- staging and meta.source_column): did the source have the column, and how often is it usable.
+create table if not exists meta.field_completeness (
+    delivery_id    varchar not null,
+    kommun_kod     varchar,
+    system         varchar,
+    sheet          varchar,                -- null for a text file
+    field          varchar not null,       -- e.g. end_reason, status_6, fs_amount, score_motivation
+    column_present boolean,                -- the header named the field's column; null: not recorded (loaded before columns were)
+    rows           bigint not null,        -- staging rows the field applies to (end reason: ended episodes; status N mån: ended N months before as_of)
+    rows_known     bigint not null,        -- of them, rows with a usable value (the code is not null)
+    share_known    double                  -- rows_known / rows; null when rows = 0
+);
