@@ -30,8 +30,9 @@ whole inbox is unusable, `Scan.fatal`. It never raises for what it finds in the 
   (by device and inode), which stops loops.
 - Fatal (`Scan.fatal`; nothing is usable, and the run must not replace the database): the inbox
   does not exist, is not a folder or cannot be read; it looks one level too deep (its folders are
-  system folders: point --inbox at its parent) or one level too high (its folders hold the
-  municipality folders: point --inbox at that folder); it holds no file, or no usable one.
+  system folders: point --inbox at its parent), two levels too deep (it is a system folder inside
+  a municipality folder) or one level too high (its folders hold the municipality folders: point
+  --inbox at that folder); it holds no file, or no usable one. The problems are listed even then.
 """
 
 from __future__ import annotations
@@ -265,6 +266,10 @@ def _or(items: Iterable[str]) -> str:
 
 def _why_nothing(inbox: Path, found: list, problems: list[Problem]) -> str:
     top = _top_folders(inbox)
+    here = inbox.resolve()
+    if _system_guess(here.name) and here.parent.name in KOMMUNER:
+        return (f"{inbox} looks like the {here.name} folder of {here.parent.name}: point --inbox "
+                f"at {here.parent.parent}")
     systems = [name for name in top if _system_guess(name)]
     if systems and not any(name in KOMMUNER for name in top):
         return (f"{inbox} looks like a municipality folder (it holds {', '.join(systems)}): "

@@ -268,6 +268,12 @@ def test_an_inbox_one_level_too_deep(tmp_path):
     assert len(result.problems) == 2  # each file is still listed
 
 
+def test_an_inbox_two_levels_too_deep(tmp_path):
+    inbox = put(tmp_path / "inbox" / "1480" / "procapita", "ekb.csv")
+    assert scan(inbox).fatal == (f"{inbox} looks like the procapita folder of 1480: "
+                                 f"point --inbox at {tmp_path / 'inbox'}")
+
+
 def test_an_inbox_one_level_too_high(tmp_path):
     top = put(tmp_path / "ame", "inbox/1480/procapita/ekb.csv", "inbox/1384/excel/d.xlsx",
               "rapporter/2024.pdf")
