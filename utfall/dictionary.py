@@ -1,5 +1,6 @@
 """The data dictionary, generated from the table contracts (schemas/ddl/*.sql) so it cannot drift:
-types come from DuckDB itself, meanings from the comments beside each column."""
+types come from DuckDB itself, meanings from the comment beside each column, else from the
+glossary of "-- column name: meaning" lines for columns that mean the same in every table."""
 
 from __future__ import annotations
 
@@ -11,50 +12,117 @@ import duckdb
 from utfall import transform
 
 _CREATE = re.compile(r"create table if not exists (\w+)\.(\w+) \(")
-_COLUMN = re.compile(r"^\s+(\w+)\s+[^-]*?(?:--\s*(.*))?$")
+_ALTER = re.compile(r"alter table (\w+)\.(\w+) add column (?:if not exists )?(\w+)[^-]*(?:--\s*(.*))?$")
+# "-- column name: meaning", for a column that means the same in every table where it has no
+# comment of its own; {h} stands for a horizon in months, any other {x} for a word.
+_GLOSSARY = re.compile(r"^--\s*column\s+([\w{}]+):\s*(.+)$")
+_NOT_COLUMNS = {"primary", "unique", "check", "foreign", "constraint"}
+
+Comments = dict[tuple[str, str], tuple[str, dict[str, str]]]
 
 
-def _comments(ddl: str) -> dict[tuple[str, str], tuple[str, dict[str, str]]]:
-    """(schema, table) -> (table comment, {column: comment}) from the DDL's comments."""
+def _line_columns(code: str) -> list[str]:
+    """The column names declared on one line of a create table (types like decimal(14, 2) hold
+    commas of their own)."""
+    parts = re.sub(r"\([^)]*\)", "", code).split(",")
+    names = [p.split()[0] for p in parts if p.split()]
+    return [n for n in names if n.lower() not in _NOT_COLUMNS and re.fullmatch(r"\w+", n)]
+
+
+def _comments(ddl: str, glossary: dict[str, str] | None = None) -> Comments:
+    """(schema, table) -> (table comment, {column: comment}) from the DDL's comments. A line that
+    declares several columns gives its comment to the last of them; glossary entries found are
+    added to `glossary`."""
     out, above, current = {}, [], None
+    glossary = {} if glossary is None else glossary
     for line in ddl.splitlines():
-        if m := _CREATE.search(line):
+        code, _, comment = line.partition("--")
+        comment = comment.strip()
+        if m := _GLOSSARY.match(line.strip()):
+            glossary[m.group(1)] = m.group(2).strip()
+        elif m := _CREATE.search(line):
             current = (m.group(1), m.group(2))
             out[current] = (" ".join(above), {})
             above = []
+        elif m := _ALTER.search(line):
+            if m.group(4):
+                out.setdefault((m.group(1), m.group(2)), ("", {}))[1][m.group(3)] = m.group(4).strip()
         elif current and line.startswith(")"):
             current = None
-        elif current and (m := _COLUMN.match(line)) and m.group(2):
-            out[current][1][m.group(1)] = m.group(2).strip()
-        elif line.startswith("--"):
+        elif current and code.strip():
+            names = _line_columns(code)
+            if names and comment:
+                out[current][1][names[-1]] = comment
+        elif not current and line.startswith("--"):
             above.append(line.lstrip("- ").strip())
         elif not line.strip():
             above = []
     return out
 
 
-def generate() -> str:
-    comments = {}
+def _from_glossary(column: str, glossary: dict[str, str]) -> str:
+    if column in glossary:
+        return glossary[column]
+    for pattern, meaning in glossary.items():
+        if "{" not in pattern:
+            continue
+        names = re.findall(r"\{(\w+)\}", pattern)
+        regex = re.escape(pattern)
+        for name in names:
+            regex = regex.replace(re.escape("{" + name + "}"),
+                                  r"(\d+)" if name == "h" else r"(\w+?)")
+        if m := re.fullmatch(regex, column):
+            for name, value in zip(names, m.groups()):
+                meaning = meaning.replace("{" + name + "}", value)
+            return meaning
+    return ""
+
+
+def contracts() -> tuple[Comments, dict[str, str]]:
+    """Every table's comments and the glossary, from schemas/ddl/*.sql."""
+    comments, glossary = {}, {}
     for path in sorted(transform.DDL_DIR.glob("*.sql")):
-        comments.update(_comments(path.read_text(encoding="utf-8")))
+        for table, (note, columns) in _comments(path.read_text(encoding="utf-8"), glossary).items():
+            old_note, old_columns = comments.get(table, ("", {}))
+            comments[table] = (note or old_note, {**old_columns, **columns})
+    return comments, glossary
+
+
+def _columns() -> list[tuple[str, str, str, str, str]]:
     with duckdb.connect() as con:
         transform.create_schemas(con)
-        columns = con.execute(
+        return con.execute(
             "select table_schema, table_name, column_name, data_type, is_nullable "
             "from information_schema.columns where table_schema in ('meta', 'staging', 'core', 'marts') "
             "order by case table_schema when 'core' then 1 when 'marts' then 2 when 'staging' then 3 "
             "else 4 end, table_name, ordinal_position"
         ).fetchall()
+
+
+def column_meanings() -> dict[str, dict[str, str]]:
+    """Every column's meaning, as {"schema.table": {column: meaning}} in table order; empty where
+    the contract gives none. Dagster's column schemas can show the same texts."""
+    comments, glossary = contracts()
+    out: dict[str, dict[str, str]] = {}
+    for schema, table, column, _, _ in _columns():
+        own = comments.get((schema, table), ("", {}))[1].get(column, "")
+        out.setdefault(f"{schema}.{table}", {})[column] = own or _from_glossary(column, glossary)
+    return out
+
+
+def generate() -> str:
+    comments, _ = contracts()
+    meanings = column_meanings()
     lines = ["# Data dictionary", "",
              "Generated by `utfall dictionary` from `schemas/ddl/*.sql`; do not edit by hand.", ""]
     current = None
-    for schema, table, column, dtype, nullable in columns:
+    for schema, table, column, dtype, nullable in _columns():
         if (schema, table) != current:
             current = (schema, table)
             note, _ = comments.get(current, ("", {}))
             lines += ["", f"## {schema}.{table}", ""] + ([note, ""] if note else [])
             lines += ["| column | type | null | meaning |", "|---|---|---|---|"]
-        meaning = comments.get(current, ("", {}))[1].get(column, "")
+        meaning = meanings[f"{schema}.{table}"][column].replace("|", "\\|")  # a table cell
         lines.append(f"| `{column}` | {dtype} | {'yes' if nullable == 'YES' else 'no'} | {meaning} |")
     return "\n".join(lines) + "\n"
 

@@ -1,6 +1,21 @@
 -- meta: what was delivered, what was loaded, what was rejected and why.
 create schema if not exists meta;
 
+-- The glossary (utfall.dictionary): what a column means wherever it has no comment of its own.
+-- column delivery_id: the delivery (meta.delivery) the row came from
+-- column kommun_kod: SCB's four-digit municipality code, as text (leading zero kept); ALLA in the KPI tables for all municipalities of the run together
+-- column system: the source system, as the inbox folder names it: procapita, skapa or excel
+-- column sheet: the spreadsheet sheet the row came from; null for a text file
+-- column path: the file's path relative to the inbox, '/' separated
+-- column row_number: 1-based line or spreadsheet row as the user sees it
+-- column person_key: pseudonym: HMAC-SHA256 of the normalised 12-digit personnummer with the installation key, 64 lowercase hex (schema.md "Keys")
+-- column birth_year: year of birth, from the personnummer
+-- column birth_month: month of birth (1-12), from the personnummer; ages use the birth month only
+-- column sex: K / M, from the personnummer
+-- column born_abroad: born outside Sweden; null where no source says
+-- column {field}_local: the {field} text as delivered, before it is mapped to the code list
+-- column created_at: when the row was written
+
 -- One row per file met in the inbox, in any run. A file's identity is its path relative to the
 -- inbox; a new hash at a known path is a corrected re-delivery (the earlier row gets replaced_by).
 create table if not exists meta.delivery (
@@ -13,12 +28,12 @@ create table if not exists meta.delivery (
     status           varchar not null,     -- LOADED, REJECTED, DUPLICATE, REPLACED
     message          varchar,              -- why rejected / duplicate of what
     period_start     date,                 -- first month (or date) the file covers
-    period_end       date,
-    rows_read        integer,
-    rows_loaded      integer,
-    rows_quarantined integer,
-    rows_skipped     integer,
-    loaded_at        timestamp,
+    period_end       date,                 -- last month (or date) the file covers
+    rows_read        integer,              -- data rows met in the file
+    rows_loaded      integer,              -- rows that reached staging
+    rows_quarantined integer,              -- rows rejected into meta.quarantine, each with a reason
+    rows_skipped     integer,              -- rows left out on purpose (blank, totals, notes), not errors
+    loaded_at        timestamp,            -- when the file was read
     replaced_by      varchar,              -- delivery_id of the corrected re-delivery
     duplicate_of     varchar               -- delivery_id with the same content at another path
 );
@@ -31,8 +46,8 @@ create table if not exists meta.quarantine (
     sheet        varchar,
     row_number   integer,                  -- 1-based line / spreadsheet row as the user sees it
     reason       varchar not null,         -- reason code, see adapters.base.Reason
-    column_name  varchar,
-    message      varchar not null
+    column_name  varchar,                  -- the offending column (canonical name), if one
+    message      varchar not null          -- what was wrong, in words (never the value of a personnummer or name)
 );
 
 -- Values no mapping covers, per delivery and field: the analyst's to-do list.
@@ -41,18 +56,18 @@ create table if not exists meta.unmapped_value (
     kommun_kod  varchar,
     system      varchar,
     field       varchar not null,          -- status, insats_typ, end_reason, hinder, ...
-    value_local varchar not null,
-    n           integer not null
+    value_local varchar not null,          -- the value as delivered
+    n           integer not null           -- how many rows of the delivery carry it
 );
 
 create table if not exists meta.run (
-    run_id      varchar primary key,
-    started_at  timestamp,
-    finished_at timestamp,
-    as_of       date,
+    run_id      varchar primary key,       -- one id per utfall run (or Dagster build)
+    started_at  timestamp,                 -- when the run began
+    finished_at timestamp,                 -- when the run succeeded (a failed run leaves no row)
+    as_of       date,                      -- the date the data is complete up to (metrics.md "Dates and months")
     key_label   varchar,                   -- DEMO or INSTALLATION: outputs built with the demo key say so
-    inbox       varchar,
-    utfall_version varchar,
+    inbox       varchar,                   -- the inbox the run read
+    utfall_version varchar,                -- the version of utfall that built the database
     min_cell    integer                    -- smallest published cell of this run
 );
 
@@ -64,9 +79,9 @@ create table if not exists meta.quality_check (
     delivery_id     varchar,               -- set where a row can be traced to one delivery
     description     varchar not null,      -- what the check wants, in words
     severity        varchar not null,      -- ERROR (blocks what is downstream) or WARNING
-    rows_checked    bigint,
+    rows_checked    bigint,                -- rows the check looked at
     unexpected      bigint,                -- rows breaking the check; null when the check itself failed
-    passed          boolean not null,
+    passed          boolean not null,      -- true: no row breaks it and the check ran
     error           varchar                -- why the check could not run, if it could not
 );
 
@@ -74,11 +89,11 @@ create table if not exists meta.quality_check (
 -- report and the run summary state it; `utfall audit` gives every figure.
 create table if not exists meta.disclosure_audit (
     audited         boolean not null,      -- false: not run in the build (too large: run utfall audit)
-    published_rows  bigint,
+    published_rows  bigint,                -- rows of marts.kpi_published
     cells_checked   bigint,                -- suppressed counts, and published ones that may be below min_cell
     pinned          bigint,                -- of those, pinned to one value by the published relations
     safe            boolean,               -- nothing pinned, and every relation consistent
-    seconds         double,
+    seconds         double,                -- how long the audit took
     summary_sv      varchar not null       -- one Swedish sentence for the report
 );
 

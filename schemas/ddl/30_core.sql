@@ -20,7 +20,7 @@ create table if not exists core.insats_episode (
     source_system varchar not null,        -- procapita, excel (the first system that reported it)
     insats_typ    varchar,                 -- code list; null = unmapped local value
     insats_local  varchar,                 -- the insats name as delivered
-    start_date    date not null,
+    start_date    date not null,           -- the insats's first day
     end_date      date,                    -- null while ongoing
     end_reason    varchar,                 -- code list; null = none given or unmapped
     referred_from varchar,                 -- IFO, AF, FK, EGEN, OVRIGT; null = not said or unmapped

@@ -1,16 +1,32 @@
 -- marts: the KPIs of spec/metrics.md. Built from core by marts/sql/*.sql.
 create schema if not exists marts;
 
+-- The per-spell outcomes (metrics.md "Status at a horizon", "Status after start"): r_h =
+-- add_months(exit_date, h), t_h = add_months(start_date, h), h in months.
+-- column mature_{h}m: true when r_h (exit date + {h} months) is on or before as_of: only mature exits enter the {h}-month figures; null while the spell has no exit
+-- column status_{h}m: status at r_h (code list status): the closest observation within 45 days other than OKAND, else I_INSATS when an insats is active on r_h, else OKAND; null unless mature
+-- column off_fs_{h}m: true when the person has no FS in month(r_h); null unless mature and month(r_h) is covered by the spell's municipality (AME_EJ_FS_{h}M counts those on FS at start)
+-- column mature_start_{h}m: true when t_h (start date + {h} months) is on or before as_of, exited or not
+-- column status_start_{h}m: status at t_h by the same three steps (a participant still in the spell is I_INSATS); null unless mature from start
+-- column off_fs_start_{h}m: true when the person has no FS in month(t_h); null unless mature from start and month(t_h) is covered by the spell's municipality
+-- The KPI tables' key (metrics.md "KPIs", "Breakdowns"):
+-- column kpi_id: the KPI's id, as in marts.kpi and metrics.md's table of KPIs
+-- column period: 2023 (YEAR) or 2023-Q2 (QUARTER) of the KPI's cohort: start, exit, year or FS exit month
+-- column period_type: YEAR / QUARTER
+-- column dimension: the breakdown: TOTAL, KON, ALDER, INSATS, FODD_UTRIKES, FS_VID_START, LANGVARIGT_FS_FORE, REMITTERAD, AVSTAND
+-- column dimension_value: the group within the breakdown (ALLA under TOTAL; K / M under KON; 16-24, 25-29, 30-49, 50+ under ALDER; ...)
+-- column ci_high: upper end of the interval (as ci_low); null where ci_low is
+
 -- One row per participation spell (pseudonymised microdata, not suppressed: researchers only).
 create table if not exists marts.participation_spell (
-    spell_id            varchar primary key,
+    spell_id            varchar primary key,  -- first 16 hex of sha256(person_key|kommun_kod|start_date)
     person_key          varchar not null,
     kommun_kod          varchar not null,
-    start_date          date not null,
-    exit_date           date,
-    insats_typ          varchar,
-    end_reason          varchar,
-    age_at_start        integer,
+    start_date          date not null,     -- the earliest start of its episodes
+    exit_date           date,              -- the latest end of its episodes once all have ended; null while ongoing
+    insats_typ          varchar,           -- the type of its episode with most days (ties: later start, then code)
+    end_reason          varchar,           -- the end_reason of its episode with the latest end date
+    age_at_start        integer,           -- whole years from the birth month to month(start_date)
     sex                 varchar,
     born_abroad         boolean,
     fs_at_start         varchar,           -- JA / NEJ / OKAND
@@ -34,12 +50,12 @@ create table if not exists marts.participation_spell (
 -- The KPI catalogue.
 create table if not exists marts.kpi (
     kpi_id           varchar primary key,
-    title_sv         varchar not null,
-    title_en         varchar not null,
-    description_sv   varchar not null,
-    description_en   varchar not null,
+    title_sv         varchar not null,     -- the title the report shows, in Swedish
+    title_en         varchar not null,     -- the same in English
+    description_sv   varchar not null,     -- what it counts, in plain Swedish
+    description_en   varchar not null,     -- the same in English
     unit             varchar not null,     -- count, share, months
-    higher_is_better boolean,
+    higher_is_better boolean,              -- true: a higher value is better; false: lower is better (returns, unknown status); null: neither
     cohort_basis     varchar not null      -- start, exit, year, fs_exit
 );
 
