@@ -3,6 +3,7 @@ quality of the deliveries, everything escaped. On a small hand-made database."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -111,6 +112,12 @@ def page(tmp_path) -> str:
     return out.read_text(encoding="utf-8")
 
 
+def _charts(page: str) -> dict:
+    """The figures of the page's one JSON block, by chart id."""
+    block = page[page.index('<script type="application/json" id="utfall-data">'):]
+    return json.loads(block[block.index(">") + 1:block.index("</script>")])["charts"]
+
+
 def _frame(kpi_id: str) -> pd.DataFrame:
     cols = ["kpi_id", "kommun_kod", "period", "dimension", "dimension_value", "numerator",
             "denominator", "value", "ci_low", "ci_high", "suppressed"]
@@ -132,14 +139,20 @@ def test_file_written_owner_only_and_opens_offline(tmp_path):
     assert text.count(f"plotly.js v{get_plotlyjs_version()}") == 1
     assert "<script src" not in text  # nothing fetched from a CDN
     # share KPI: total + breakdown + trend (two years); count KPI: total only; FS KPI: no values
-    assert text.count("Plotly.newPlot(") == 4
+    assert set(_charts(text)) == {"kpi-AME_AVSLUT_ARB_STUD-total", "kpi-AME_AVSLUT_ARB_STUD-uppdelning",
+                                  "kpi-AME_AVSLUT_ARB_STUD-trend", "kpi-AME_STARTADE-total"}
+    # one empty div per chart, drawn by the page's script from the one JSON block
+    assert text.count('class="plotly-graph-div chart"') == 4
+    assert text.count('<script type="application/json" id="utfall-data">') == 1
 
 
 def test_header(page):
     assert "<h1>utfall – jämförelse av AME-resultat i Göteborgsregionen</h1>" in page
     assert "Data till och med <strong>2024-06-30</strong> · körd 2024-07-01 09:12" in page
     assert f'<div class="demo" role="alert">{DEMO_BANNER}</div>' in page
-    assert page.count("DEMODATA \\u2013 inte riktiga personer") == 4  # inside each chart
+    marks = [a["text"] for spec in _charts(page).values() for a in spec["layout"]["annotations"]
+             if "DEMODATA" in a["text"]]
+    assert marks == ["DEMODATA – inte riktiga personer"] * 4  # inside each chart
 
 
 def test_no_demo_banner_with_an_installation_key(tmp_path):
@@ -148,16 +161,16 @@ def test_no_demo_banner_with_an_installation_key(tmp_path):
 
 
 def test_kpis_in_order_ame_then_fs_with_escaped_descriptions(page):
-    starts = [page.index(f'<article id="kpi-{k}">')
+    starts = [page.index(f'<article id="kpi-{k}" class="kpi">')
               for k in ("AME_STARTADE", "AME_AVSLUT_ARB_STUD", "FS_LANGVARIGT")]
     assert starts == sorted(starts)
     assert "(A&amp;O &lt;test&gt;)" in page and "<test>" not in page
-    fs = page[page.index('<article id="kpi-FS_LANGVARIGT">'):]
+    fs = page[page.index('<article id="kpi-FS_LANGVARIGT" class="kpi">'):]
     assert "Inga värden för det här nyckeltalet." in fs[:fs.index("</article>")]
 
 
 def test_chart_shows_the_last_whole_year_and_table_every_year(page):
-    section = page[page.index('<article id="kpi-AME_AVSLUT_ARB_STUD">'):]
+    section = page[page.index('<article id="kpi-AME_AVSLUT_ARB_STUD" class="kpi">'):]
     section = section[:section.index("</article>")]
     assert "<h4>2023</h4>" in section
     assert "<h4>Uppdelat 2023 – välj uppdelning i menyn</h4>" in section
@@ -227,7 +240,7 @@ def test_breakdown_absent_for_a_kpi_without_breakdowns():
 
 
 def test_data_quality_section(page):
-    quality = page[page.index('<section id="datakvalitet">'):]
+    quality = page[page.index('<section id="datakvalitet"'):]
     assert ("<td>Ale (1440)</td><td>1440/excel/deltagare.xlsx</td>"
             "<td>1440/excel/deltagare.xlsx: filen är lösenordsskyddad &lt;krypterad&gt;</td>"
             ) in quality
@@ -260,7 +273,7 @@ def test_empty_kpi_value_gives_a_clear_note(tmp_path):
     assert NO_VALUES_NOTE in text
     assert text.count("Inga värden för det här nyckeltalet.") == 3
     assert text.count(f"plotly.js v{get_plotlyjs_version()}") == 1
-    assert "Plotly.newPlot(" not in text
+    assert _charts(text) == {}
 
 
 def test_empty_database_does_not_crash(tmp_path):

@@ -1,41 +1,59 @@
 """The comparison report for the managers' network (chefsnätverket): one HTML file, in Swedish.
 
-The file must open on a meeting-room laptop without internet, so plotly.js is inlined once in the
-page head and every chart is a bare `<div>` that uses it. It reads only the published table
-(marts.kpi_published: perturbed counts, small cells suppressed), the KPI catalogue (marts.kpi) and
-the meta tables: never the exact table of the analysts, never microdata.
+The page is built from the Jinja2 templates in utfall/templates/report/; this module only prepares
+the data. It reads only the published table (marts.kpi_published: perturbed counts, small cells
+suppressed), the KPI catalogue (marts.kpi), the breakdown code list (codes.breakdown) and the meta
+tables: never the exact table of the analysts, never microdata.
 
-Chart choice: one horizontal bar chart per KPI for one year (the latest complete calendar year),
-municipalities one per row, `Alla kommuner` as a distinct bar on top and a dashed reference line
-(for counts, whose ALLA is the sum, as a line of text instead).
-Horizontal bars keep the 13 names readable without rotated labels, and leave room on each row to
-write "för få för att visa" where a value is suppressed. Earlier years are in a table below.
+Order of the page: an overview table (municipalities x headline KPIs, the latest complete year),
+expected against actual, the quarters of the current year, one page per municipality (shown one
+at a time through its anchor), the detail per KPI with charts, data quality and method.
+
+The file must open on a meeting-room laptop without internet, so plotly.js is inlined once, at the
+end of the body (the tables above paint before it is parsed), and every chart is an empty `<div>`
+whose figure sits in one JSON block; a chart is drawn when it scrolls into view.
+
+Chart choice: one horizontal bar chart per KPI for one year, municipalities one per row,
+`Alla kommuner` as a distinct bar on top and a dashed reference line (for counts, whose ALLA is the
+sum, as a line of text instead). Horizontal bars keep the names readable without rotated labels,
+and leave room on each row to write "för få för att visa" where a value is suppressed. Every chart
+has its numbers in a table beside it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import jinja2
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from marts.catalogue import CATALOGUE
 
+try:  # SCB's list of municipalities, where it is installed
+    from schemas.kommuner import name as _scb_name
+except ImportError:  # pragma: no cover - depends on the checkout
+    _scb_name = None
+
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "report"
 TITLE = "utfall – jämförelse av AME-resultat i Göteborgsregionen"
 DEMO_BANNER = "Demodata: byggd med demonyckeln, inte riktiga personer"
 DEMO_CHART_MARK = "DEMODATA – inte riktiga personer"
 SUPPRESSED_TEXT = "för få för att visa"
+SUPPRESSED_SHORT = "för få"
 NO_VALUE_TEXT = "inget värde"
 NO_DATA_TEXT = "inga uppgifter"
+NOT_YET_TEXT = "—"
 NO_VALUES_NOTE = ("Inga värden: tabellen med publicerade nyckeltal (marts.kpi_published) är "
                   "tom. Det finns ännu inget att jämföra – kontrollera leveranserna under "
                   "Datakvalitet nedan.")
@@ -43,10 +61,17 @@ DEFAULT_MIN_CELL = 5
 PERTURBATION_SENTENCE = (
     "Publicerade antal är lätt slumpmässigt förändrade (med högst 8 uppåt eller nedåt) för att "
     "skydda enskilda personer, och därför går delarna inte alltid exakt jämnt upp med totalen.")
+EXPECTED_SENTENCES = (
+    "Förväntad andel är den andel kommunen skulle ha haft om dess egna deltagare – med sin "
+    "fördelning på kön, ålder, född utrikes, försörjningsstöd vid start och långvarigt "
+    "försörjningsstöd före start – hade fått hela regionens resultat för personer som liknar dem.",
+    "Den säger ingenting om det som de uppgifterna inte fångar (till exempel hälsa, språk eller "
+    "arbetsmarknaden på orten), så en skillnad mot det förväntade är en fråga att ställa, inte "
+    "ett betyg.")
 
 ALLA = "ALLA"
 ALLA_NAME = "Alla kommuner"
-# The 13 municipalities of Göteborgsregionen, in Swedish alphabetical order (the order of the rows).
+# The 13 municipalities of Göteborgsregionen: the names used when SCB's list is not installed.
 KOMMUNER = {
     "1440": "Ale",
     "1489": "Alingsås",
@@ -63,6 +88,18 @@ KOMMUNER = {
     "1407": "Öckerö",
 }
 
+# The overview's columns (issue 16): kpi_id and the short heading the table shows.
+HEADLINE = (
+    ("AME_ARB_STUD_6M", "Arbete/studier 6 mån efter avslut"),
+    ("AME_ARB_STUD_12M", "Arbete/studier 12 mån efter avslut"),
+    ("AME_ARB_STUD_START_6M", "Arbete/studier 6 mån efter start"),
+    ("AME_EJ_FS_6M", "Utan försörjningsstöd 6 mån efter avslut"),
+    ("AME_ATERKOMST_12M", "Tillbaka till AME inom 12 mån"),
+    ("AME_OKAND_6M", "Okänd status 6 mån efter avslut"),
+    ("FS_MEDIAN_MAN", "Mediantid med försörjningsstöd"),
+)
+HORIZONS = (6, 3, 12)  # expected against actual: 6 months first, the others folded
+
 DIMENSIONS = {
     "KON": "Kön",
     "ALDER": "Ålder",
@@ -70,6 +107,8 @@ DIMENSIONS = {
     "FODD_UTRIKES": "Född utrikes",
     "FS_VID_START": "Försörjningsstöd vid start",
     "LANGVARIGT_FS_FORE": "Långvarigt försörjningsstöd före start",
+    "REMITTERAD": "Remitterad från",
+    "AVSTAND": "Avstånd till arbetsmarknaden",
 }
 VALUE_LABELS = {
     "KON": {"K": "Kvinnor", "M": "Män"},
@@ -82,30 +121,80 @@ VALUE_LABELS = {
         "STODJAT_ARBETE": "Supported employment (SE, IPS)", "SOCIAL_REHAB": "Social rehabilitering",
         "OVRIGT": "Övrigt",
     },
+    "REMITTERAD": {"IFO": "Socialtjänsten (IFO)", "AF": "Arbetsförmedlingen",
+                   "FK": "Försäkringskassan", "EGEN": "Egen anmälan", "OVRIGT": "Annan",
+                   "OKAND": "Okänt"},
+    "AVSTAND": {"NARA": "Nära arbetsmarknaden (grön)", "OSAKER": "Oklar arbetsförmåga (gul)",
+                "LANGT": "Långt från arbetsmarknaden (röd)", "OKAND": "Okänt"},
 }
 YES_NO_LABELS = {"JA": "Ja", "NEJ": "Nej", "OKAND": "Okänt"}
 for _dim in ("FODD_UTRIKES", "FS_VID_START", "LANGVARIGT_FS_FORE"):
     VALUE_LABELS[_dim] = YES_NO_LABELS
 
 STATUS_LABELS = {"LOADED": "Inläst", "REJECTED": "Avvisad", "DUPLICATE": "Dubblett",
-                 "REPLACED": "Ersatt av ny leverans", "UNCHANGED": "Oförändrad"}
+                 "REPLACED": "Ersatt av ny leverans", "UNCHANGED": "Oförändrad",
+                 "WITHDRAWN": "Återkallad"}
 REASON_LABELS = {
     "PNR_INVALID": "Ogiltigt personnummer", "PNR_MISSING": "Personnummer saknas",
     "ID_MISSING": "Varken personnummer eller deltagarnummer",
     "DATE_INVALID": "Ogiltigt datum", "DATE_MISSING": "Datum saknas",
+    "DATE_FUTURE": "Datum i framtiden",
     "END_BEFORE_START": "Slutdatum före startdatum", "AMOUNT_INVALID": "Ogiltigt belopp",
     "MONTH_INVALID": "Ogiltig månad", "HOUSEHOLD_MISSING": "Hushåll saknas",
     "SCORE_INVALID": "Ogiltig bedömningspoäng", "RATER_INVALID": "Ogiltig bedömare",
 }
+FIELD_LABELS = {"status": "Status", "insats_typ": "Insats", "end_reason": "Avslutsorsak",
+                "hinder": "Hinder", "dimension": "Bedömningsdimension",
+                "referred_from": "Remitterad från", "distance": "Avstånd till arbetsmarknaden",
+                "bistand_class": "Biståndstyp", "rater": "Bedömare", "role": "Roll",
+                "born_abroad": "Född utrikes"}
+# A rejection message is written by the adapters in English (it is logged too); the report
+# says it in Swedish. Patterns are tried on each "; "-separated part; an unknown one is kept.
+MESSAGE_SV = (
+    (r"the workbook is damaged \(broken zip archive\)", "arbetsboken är skadad (trasigt zip-arkiv)"),
+    (r"the workbook is damaged or not in a format that can be read \((.*)\)",
+     r"arbetsboken är skadad eller i ett format som inte kan läsas (\1)"),
+    (r"the workbook is password-protected", "arbetsboken är lösenordsskyddad"),
+    (r"the workbook is empty", "arbetsboken är tom"),
+    (r"the file is empty \(0 bytes\)", "filen är tom (0 byte)"),
+    (r"the file is empty", "filen är tom"),
+    (r"the file cannot be opened \((.*)\)", r"filen kan inte öppnas (\1)"),
+    (r"not a workbook \(expected \.xlsx, \.xls or \.ods content\)",
+     "inte en arbetsbok (väntade .xlsx, .xls eller .ods)"),
+    (r"a zip archive, but not a workbook \(\.xlsx or \.ods\)",
+     "ett zip-arkiv men inte en arbetsbok (.xlsx eller .ods)"),
+    (r"binary content \(NUL bytes\), not a text export",
+     "binärt innehåll (NUL-tecken), inte en textexport"),
+    (r"this is (.*), not a text export", r"filen är \1, inte en textexport"),
+    (r"no Personnummer column \(headers seen: (.*)\)",
+     r"ingen kolumn Personnummer (rubriker i filen: \1)"),
+    (r"not a Procapita payments, household-member or insats extract \(headers seen: (.*)\)",
+     r"inte ett Procapita-uttag av utbetalningar, hushållsmedlemmar eller insatser "
+     r"(rubriker i filen: \1)"),
+    (r"looks like a Procapita (.*) extract but has no (.*) column \(headers seen: (.*)\)",
+     r"ser ut som ett Procapita-uttag (\1) men saknar kolumnen \2 (rubriker i filen: \3)"),
+    (r"the header row has no (.*)", r"rubrikraden saknar \1"),
+    (r"no sheet has a header row with (.*) within its first (\d+) rows \((.*)\)",
+     r"inget blad har en rubrikrad med \1 bland de första \2 raderna (\3)"),
+    (r"unknown encoding (.*) in configuration \((.*)\)", r"okänd teckenkodning \1 i "
+     r"konfigurationen (\2)"),
+    (r"same content as (.*): not loaded twice", r"samma innehåll som \1: inte inläst två gånger"),
+    (r"sheet (.*) skipped: not among the configured sheets",
+     r"bladet \1 hoppades över: inte bland de konfigurerade bladen"),
+    (r"sheet (.*) skipped: no header row with a personnummer column and a start date column "
+     r"within the first (\d+) rows",
+     r"bladet \1 hoppades över: ingen rubrikrad med personnummer och startdatum bland de "
+     r"första \2 raderna"),
+)
 GROUPS = (("AME_", "Arbetsmarknadsinsatser"), ("FS_", "Försörjningsstöd"),
           ("PROG_", "Progression"), ("", "Övriga nyckeltal"))
 
-BAR_COLOR = "#2b6a99"
-ALLA_COLOR = "#d9782d"
+# Okabe-Ito colours: told apart with every common form of colour blindness
+BAR_COLOR = "#0072B2"
+ALLA_COLOR = "#E69F00"
 GAP_COLOR = "#6b6b6b"
-# breakdown colours: neither the municipalities' blue nor the orange of Alla kommuner
-PALETTE = ("#7a5fb0", "#3d9970", "#c9a227", "#b04a7a", "#4fa3c7", "#8c6d31", "#5f7f3a",
-           "#e377c2", "#17becf")
+PALETTE = ("#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#8c6d31", "#F0E442",
+           "#5f7f3a", "#7a5fb0")
 OKAND_COLOR = "#a6a6a6"
 CATALOGUE_ORDER = {k.kpi_id: i for i, k in enumerate(CATALOGUE)}
 
@@ -134,10 +223,11 @@ def kpi_figure(frame: pd.DataFrame, kpi_row, kommuner=None) -> go.Figure:
     return go.Figure(total_spec(frame, kpi_row, kommuner))
 
 
-def breakdown_figure(frame: pd.DataFrame, kpi_row) -> go.Figure | None:
+def breakdown_figure(frame: pd.DataFrame, kpi_row, order=None) -> go.Figure | None:
     """The breakdowns (KON, ALDER, ...) of one KPI for one period, one dimension at a time,
-    chosen in a dropdown. None when the KPI has no breakdown rows in frame."""
-    spec = breakdown_spec(frame, kpi_row)
+    chosen in a dropdown. None when the KPI has no breakdown rows in frame. `order` maps each
+    dimension to its values in the code list's order (codes.breakdown)."""
+    spec = breakdown_spec(frame, kpi_row, order)
     return None if spec is None else go.Figure(spec)
 
 
@@ -170,7 +260,7 @@ def total_spec(frame: pd.DataFrame, kpi_row, kommuner=None) -> dict:
     return {"data": traces, "layout": layout}
 
 
-def breakdown_spec(frame: pd.DataFrame, kpi_row) -> dict | None:
+def breakdown_spec(frame: pd.DataFrame, kpi_row, order=None) -> dict | None:
     unit = kpi_row["unit"]
     # counts leave out ALLA here too: the sum would squeeze every municipality's bars
     rows = [r for r in _records(frame) if r.dimension != "TOTAL"
@@ -181,10 +271,11 @@ def breakdown_spec(frame: pd.DataFrame, kpi_row) -> dict | None:
         return None
     labels = [kommun_name(c) for c in order_kommuner({r.kommun_kod for r in rows})]
     traces, spans = [], []
-    for dim in _ordered({r.dimension for r in rows}, list(DIMENSIONS)):
+    order = order or {d: list(VALUE_LABELS.get(d, {})) for d in DIMENSIONS}
+    for dim in _ordered({r.dimension for r in rows}, list(order)):
         first = len(traces)
         dim_rows = [r for r in rows if r.dimension == dim]
-        values = _ordered({r.dimension_value for r in dim_rows}, list(VALUE_LABELS.get(dim, {})))
+        values = _ordered({r.dimension_value for r in dim_rows}, list(order.get(dim, ())))
         for i, value in enumerate(values):
             traces += _breakdown_traces(dim_rows, dim, value, i, labels, unit, period)
         spans.append((dim, first, len(traces), len(values)))
@@ -228,22 +319,42 @@ def _records(frame: pd.DataFrame, dimension: str | None = None) -> list:
     return list(frame.itertuples(index=False, name="Row"))
 
 
+def _records(frame: pd.DataFrame, dimension: str | None = None) -> list:
+    """Rows as plain tuples: pandas row access is far slower than plotting them."""
+    if dimension is not None:
+        frame = frame[frame["dimension"] == dimension]
+    return list(frame.itertuples(index=False, name="Row"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Names, order and numbers
 
 
 def kommun_name(code: str) -> str:
+    """SCB's name of a municipality where the list is installed, else GR's, else the code."""
     if code == ALLA:
         return ALLA_NAME
+    if _scb_name is not None:
+        try:
+            found = _scb_name(code)
+        except (KeyError, ValueError, LookupError):
+            found = None
+        if found and found != code:
+            return found
     return KOMMUNER.get(code, code)
 
 
+_SWEDISH = str.maketrans({"å": "{", "ä": "|", "ö": "}", "é": "e", "ü": "y"})
+
+
 def order_kommuner(codes) -> list[str]:
-    """ALLA first, then GR's municipalities alphabetically, then unknown codes by code: the same
-    place on every chart, so a manager finds their own row without reading the ranking."""
-    known = list(KOMMUNER)
-    return sorted(codes, key=lambda c: (c != ALLA, c not in KOMMUNER,
-                                        known.index(c) if c in KOMMUNER else 0, str(c)))
+    """ALLA first, then the municipalities by name in Swedish alphabetical order (å, ä, ö after
+    z), then codes without a name: the same place on every chart and table, so that a manager
+    finds their own row without reading the ranking."""
+    def key(c):
+        name = kommun_name(c)
+        return c != ALLA, name == c, name.lower().translate(_SWEDISH), str(c)
+    return sorted(codes, key=key)
 
 
 def format_value(value, unit: str) -> str:
@@ -257,6 +368,16 @@ def format_value(value, unit: str) -> str:
     if unit == "months":
         return f"{_decimal(value)}\u00a0mån"
     return _decimal(value, 2)
+
+
+def format_points(value) -> str:
+    """A share difference in percentage points with its sign: +3,2, −1,0 (a real minus)."""
+    if _missing(value):
+        return "–"
+    text = _decimal(abs(value) * 100)
+    if text == "0,0":
+        return text
+    return ("+" if value > 0 else "\u2212") + text
 
 
 def _decimal(x: float, digits: int = 1) -> str:
@@ -287,6 +408,26 @@ def chart_year(years, as_of: date | None) -> str | None:
     years = sorted(years)
     complete = [y for y in years if as_of is None or date(int(y), 12, 31) <= as_of]
     return (complete or years or [None])[-1]
+
+
+def message_sv(message) -> str:
+    """A delivery's message in Swedish (the adapters write English, for the log)."""
+    if _missing(message):
+        return ""
+    return "; ".join(_part_sv(part) for part in str(message).split("; "))
+
+
+def _part_sv(part: str) -> str:
+    # a message may start with the file's path and ": "; the pattern covers the rest
+    for pattern, swedish in MESSAGE_SV:
+        found = re.search(f"(?:^|(?<=: ))(?:{pattern})$", part)
+        if found:
+            return part[:found.start()] + found.expand(swedish)
+    return part
+
+
+def reason_sv(code: str) -> str:
+    return f"{REASON_LABELS[code]} ({code})" if code in REASON_LABELS else str(code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,6 +598,8 @@ def _layout(labels: list[str], unit: str, top: float, height: int) -> dict:
         "margin": {"l": 10, "r": 20, "t": 50, "b": 50},
         "plot_bgcolor": "white", "paper_bgcolor": "white",
         "hoverlabel": {"bgcolor": "white"}, "showlegend": True,
+        # lines without a colour of their own: Okabe-Ito, never the orange of Alla kommuner
+        "colorway": [BAR_COLOR, *PALETTE],
         "xaxis": {"showgrid": True, "gridcolor": "#e5e5e5", "zeroline": True,
                   "zerolinecolor": "#999", "title": {"text": _unit_title(unit)}, **axis},
         "yaxis": {"type": "category", "categoryorder": "array", "categoryarray": labels,
@@ -497,11 +640,17 @@ class ReportData:
     unmapped: pd.DataFrame
     checks: pd.DataFrame  # meta.quality_check, without the quarantine counts shown above
     audit: dict | None = None  # meta.disclosure_audit
+    quarters: pd.DataFrame | None = None  # QUARTER rows (TOTAL only) of marts.kpi_published
+    breakdown_order: dict = field(default_factory=dict)  # dimension -> values, codes.breakdown
+    completeness: list = field(default_factory=list)  # utfall.completeness, where installed
+    completeness_sentences: list = field(default_factory=list)
 
 
 def load(con: duckdb.DuckDBPyConnection) -> ReportData:
+    table, sentences = _completeness(con)
     return ReportData(_latest_run(con), _kpis(con), _year_values(con), _deliveries(con),
-                      _quarantine(con), _unmapped(con), _checks(con), _audit(con))
+                      _quarantine(con), _unmapped(con), _checks(con), _audit(con),
+                      _quarter_values(con), _breakdown_order(con), table, sentences)
 
 
 def _audit(con) -> dict | None:
@@ -530,12 +679,57 @@ def _kpis(con) -> pd.DataFrame:
     return kpis.iloc[order].reset_index(drop=True)
 
 
+_PUBLISHED = ("select kpi_id, kommun_kod, period, dimension, dimension_value, numerator, "
+              "denominator, value, ci_low, ci_high, suppressed from marts.kpi_published ")
+
+
 def _year_values(con) -> pd.DataFrame:
-    # quarters stay in the exports: a year per chart is what the network compares
     return con.execute(
-        "select kpi_id, kommun_kod, period, dimension, dimension_value, numerator, denominator, "
-        "value, ci_low, ci_high, suppressed from marts.kpi_published where period_type = 'YEAR' "
+        _PUBLISHED + "where period_type = 'YEAR' "
         "order by kpi_id, kommun_kod, period, dimension, dimension_value").df()
+
+
+def _quarter_values(con) -> pd.DataFrame:
+    return con.execute(
+        _PUBLISHED + "where period_type = 'QUARTER' and dimension = 'TOTAL' "
+        "order by kpi_id, kommun_kod, period").df()
+
+
+def _breakdown_order(con) -> dict:
+    """dimension -> its values in the code list's order; the report's own order without it."""
+    exists = con.execute("select count(*) from information_schema.tables "
+                         "where table_schema = 'codes' and table_name = 'breakdown'").fetchone()[0]
+    if not exists:
+        return {}
+    rows = con.execute("select dimension, dimension_value from codes.breakdown "
+                       "where dimension <> 'TOTAL' order by sort_order").fetchall()
+    order: dict[str, list[str]] = {d: [] for d in DIMENSIONS}
+    for dim, value in rows:
+        order.setdefault(dim, []).append(value)
+    return {d: v for d, v in order.items() if v}
+
+
+def _completeness(con) -> tuple[list[dict], list[dict]]:
+    """Field completeness per delivery (utfall.completeness, written beside this module); the
+    report works without it, as on a database built before it existed."""
+    try:
+        from utfall import completeness
+    except ImportError:
+        return [], []
+    try:
+        table = [_as_record(r) for r in completeness.completeness_table(con)]
+        sentences = [_as_record(r) for r in completeness.missing_columns_sentences(con)]
+    except (AttributeError, duckdb.Error):
+        return [], []
+    return table, sentences
+
+
+def _as_record(item) -> dict:
+    if dataclasses.is_dataclass(item):
+        return dataclasses.asdict(item)
+    if isinstance(item, dict):
+        return dict(item)
+    return {"text": str(item)}
 
 
 def _deliveries(con) -> pd.DataFrame:
@@ -547,7 +741,7 @@ def _deliveries(con) -> pd.DataFrame:
 
 # Rows of replaced or duplicate deliveries no longer count: their data was taken out of the run.
 _CURRENT = ("delivery_id not in (select delivery_id from meta.delivery "
-            "where status in ('REPLACED', 'DUPLICATE'))")
+            "where status in ('REPLACED', 'DUPLICATE', 'WITHDRAWN'))")
 
 
 def _quarantine(con) -> pd.DataFrame:
@@ -564,133 +758,387 @@ def _unmapped(con) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
-# HTML
+# What the templates show: plain values, every text already in Swedish
 
 
-def _e(value) -> str:
-    """Escaped text for HTML; an empty cell for null."""
-    return "" if _missing(value) else html.escape(str(value))
+@dataclass
+class Cell:
+    """One value as a table shows it; marker and tone say how it compares with Alla kommuner."""
+
+    text: str
+    kpi_id: str = ""
+    kommun: str = ""
+    marker: str = ""  # "over", "under" or ""
+    tone: str = ""  # "better", "worse" or "neutral" (a KPI without a better direction)
+    sr: str = ""  # what a screen reader says beside the text
+    alla: str = ""  # Alla kommuner's value, where the cell sits beside it
+    footnote: bool = False
 
 
-def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
-    as_of = _as_date((data.run or {}).get("as_of"))
-    body = [_header(data.run), _audit_banner(data.audit), _contents(data.kpis), _kpi_sections(data, as_of),
-            _quality_section(data), _method_section(data.kpis, min_cell)]
-    return (
-        "<!DOCTYPE html>\n<html lang=\"sv\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>{_e(TITLE)}</title>\n<style>{CSS}</style>\n"
-        # plotly.js once, here; every chart below is a bare div using it
-        f"<script type=\"text/javascript\">{get_plotlyjs()}</script>\n</head>\n<body>\n<main>\n"
-        + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+MARKER_SYMBOL = {"over": "▲", "under": "▼"}
+BREAKDOWN_TABLE_MAX_KOMMUNER = 30  # beyond that the per-KPI tables would outgrow the page
 
 
-def _as_date(value) -> date | None:
-    if _missing(value):
-        return None
-    return value.date() if isinstance(value, datetime) else value
+class Charts:
+    """The figures of the page, drawn by the page's script from one JSON block."""
+
+    def __init__(self, demo: bool):
+        self.demo, self.specs = demo, {}
+
+    def add(self, chart_id: str, spec: dict | None) -> dict | None:
+        if spec is None:
+            return None
+        self.specs[chart_id] = _marked(spec, self.demo)
+        return {"id": chart_id, "height": spec["layout"].get("height") or 360}
+
+    def json(self) -> str:
+        # no "</script>" or "<!--" can close the block early, whatever a text holds (JSON may
+        # escape "/" as "\\/")
+        text = json.dumps({"charts": self.specs}, separators=(",", ":"), allow_nan=False,
+                          ensure_ascii=False)
+        return text.replace("</", "<\\/").replace("<!--", "<\\u0021--")
 
 
-AUDIT_FAILED_BANNER = ("Får inte lämnas ut: granskningen visar att små grupper kan räknas fram "
-                       "ur de publicerade talen (se Datakvalitet).")
+class Index:
+    """TOTAL rows by (kpi_id, kommun_kod, period), looked up a thousand times per page."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.rows = {(r.kpi_id, r.kommun_kod, r.period): r for r in _records(frame, "TOTAL")}
+
+    def get(self, kpi_id, kommun, period):
+        return self.rows.get((kpi_id, kommun, period))
 
 
-def _audit_banner(audit: dict | None) -> str:
-    if audit is None or audit.get("safe") is not False:
-        return ""
-    return f"<div class=\"demo\" role=\"alert\">{_e(AUDIT_FAILED_BANNER)}</div>"
-
-
-def _audit_text(audit: dict | None) -> str:
-    if audit is None:
-        return "<p>Den publicerade tabellen har inte granskats i den här körningen.</p>"
-    return f"<p>{_e(audit['summary_sv'])}</p>"
-
-
-def _header(run: dict | None) -> str:
-    parts = [f"<header><h1>{_e(TITLE)}</h1>"]
-    if run is None:
-        parts.append("<p class=\"meta\">Ingen körning är registrerad (meta.run är tom).</p>")
+def _value_cell(row, kpi: dict, alla=None, short: bool = False) -> Cell:
+    unit = kpi["unit"]
+    cell = Cell("", kpi["kpi_id"], "" if row is None else row.kommun_kod)
+    if row is None:
+        cell.text, cell.sr = "saknas", NO_DATA_TEXT
+    elif row.suppressed:
+        cell.text = SUPPRESSED_SHORT if short else SUPPRESSED_TEXT
+        cell.sr = "för få personer i underlaget för att visa"
+    elif _missing(row.value):
+        cell.text, cell.sr = NO_VALUE_TEXT, "inget värde kunde beräknas"
     else:
-        ran = run.get("finished_at") or run.get("started_at")
-        ran_text = ran.strftime("%Y-%m-%d %H:%M") if isinstance(ran, datetime) else _e(ran)
-        parts.append(f"<p class=\"meta\">Data till och med <strong>{_e(run.get('as_of'))}</strong>"
-                     f" · körd {_e(ran_text)}</p>")
-        if run.get("key_label") == "DEMO":
-            parts.append(f"<div class=\"demo\" role=\"alert\">{_e(DEMO_BANNER)}</div>")
-    parts.append(
-        "<p>Rapporten jämför kommunernas resultat med samma definitioner för alla. "
-        f"<em>{_e(ALLA_NAME)}</em> är alla kommuner i körningen räknade tillsammans. Värden som "
-        f"bygger på för få personer visas inte utan står som <em>{_e(SUPPRESSED_TEXT)}</em>. "
-        f"{_e(PERTURBATION_SENTENCE)}</p>"
-        "</header>")
-    return "\n".join(parts)
+        cell.text = format_value(row.value, unit)
+        cell.marker = compare_with_alla(row, alla)
+    if cell.marker:
+        cell.tone = _tone(cell.marker, kpi.get("higher_is_better"))
+        cell.sr = _marker_words(cell.marker, cell.tone)
+    return cell
 
 
-def _contents(kpis: pd.DataFrame) -> str:
-    items = "".join(f"<li><a href=\"#{_anchor(k.kpi_id)}\">{_e(k.title_sv)}</a></li>"
-                    for k in kpis.itertuples(index=False))
-    return (f"<nav><h2>Innehåll</h2><ol>{items}"
-            "<li><a href=\"#datakvalitet\">Datakvalitet</a></li>"
-            "<li><a href=\"#sa-raknas\">Så räknas siffrorna</a></li></ol></nav>")
+def compare_with_alla(row, alla) -> str:
+    """"over" when the municipality's 95 % interval lies wholly above the value of all
+    municipalities together, "under" when wholly below, else "" (also without an interval)."""
+    if row is None or alla is None or row.kommun_kod == ALLA or row.suppressed or alla.suppressed:
+        return ""
+    if _missing(alla.value) or _missing(row.ci_low) or _missing(row.ci_high):
+        return ""
+    if row.ci_low > alla.value:
+        return "over"
+    if row.ci_high < alla.value:
+        return "under"
+    return ""
+
+
+def _tone(marker: str, higher_is_better) -> str:
+    if _missing(higher_is_better):
+        return "neutral"
+    return "better" if (marker == "over") == bool(higher_is_better) else "worse"
+
+
+def _marker_words(marker: str, tone: str) -> str:
+    words = "tydligt högre än" if marker == "over" else "tydligt lägre än"
+    judgement = {"better": ", bättre", "worse": ", sämre"}.get(tone, "")
+    return f"{words} {ALLA_NAME}{judgement}"
+
+
+def _kommun_anchor(code: str) -> str:
+    return "kommun-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(code))
 
 
 def _anchor(kpi_id: str) -> str:
     return "kpi-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(kpi_id))
 
 
-def _kpi_sections(data: ReportData, as_of: date | None) -> str:
-    parts = ["<section id=\"nyckeltal\"><h2>Nyckeltal</h2>"]
-    if data.values.empty:
-        parts.append(f"<p class=\"note\">{_e(NO_VALUES_NOTE)}</p>")
+def _kommun_codes(data: ReportData) -> list[str]:
+    """Every municipality with published values or a delivery: one whose files were all
+    rejected still needs its page, to say what to fix."""
+    codes = set(data.values["kommun_kod"]) | set(data.deliveries["kommun_kod"].dropna())
+    return [c for c in order_kommuner(codes) if c != ALLA]
+
+
+def _overview(idx: Index, kpis: dict, codes: list[str], year) -> dict:
+    columns = [{"kpi_id": k, "heading": heading, "present": k in kpis, "anchor": _anchor(k),
+                "title": kpis[k]["title_sv"] if k in kpis else heading} for k, heading in HEADLINE]
+    rows = []
+    for code in [ALLA, *codes]:
+        cells = []
+        for col in columns:
+            if not col["present"]:
+                cells.append(Cell(NOT_YET_TEXT, col["kpi_id"], code,
+                                  sr="finns inte i databasen än", footnote=True))
+                continue
+            kpi = kpis[col["kpi_id"]]
+            cells.append(_value_cell(idx.get(col["kpi_id"], code, year), kpi,
+                                     idx.get(col["kpi_id"], ALLA, year), short=True))
+            cells[-1].kommun = code
+        rows.append({"code": code, "name": kommun_name(code), "cells": cells,
+                     "anchor": None if code == ALLA else _kommun_anchor(code)})
+    return {"year": year, "columns": columns, "rows": rows,
+            "missing": [c for c in columns if not c["present"]]}
+
+
+def _expected(idx: Index, kpis: dict, codes: list[str], year) -> dict:
+    sections = []
+    for h in HORIZONS:
+        actual, expected = f"AME_ARB_STUD_{h}M", f"AME_ARB_STUD_{h}M_FORVANTAT"
+        deviation = f"AME_ARB_STUD_{h}M_AVVIKELSE"
+        if expected not in kpis or deviation not in kpis:
+            continue
+        rows = [_expected_row(idx, kpis, code, year, actual, expected, deviation) for code in codes]
+        sections.append({"h": h, "open": h == HORIZONS[0], "rows": rows,
+                         "title": f"I arbete eller studier {h} månader efter avslut"})
+    return {"year": year, "sections": sections, "sentences": EXPECTED_SENTENCES}
+
+
+def _expected_row(idx, kpis, code, year, actual, expected, deviation) -> dict:
+    share = {"kpi_id": actual, "unit": "share", "higher_is_better": True}
+    own = idx.get(actual, code, year)
+    exp_row, dev_row = idx.get(expected, code, year), idx.get(deviation, code, year)
+    dev = Cell("saknas", deviation, code, sr=NO_DATA_TEXT)
+    interval = ""
+    if dev_row is not None and dev_row.suppressed:
+        dev.text, dev.sr = "för få (färre än 15 avslut)", "för få avslut för att jämföra"
+    elif dev_row is not None and not _missing(dev_row.value):
+        dev.text, dev.sr = format_points(dev_row.value), "procentenheter"
+        interval = f"{format_points(dev_row.ci_low)} till {format_points(dev_row.ci_high)}"
+        dev.marker = _deviation_marker(dev_row)
+        if dev.marker:
+            dev.tone = "better" if dev.marker == "over" else "worse"
+            dev.sr = ("procentenheter, tydligt " + ("bättre" if dev.marker == "over" else "sämre")
+                      + " än förväntat")
+    return {"code": code, "name": kommun_name(code), "anchor": _kommun_anchor(code),
+            "actual": _value_cell(own, kpis.get(actual, share), short=True),
+            "expected": _value_cell(exp_row, {**kpis[expected], "unit": "share"}, short=True),
+            "deviation": dev, "interval": interval}
+
+
+def _deviation_marker(row) -> str:
+    """A difference counts as clear when its whole interval lies on one side of zero."""
+    if _missing(row.ci_low) or _missing(row.ci_high):
+        return ""
+    return "over" if row.ci_low > 0 else "under" if row.ci_high < 0 else ""
+
+
+def _quarters(data: ReportData, kpis: dict, as_of: date | None) -> dict | None:
+    frame = data.quarters
+    if frame is None or frame.empty:
+        return None
+    years = sorted({p[:4] for p in frame["period"]})
+    year = str(as_of.year) if as_of is not None and str(as_of.year) in years else years[-1]
+    frame = frame[frame["period"].str.startswith(f"{year}-")]
+    idx = Index(frame)
+    periods = sorted(set(frame["period"]))
+    tables = []
+    for kpi_id, _ in HEADLINE:
+        if kpi_id not in kpis or not (frame["kpi_id"] == kpi_id).any():
+            continue
+        codes = order_kommuner(set(frame.loc[frame["kpi_id"] == kpi_id, "kommun_kod"]))
+        rows = [{"name": kommun_name(c), "code": c,
+                 "cells": [_value_cell(idx.get(kpi_id, c, p), kpis[kpi_id],
+                                       idx.get(kpi_id, ALLA, p), short=True) for p in periods]}
+                for c in codes]
+        tables.append({"kpi_id": kpi_id, "title": kpis[kpi_id]["title_sv"], "rows": rows})
+    heads = [f"Kvartal {p[-1]}" for p in periods]
+    return {"year": year, "periods": heads, "tables": tables,
+            "partial": as_of is not None and str(as_of.year) == year and as_of.month < 12,
+            "as_of": as_of}
+
+
+def _kommun_pages(data: ReportData, idx: Index, kpis: dict, codes: list[str], year,
+                  charts: Charts) -> list[dict]:
+    headline = [k for k, _ in HEADLINE if k in kpis]
+    years = sorted(set(data.values["period"]))
+    yearly = data.values[data.values["kpi_id"].isin(headline)]
+    total = yearly[yearly["dimension"] == "TOTAL"]
+    broken = yearly[(yearly["dimension"] != "TOTAL") & (yearly["period"] == year)]
+    by_kommun = {c: f for c, f in broken.groupby("kommun_kod")}
+    alla = by_kommun.get(ALLA)
+    return [_kommun_page(data, idx, kpis, code, headline, years, year, total,
+                         by_kommun.get(code), alla, charts) for code in codes]
+
+
+def _kommun_page(data, idx, kpis, code, headline, years, year, total, broken, alla,
+                 charts) -> dict:
+    rows = []
+    for kpi_id in headline:
+        cells = [_beside_alla(idx.get(kpi_id, code, y), idx.get(kpi_id, ALLA, y), kpis[kpi_id])
+                 for y in years]
+        if any(c.text != "saknas" for c in cells):
+            rows.append({"kpi_id": kpi_id, "title": kpis[kpi_id]["title_sv"], "cells": cells})
+    return {"code": code, "name": kommun_name(code), "anchor": _kommun_anchor(code),
+            "years": years, "rows": rows, "year": year,
+            "chart": _kommun_chart(total, kpis, headline, code, charts),
+            "breakdowns": _kommun_breakdowns(broken, alla, kpis, headline, data.breakdown_order),
+            "quality": _kommun_quality(data, code)}
+
+
+def _beside_alla(own, alla, kpi: dict) -> Cell:
+    cell = _value_cell(own, kpi, alla)
+    if alla is not None:
+        cell.alla = _value_cell(alla, kpi).text
+    return cell
+
+
+def _kommun_chart(total: pd.DataFrame, kpis: dict, headline: list[str], code: str,
+                  charts: Charts) -> dict | None:
+    """The first headline KPI with two years or more: the municipality against the region."""
+    for kpi_id in headline:
+        frame = total[(total["kpi_id"] == kpi_id) & total["kommun_kod"].isin([code, ALLA])]
+        spec = trend_spec(frame, kpis[kpi_id]) if (frame["kommun_kod"] == code).any() else None
+        if spec is not None:
+            chart = charts.add(f"{_kommun_anchor(code)}-trend", spec)
+            return {**chart, "title": kpis[kpi_id]["title_sv"]}
+    return None
+
+
+def _kommun_breakdowns(own: pd.DataFrame | None, alla: pd.DataFrame | None, kpis: dict,
+                       headline: list[str], order: dict) -> dict | None:
+    if own is None or own.empty:
+        return None
+    order = order or {d: list(VALUE_LABELS.get(d, {})) for d in DIMENSIONS}
+    columns = [k for k in headline if (own["kpi_id"] == k).any()]
+    mine = {(r.kpi_id, r.dimension, r.dimension_value): r for r in _records(own)}
+    region = {} if alla is None else {(r.kpi_id, r.dimension, r.dimension_value): r
+                                      for r in _records(alla)}
+    rows = []
+    for dim in _ordered(set(own["dimension"]), list(order)):
+        values = _ordered(set(own.loc[own["dimension"] == dim, "dimension_value"]),
+                          order.get(dim, []))
+        for i, value in enumerate(values):
+            cells = [_beside_alla(mine.get((k, dim, value)), region.get((k, dim, value)),
+                                  kpis[k]) for k in columns]
+            rows.append({"dimension": DIMENSIONS.get(dim, dim) if i == 0 else "",
+                         "span": len(values) if i == 0 else 0,
+                         "value": VALUE_LABELS.get(dim, {}).get(value, value), "cells": cells})
+    return {"columns": [{"kpi_id": k, "title": kpis[k]["title_sv"]} for k in columns],
+            "rows": rows}
+
+
+def _kommun_quality(data: ReportData, code: str) -> dict:
+    deliveries = data.deliveries[data.deliveries["kommun_kod"] == code]
+    rejected = deliveries[deliveries["status"] == "REJECTED"]
+    quarantine = data.quarantine[data.quarantine["kommun_kod"] == code]
+    unmapped = data.unmapped[data.unmapped["kommun_kod"] == code]
+    checks = data.checks[(data.checks["kommun_kod"] == code) & ~data.checks["passed"].astype(bool)]
+    loaded = int((deliveries["status"] == "LOADED").sum())
+    return {
+        "summary": (f"{loaded} filer inlästa, {len(rejected)} avvisade, "
+                    f"{int(quarantine['n'].sum())} rader i karantän, "
+                    f"{int(unmapped['n'].sum())} värden utan översättning."),
+        "rejected": _table(["Fil", "Varför"],
+                           [[r["path"], message_sv(r["message"])]
+                            for r in rejected.to_dict("records")], "Inga filer har avvisats."),
+        "quarantine": _table(["Orsak", "Rader"],
+                             [[reason_sv(r["reason"]), int(r["n"])]
+                              for r in quarantine.to_dict("records")],
+                             "Inga rader i karantän.", numeric={1}),
+        "unmapped": _table(["System", "Fält", "Värde som levererats", "Antal"],
+                           [[r["system"], FIELD_LABELS.get(r["field"], r["field"]),
+                             r["value_local"], int(r["n"])] for r in unmapped.to_dict("records")],
+                           "Alla levererade värden kunde översättas.", numeric={3}),
+        "checks": _table(["Tabell", "Kontroll", "Allvar", "Avvikande rader"],
+                         [[r["table_name"], r["description"],
+                           "FEL" if r["severity"] == "ERROR" else "VARNING",
+                           None if _missing(r["unexpected"]) else int(r["unexpected"])]
+                          for r in checks.to_dict("records")],
+                         "Inga kontroller visar avvikelser.", numeric={3}),
+        "completeness": _completeness_table(data.completeness, code),
+        "sentences": [_sentence(r) for r in data.completeness_sentences
+                      if r.get("kommun_kod") in (code, None)],
+        "has_completeness": bool(data.completeness or data.completeness_sentences),
+    }
+
+
+COMPLETENESS_LABELS = {"path": "Fil", "system": "System", "sheet": "Blad", "field": "Fält",
+                       "column_present": "Kolumnen finns", "rows": "Rader",
+                       "rows_known": "Rader med känt värde", "share_known": "Andel kända"}
+
+
+def _completeness_table(records: list[dict], code: str) -> dict:
+    mine = [r for r in records if r.get("kommun_kod") == code]
+    keys = [k for k in (mine[0] if mine else {}) if k not in ("kommun_kod", "delivery_id")]
+    rows = [[_completeness_value(k, r[k]) for k in keys] for r in mine]
+    numeric = {i for i, k in enumerate(keys) if k in ("rows", "rows_known", "share_known")}
+    return _table([COMPLETENESS_LABELS.get(k, k) for k in keys], rows,
+                  "Inga uppgifter om fältens fullständighet.", numeric=numeric)
+
+
+def _completeness_value(key: str, value):
+    if isinstance(value, bool):
+        return "ja" if value else "nej"
+    if key == "field":
+        return FIELD_LABELS.get(value, value)
+    if key.startswith("share") and not _missing(value):
+        return format_value(value, "share")
+    return value
+
+
+def _sentence(record: dict) -> str:
+    for key in ("text", "sentence", "sentence_sv", "message"):
+        if record.get(key):
+            return str(record[key])
+    return next((str(v) for v in record.values() if isinstance(v, str) and " " in v), "")
+
+
+def _table(headers: list[str], rows: list[list], empty: str,
+           numeric: set[int] | frozenset[int] = frozenset()) -> dict:
+    return {"headers": headers, "rows": [["" if _missing(v) else str(v) for v in row]
+                                         for row in rows],
+            "empty": empty, "numeric": set(numeric)}
+
+
+def _kpi_groups(data: ReportData, as_of: date | None, charts: Charts) -> list[dict]:
     kommuner = set(data.values["kommun_kod"])
-    demo = (data.run or {}).get("key_label") == "DEMO"
-    group = None
+    by_kpi = {k: f for k, f in data.values.groupby("kpi_id")}
+    groups: list[dict] = []
     for kpi in data.kpis.to_dict("records"):
         title = GROUPS[kpi_sort_key(kpi["kpi_id"])[0]][1]
-        if title != group:
-            parts.append(f"<h2 class=\"group\">{_e(title)}</h2>")
-            group = title
-        frame = data.values[data.values["kpi_id"] == kpi["kpi_id"]]
-        parts.append(_kpi_section(kpi, frame, kommuner, as_of, demo))
-    parts.append("</section>")
-    return "\n".join(parts)
+        if not groups or groups[-1]["title"] != title:
+            groups.append({"title": title, "kpis": []})
+        frame = by_kpi.get(kpi["kpi_id"], data.values.iloc[0:0])
+        groups[-1]["kpis"].append(_kpi_detail(kpi, frame, kommuner, as_of, charts,
+                                              data.breakdown_order))
+    return groups
 
 
-def _kpi_section(kpi: dict, frame: pd.DataFrame, kommuner: set, as_of: date | None,
-                 demo: bool) -> str:
-    head = (f"<article id=\"{_anchor(kpi['kpi_id'])}\"><h3>{_e(kpi['title_sv'])}</h3>"
-            f"<p class=\"desc\">{_e(kpi['description_sv'])}</p>"
-            f"<p class=\"meta\">{_e(_reading_hint(kpi))} · <code>{_e(kpi['kpi_id'])}</code></p>")
+def _kpi_detail(kpi: dict, frame: pd.DataFrame, kommuner: set, as_of: date | None,
+                charts: Charts, order: dict) -> dict:
+    anchor = _anchor(kpi["kpi_id"])
+    detail = {"kpi": kpi, "anchor": anchor, "hint": _reading_hint(kpi), "charts": []}
     total = frame[frame["dimension"] == "TOTAL"]
     if total.empty:
-        return head + "<p class=\"note\">Inga värden för det här nyckeltalet.</p></article>"
+        return detail
     year = chart_year(total["period"].unique(), as_of)
     chosen = frame[frame["period"] == year]
-    total_chart = total_spec(chosen, kpi, kommuner)
-    parts = [head, f"<h4>{_e(_year_caption(year, as_of))}</h4>",
-             _figure_html(_marked(total_chart, demo), f"{_anchor(kpi['kpi_id'])}-total")]
-    breakdown = breakdown_spec(chosen, kpi)
-    if breakdown is not None:
-        parts.append(f"<h4>Uppdelat {_e(year)} – välj uppdelning i menyn</h4>")
-        parts.append(_figure_html(_marked(breakdown, demo),
-                                  f"{_anchor(kpi['kpi_id'])}-uppdelning"))
-    trend = trend_spec(total, kpi)
-    if trend is not None:
-        parts.append("<h4>Över tid – punkter som saknas är för få för att visa</h4>")
-        parts.append(_figure_html(_marked(trend, demo), f"{_anchor(kpi['kpi_id'])}-trend"))
-    parts.append(_years_table(total, kpi["unit"]))
-    return "\n".join(parts) + "</article>"
+    detail["charts"] = [c for c in (
+        _captioned(charts.add(f"{anchor}-total", total_spec(chosen, kpi, kommuner)),
+                   _year_caption(year, as_of)),
+        _captioned(charts.add(f"{anchor}-uppdelning", breakdown_spec(chosen, kpi, order)),
+                   f"Uppdelat {year} – välj uppdelning i menyn"),
+        _captioned(charts.add(f"{anchor}-trend", trend_spec(total, kpi)),
+                   "Över tid – punkter som saknas är för få för att visa"),
+    ) if c is not None]
+    detail["years"] = _years_table(total, kpi["unit"])
+    if len(kommuner) <= BREAKDOWN_TABLE_MAX_KOMMUNER:
+        detail["breakdown"] = _breakdown_table(chosen, kpi["unit"], order)
+    return detail
 
 
-def _marked(spec: dict, demo: bool) -> dict:
-    """Demo charts say so inside the chart too: a chart copied into slides loses the banner."""
-    if demo:
-        note = {"xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right",
-                "yanchor": "bottom", "showarrow": False, "text": html.escape(DEMO_CHART_MARK),
-                "font": {"color": "#b00020", "size": 14}}
-        spec["layout"]["annotations"] = [*spec["layout"].get("annotations", []), note]
-    return spec
+def _captioned(chart: dict | None, caption: str) -> dict | None:
+    return None if chart is None else {**chart, "caption": caption}
 
 
 def _reading_hint(kpi: dict) -> str:
@@ -708,24 +1156,30 @@ def _year_caption(year, as_of: date | None) -> str:
     return str(year)
 
 
-def _figure_html(spec: dict, div_id: str) -> str:
-    """A bare div for one chart; plotly.js itself is in the page head, once."""
-    return pio.to_html(spec, full_html=False, include_plotlyjs=False, validate=False,
-                       div_id=div_id, default_height=f"{spec['layout']['height']}px",
-                       config={"displaylogo": False, "responsive": True})
-
-
-def _years_table(total: pd.DataFrame, unit: str) -> str:
-    """Every year's TOTAL value per municipality: the trend the chart leaves out."""
+def _years_table(total: pd.DataFrame, unit: str) -> dict:
+    """Every year's TOTAL value per municipality: the numbers of the bar and trend charts."""
     years = sorted(total["period"].unique())
     cells = {(r.kommun_kod, r.period): _cell_text(r, unit) for r in total.itertuples(index=False)}
-    head = "".join(f"<th>{_e(y)}</th>" for y in years)
-    body = "".join(
-        f"<tr><th scope=\"row\">{_e(kommun_name(c))}</th>"
-        + "".join(f"<td>{_e(cells.get((c, y), '–'))}</td>" for y in years) + "</tr>"
-        for c in order_kommuner(set(total["kommun_kod"])))
-    return (f"<details><summary>Alla år i tabellform</summary><table class=\"values\">"
-            f"<thead><tr><th>Kommun</th>{head}</tr></thead><tbody>{body}</tbody></table></details>")
+    rows = [{"name": kommun_name(c), "cells": [cells.get((c, y), "–") for y in years]}
+            for c in order_kommuner(set(total["kommun_kod"]))]
+    return {"years": years, "rows": rows}
+
+
+def _breakdown_table(chosen: pd.DataFrame, unit: str, order: dict) -> list[dict]:
+    """The breakdown chart's numbers: a table per dimension, municipalities as rows."""
+    rows = chosen[chosen["dimension"] != "TOTAL"]
+    order = order or {d: list(VALUE_LABELS.get(d, {})) for d in DIMENSIONS}
+    tables = []
+    for dim in _ordered(set(rows["dimension"]), list(order)):
+        part = rows[rows["dimension"] == dim]
+        values = _ordered(set(part["dimension_value"]), order.get(dim, []))
+        cells = {(r.kommun_kod, r.dimension_value): _cell_text(r, unit) for r in _records(part)}
+        tables.append({
+            "title": DIMENSIONS.get(dim, dim),
+            "groups": [VALUE_LABELS.get(dim, {}).get(v, v) for v in values],
+            "rows": [{"name": kommun_name(c), "cells": [cells.get((c, v), "–") for v in values]}
+                     for c in order_kommuner(set(part["kommun_kod"]))]})
+    return tables
 
 
 def _cell_text(row, unit: str) -> str:
@@ -738,49 +1192,54 @@ def _cell_text(row, unit: str) -> str:
     return text
 
 
-QUALITY_TEXT = (
-    "<p>Vad som levererats och lästs in. Rader som inte gick att läsa ligger i karantän; värden "
-    "som ingen översättning täcker räknas upp så att de kan läggas till. Leveranser som ersatts "
-    "av en rättad fil räknas inte i karantän och oöversatta värden.</p>")
+def _marked(spec: dict, demo: bool) -> dict:
+    """Demo charts say so inside the chart too: a chart copied into slides loses the banner."""
+    if demo:
+        note = {"xref": "paper", "yref": "paper", "x": 1, "y": 1, "xanchor": "right",
+                "yanchor": "bottom", "showarrow": False, "text": html.escape(DEMO_CHART_MARK),
+                "font": {"color": "#b00020", "size": 14}}
+        spec["layout"]["annotations"] = [*spec["layout"].get("annotations", []), note]
+    return spec
 
 
-def _quality_section(data: ReportData) -> str:
-    return "\n".join([
-        "<section id=\"datakvalitet\"><h2>Datakvalitet</h2>",
-        QUALITY_TEXT,
-        "<h3>Avvisade filer</h3>", _rejected_table(data.deliveries),
-        "<h3>Leveranser</h3>", _delivery_table(data.deliveries),
-        "<h3>Rader i karantän, per orsak</h3>", _quarantine_table(data.quarantine),
-        "<h3>Värden utan översättning</h3>", _unmapped_table(data.unmapped),
-        "<h3>Kontroller av tabellerna</h3>", _checks_table(data.checks),
-        "<h3>Skydd för enskilda: granskning av de publicerade talen</h3>", _audit_text(data.audit),
-        "</section>"])
-
-
-def _checks_table(checks: pd.DataFrame) -> str:
-    failed = checks[~checks["passed"].astype(bool)] if len(checks) else checks
-    summary = (f"<p>{len(checks)} kontroller körda, {len(failed)} visar avvikelser. "
-               "FEL gör nyckeltalen osäkra; VARNING är värt att titta på.</p>")
-    rows = [[_kommun_cell(r["kommun_kod"]) if not _missing(r["kommun_kod"]) else "alla",
-             r["table_name"], r["description"], "FEL" if r["severity"] == "ERROR" else "VARNING",
-             r["error"] if not _missing(r["error"]) else
-             (None if _missing(r["unexpected"]) else int(r["unexpected"])),
-             None if _missing(r["rows_checked"]) else int(r["rows_checked"])]
-            for r in _by_kommun(failed.fillna({"kommun_kod": ""}))] if len(failed) else []
-    return summary + _table(["Kommun", "Tabell", "Kontroll", "Allvar", "Avvikande rader", "Rader"],
-                            rows, "Alla kontroller godkända.", numeric={4, 5})
-
-
-def _table(headers: list[str], rows: list[list], empty: str,
-           numeric: set[int] | frozenset[int] = frozenset()) -> str:
-    if not rows:
-        return f"<p class=\"note\">{_e(empty)}</p>"
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td class=\"num\">{_e(v)}</td>" if i in numeric else f"<td>{_e(v)}</td>"
-                         for i, v in enumerate(row)) + "</tr>"
-        for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _quality(data: ReportData) -> dict:
+    d, failed = data.deliveries, data.checks
+    failed = failed[~failed["passed"].astype(bool)] if len(failed) else failed
+    return {
+        "rejected": _table(["Kommun", "Fil", "Varför"],
+                           [[_kommun_cell(r["kommun_kod"]), r["path"], message_sv(r["message"])]
+                            for r in _by_kommun(d[d["status"] == "REJECTED"])],
+                           "Inga filer har avvisats."),
+        "deliveries": _table(
+            ["Kommun", "Fil", "System", "Status", "Period", "Lästa", "Inlästa", "Karantän",
+             "Överhoppade", "Stämmer", "Meddelande"],
+            [[_kommun_cell(r["kommun_kod"]), r["path"], r["system"],
+              STATUS_LABELS.get(r["status"], r["status"]), _period_text(r), *_counts(r),
+              _reconciles(r), message_sv(r["message"])] for r in _by_kommun(d)],
+            "Inga leveranser är registrerade.", numeric={5, 6, 7, 8}),
+        "quarantine": _table(["Kommun", "Orsak", "Rader"],
+                             [[_kommun_cell(r["kommun_kod"]), reason_sv(r["reason"]), int(r["n"])]
+                              for r in _by_kommun(data.quarantine)],
+                             "Inga rader i karantän.", numeric={2}),
+        "unmapped": _table(["Kommun", "System", "Fält", "Värde som levererats", "Antal"],
+                           [[_kommun_cell(r["kommun_kod"]), r["system"],
+                             FIELD_LABELS.get(r["field"], r["field"]), r["value_local"],
+                             int(r["n"])] for r in _by_kommun(data.unmapped)],
+                           "Alla levererade värden kunde översättas.", numeric={4}),
+        "checks_summary": (f"{len(data.checks)} kontroller körda, {len(failed)} visar avvikelser. "
+                           "FEL gör nyckeltalen osäkra; VARNING är värt att titta på."),
+        "checks": _table(
+            ["Kommun", "Tabell", "Kontroll", "Allvar", "Avvikande rader", "Rader"],
+            [[_kommun_cell(r["kommun_kod"]) if r["kommun_kod"] else "alla", r["table_name"],
+              r["description"], "FEL" if r["severity"] == "ERROR" else "VARNING",
+              r["error"] if not _missing(r["error"]) else
+              (None if _missing(r["unexpected"]) else int(r["unexpected"])),
+              None if _missing(r["rows_checked"]) else int(r["rows_checked"])]
+             for r in _by_kommun(failed.fillna({"kommun_kod": ""}))] if len(failed) else [],
+            "Alla kontroller godkända.", numeric={4, 5}),
+        "audit": ("Den publicerade tabellen har inte granskats i den här körningen."
+                  if data.audit is None else data.audit["summary_sv"]),
+    }
 
 
 def _by_kommun(frame: pd.DataFrame) -> list:
@@ -793,21 +1252,6 @@ def _by_kommun(frame: pd.DataFrame) -> list:
 
 def _kommun_cell(code) -> str:
     return "okänd" if _missing(code) else f"{kommun_name(code)} ({code})"
-
-
-def _rejected_table(deliveries: pd.DataFrame) -> str:
-    rejected = deliveries[deliveries["status"] == "REJECTED"]
-    rows = [[_kommun_cell(r["kommun_kod"]), r["path"], r["message"]] for r in _by_kommun(rejected)]
-    return _table(["Kommun", "Fil", "Varför"], rows, "Inga filer har avvisats.")
-
-
-def _delivery_table(deliveries: pd.DataFrame) -> str:
-    rows = [[_kommun_cell(r["kommun_kod"]), r["path"], r["system"],
-             STATUS_LABELS.get(r["status"], r["status"]), _period_text(r),
-             *_counts(r), _reconciles(r), r["message"]] for r in _by_kommun(deliveries)]
-    return _table(["Kommun", "Fil", "System", "Status", "Period", "Lästa", "Inlästa",
-                   "Karantän", "Överhoppade", "Stämmer", "Meddelande"],
-                  rows, "Inga leveranser är registrerade.", numeric={5, 6, 7, 8})
 
 
 def _counts(r: dict) -> list:
@@ -830,59 +1274,58 @@ def _period_text(r: dict) -> str:
     return f"{start or '?'} – {end or '?'}"
 
 
-def _quarantine_table(quarantine: pd.DataFrame) -> str:
-    rows = [[_kommun_cell(r["kommun_kod"]), _reason(r["reason"]), int(r["n"])]
-            for r in _by_kommun(quarantine)]
-    return _table(["Kommun", "Orsak", "Rader"], rows, "Inga rader i karantän.", numeric={2})
+def _as_date(value) -> date | None:
+    if _missing(value):
+        return None
+    return value.date() if isinstance(value, datetime) else value
 
 
-def _reason(code: str) -> str:
-    return f"{REASON_LABELS[code]} ({code})" if code in REASON_LABELS else code
+AUDIT_FAILED_BANNER = ("Får inte lämnas ut: granskningen visar att små grupper kan räknas fram "
+                       "ur de publicerade talen (se Datakvalitet).")
 
 
-def _unmapped_table(unmapped: pd.DataFrame) -> str:
-    rows = [[_kommun_cell(r["kommun_kod"]), r["system"], r["field"], r["value_local"], int(r["n"])]
-            for r in _by_kommun(unmapped)]
-    return _table(["Kommun", "System", "Fält", "Värde som levererats", "Antal"], rows,
-                  "Alla levererade värden kunde översättas.", numeric={4})
+def _header(run: dict | None) -> dict:
+    if run is None:
+        return {"run": None, "demo": False}
+    ran = run.get("finished_at") or run.get("started_at")
+    ran_text = ran.strftime("%Y-%m-%d %H:%M") if isinstance(ran, datetime) else ran
+    return {"run": run, "as_of": run.get("as_of"), "ran": ran_text,
+            "demo": run.get("key_label") == "DEMO"}
 
 
-METHOD_TEXT = (
-    "<p>Alla kommuners siffror räknas på samma sätt ur samma definitioner, så att en skillnad "
-    "mellan två kommuner är en skillnad i vad som hände och inte i hur det räknades. Resultat "
-    "räknas per <em>deltagarperiod</em>: en persons sammanhängande insatser i en kommun, med "
-    "uppehåll på högst 30 dagar. Uppföljning efter 3, 6 och 12 månader tar bara med avslut där "
-    "den tiden har hunnit gå.</p>"
-    "<p>Andelar visas med ett 95 % konfidensintervall (Wilson), strecket på stapeln: med små "
-    "underlag kan skillnader mellan kommuner vara slumpen. Den streckade linjen är värdet för "
-    "alla kommuner tillsammans; för antal står summan i stället ovanför diagrammet. I "
-    "uppdelningarna har varje grupp en rad för varje kommun, också en grupp där ingen fanns: "
-    "den står som för få för att visa, så att det inte syns om en grupp är tom. Diagrammen "
-    "visar det senaste hela kalenderåret; alla år finns i tabellen under varje diagram.</p>"
-)
+def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
+    """The whole page as text: the view of `data` that the templates lay out."""
+    as_of = _as_date((data.run or {}).get("as_of"))
+    header = _header(data.run)
+    charts = Charts(header["demo"])
+    kpis = {k["kpi_id"]: k for k in data.kpis.to_dict("records")}
+    idx = Index(data.values)
+    codes = _kommun_codes(data)
+    headline = data.values[data.values["kpi_id"].isin([k for k, _ in HEADLINE])]
+    year = chart_year(set(headline["period"]) or set(data.values["period"]), as_of)
+    context = {
+        "title": TITLE, "header": header, "demo_banner": DEMO_BANNER,
+        "audit_banner": AUDIT_FAILED_BANNER if (data.audit or {}).get("safe") is False else None,
+        "alla_name": ALLA_NAME, "suppressed_text": SUPPRESSED_TEXT,
+        "perturbation": PERTURBATION_SENTENCE, "no_values_note": NO_VALUES_NOTE,
+        "empty": data.values.empty, "min_cell": min_cell, "symbols": MARKER_SYMBOL,
+        "overview": _overview(idx, kpis, codes, year),
+        "expected": _expected(idx, kpis, codes, year),
+        "quarters": _quarters(data, kpis, as_of),
+        "kommuner": _kommun_pages(data, idx, kpis, codes, year, charts),
+        "groups": _kpi_groups(data, as_of, charts),
+        "quality": _quality(data),
+        "kpis": data.kpis.to_dict("records"),
+    }
+    context["charts_json"] = charts.json()
+    context["plotly_js"] = get_plotlyjs()
+    return _environment().get_template("page.html").render(**context)
 
 
-def _suppression_text(min_cell: int) -> str:
-    return (
-        f"<p><strong>Skydd för enskilda.</strong> {_e(PERTURBATION_SENTENCE)} Varje antal har "
-        "fått ett litet tillägg eller avdrag som bestäms av vilka personer som ingår (samma "
-        "grupp får alltid samma tillägg), andelar räknas på de förändrade antalen, medan "
-        "medelvärden och medianer är exakta. Ett värde visas inte när det förändrade underlaget "
-        f"(nämnaren, för antal antalet självt) är under {min_cell}, och inte heller en andel på "
-        f"0 % eller 100 % när underlaget är under {2 * min_cell}. Sådana värden står som "
-        f"<em>{_e(SUPPRESSED_TEXT)}</em> – aldrig som noll. Förväntade värden och avvikelser "
-        "visas inte när färre än 15 avslut ingår. Inga andra värden döljs. Uppdelningar "
-        "redovisas per år, kvartal bara för totalen.</p>")
-
-
-def _method_section(kpis: pd.DataFrame, min_cell: int) -> str:
-    items = "".join(f"<dt>{_e(k.title_sv)} <code>{_e(k.kpi_id)}</code></dt>"
-                    f"<dd>{_e(k.description_sv)}</dd>" for k in kpis.itertuples(index=False))
-    return "\n".join([
-        "<section id=\"sa-raknas\"><h2>Så räknas siffrorna</h2>",
-        METHOD_TEXT, _suppression_text(min_cell),
-        f"<h3>Nyckeltalen</h3><dl>{items}</dl>",
-        "</section>"])
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -894,27 +1337,3 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-
-
-CSS = """
-body { font-family: "Segoe UI", Helvetica, Arial, sans-serif; color: #222; margin: 0;
-       background: #f6f6f4; line-height: 1.45; }
-main { max-width: 1100px; margin: 0 auto; padding: 1.5rem; background: white; }
-h1 { font-size: 1.7rem; margin-bottom: .2rem; }
-h2 { border-bottom: 2px solid #2b6a99; padding-bottom: .2rem; margin-top: 2.5rem; }
-h2.group { border-bottom-color: #d9782d; }
-article { margin: 1.5rem 0 2.5rem; }
-.meta { color: #555; font-size: .95rem; }
-.desc { max-width: 60rem; }
-.note { background: #fff7e0; border-left: 4px solid #d9a400; padding: .5rem .8rem; }
-.demo { background: #b00020; color: white; font-weight: bold; font-size: 1.2rem;
-        padding: .8rem 1rem; margin: 1rem 0; border-radius: 4px; }
-table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .9rem; }
-th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: left; vertical-align: top; }
-thead th { background: #eef3f7; }
-td.num, table.values td { text-align: right; }
-details { margin: .5rem 0; }
-summary { cursor: pointer; color: #2b6a99; }
-dt { font-weight: bold; margin-top: .6rem; }
-code { font-size: .8rem; color: #666; }
-"""
