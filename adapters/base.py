@@ -26,6 +26,7 @@ class Reason(StrEnum):
 
     PNR_INVALID = "PNR_INVALID"  # not a personnummer: wrong length, date or check digit
     PNR_MISSING = "PNR_MISSING"
+    PNR_INTERIM = "PNR_INTERIM"  # an interim (reserve) number, a letter in the serial: no person
     ID_MISSING = "ID_MISSING"  # neither personnummer nor Deltagarnr
     DATE_INVALID = "DATE_INVALID"  # a required date that cannot be parsed or is impossible
     DATE_MISSING = "DATE_MISSING"

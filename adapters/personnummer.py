@@ -15,6 +15,8 @@ from functools import lru_cache
 
 _SEPARATORS = re.compile(r"[\s\u00a0]+")
 _FLOAT_TAIL = re.compile(r"\.0+$")
+# 6 or 8 digits, then a serial of four letters and digits with at least one letter
+_INTERIM = re.compile(r"(?:\d{6}|\d{8})[-+]?(?=[0-9A-Z]{4}$)\d*[A-Z][0-9A-Z]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,12 @@ class Personnummer:
 
 class InvalidPersonnummer(ValueError):
     """Raised with a message that describes the problem, never the number."""
+
+
+class InterimNumber(InvalidPersonnummer):
+    """An interim (reserve) number: a birth date, then a serial with a letter in it
+    ('19900101-T123'), given by healthcare to people who have no personnummer yet. Not a
+    personnummer (no check digit, no sex, not stable): adapters quarantine it as PNR_INTERIM."""
 
 
 def luhn_ok(ten_digits: str) -> bool:
@@ -70,6 +78,8 @@ def _parse(value: object, today: date) -> Personnummer:
     text = _FLOAT_TAIL.sub("", text)
     if not text:
         raise InvalidPersonnummer("empty")
+    if _INTERIM.fullmatch(text):
+        raise InterimNumber("an interim number (a letter in the serial), not a personnummer")
     plus = "+" in text
     text = text.replace("-", "").replace("+", "")
     if not text.isdigit():

@@ -19,9 +19,11 @@ from adapters.base import AdapterResult
 from adapters.config import SystemConfig, normalise
 from adapters.personnummer import Pseudonymiser
 
-# 10 or 12 digits, optionally with '-', '+' or a space before the last four
-PNR_LIKE = re.compile(r"(?<!\d)(?:\d{2})?\d{6}[-+ ]?\d{4}(?!\d)")
-_MAYBE_PNR = r"\d{6}[-+ ]?\d{4}"
+# 10 or 12 digits, optionally with '-', '+' or a space before the last four; or an interim number,
+# whose serial starts with a letter ('19900101-T123')
+PNR_LIKE = re.compile(
+    r"(?<!\d)(?:\d{2})?\d{6}(?:[-+ ]?\d{4}(?!\d)|[-+]?[A-Za-z]\d{3}(?![^\W_]))")
+_MAYBE_PNR = r"\d{6}(?:[-+ ]?\d{4}|[-+]?[A-Za-z]\d{3})"
 MASK = "[personnummer]"
 TEXT_COLUMNS_SUFFIX = "_local"
 FREE_TEXT_COLUMNS = ("provider", "malgrupp")  # free text kept as delivered, like *_local

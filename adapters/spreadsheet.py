@@ -41,7 +41,7 @@ import python_calamine
 from adapters import redact
 from adapters.base import FileRejected, QuarantineRow, Reason, SourceFile
 from adapters.config import SystemConfig, normalise
-from adapters.personnummer import InvalidPersonnummer, Personnummer, parse
+from adapters.personnummer import InterimNumber, InvalidPersonnummer, Personnummer, parse
 from adapters.values import is_blank, parse_date
 
 HEADER_SEARCH_ROWS = 15
@@ -453,6 +453,8 @@ def read_personnummer(table: Table, row: Row, today: date) -> Personnummer:
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
     try:
         return parse(value if numeric else cell_text(value), today)
+    except InterimNumber as exc:
+        raise RowProblem(Reason.PNR_INTERIM, column, str(exc)) from None
     except InvalidPersonnummer as exc:  # its message never contains the number
         raise RowProblem(Reason.PNR_INVALID, column, f"not a valid personnummer ({exc})") from None
 

@@ -42,8 +42,9 @@ WORK_OR_STUDIES = {"ARBETE", "ARBETE_SUBVENTIONERAT", "STUDIER"}
 UNSUBSIDISED_WORK_OR_STUDIES = {"ARBETE", "STUDIER"}
 END_REASON_WORK_OR_STUDIES = {"ARBETE", "STUDIER"}
 
+START_HORIZONS = (6, 12)
 SPELL_DIMS = ("TOTAL", "KON", "ALDER", "INSATS", "FODD_UTRIKES", "FS_VID_START",
-              "LANGVARIGT_FS_FORE")
+              "LANGVARIGT_FS_FORE", "REMITTERAD", "AVSTAND")
 # every value of each dimension's list (metrics.md "Breakdowns", schema.md's insats_typ)
 DIM_VALUES = {
     "TOTAL": ["ALLA"], "KON": ["K", "M"], "ALDER": ["16-24", "25-29", "30-49", "50+"],
@@ -52,7 +53,10 @@ DIM_VALUES = {
                "OVRIGT"],
     "FODD_UTRIKES": ["JA", "NEJ", "OKAND"], "FS_VID_START": ["JA", "NEJ", "OKAND"],
     "LANGVARIGT_FS_FORE": ["JA", "NEJ", "OKAND"],
+    "REMITTERAD": ["IFO", "AF", "FK", "EGEN", "OVRIGT", "OKAND"],
+    "AVSTAND": ["NARA", "OSAKER", "LANGT", "OKAND"],
 }
+EXPECTED_MIN_N = 15  # SALSA's smallest unit: expected values are published from 15 exits
 POPULATION_DIMS = ("TOTAL", "KON", "ALDER", "FODD_UTRIKES")
 COUNT_KPIS = {"AME_STARTADE", "AME_AVSLUTADE"}
 
@@ -248,6 +252,9 @@ def build_spells(ep: pd.DataFrame, person: pd.DataFrame, as_of: date) -> pd.Data
         # type: most days; ties: later start, then the code that sorts first
         typ_ep = sorted(eps, key=lambda pe: (-pe[1].days, -pe[1].start_date.toordinal(),
                                              *_text_last(pe[1].insats_typ)))[0][1]
+        # the first non-null referral and distance among the episodes, in rule-1 order
+        referred = next((e.referred_from for _, e in eps if isinstance(e.referred_from, str)), None)
+        distance = next((e.distance for _, e in eps if isinstance(e.distance, str)), None)
         end_reason = None
         if exit_date is not None:
             # latest end; ties: the longer, then rule-1 order
@@ -256,9 +263,10 @@ def build_spells(ep: pd.DataFrame, person: pd.DataFrame, as_of: date) -> pd.Data
             end_reason = er_ep.end_reason
         out.append({"spell_id": i, "person_key": sp["person_key"], "kommun_kod": sp["kommun_kod"],
                     "start_date": start, "exit_date": exit_date, "insats_typ": typ_ep.insats_typ,
-                    "end_reason": end_reason})
+                    "end_reason": end_reason, "referred_from": referred, "distance": distance})
     spells = pd.DataFrame(out, columns=["spell_id", "person_key", "kommun_kod", "start_date",
-                                        "exit_date", "insats_typ", "end_reason"])
+                                        "exit_date", "insats_typ", "end_reason", "referred_from",
+                                        "distance"])
     spells = spells.merge(person[["person_key", "birth_year", "birth_month", "sex", "born_abroad"]],
                           on="person_key", how="left")
     spells["start_mi"] = spells["start_date"].map(month_index)
@@ -327,7 +335,19 @@ def add_fs_attributes(spells: pd.DataFrame, on_fs: dict, coverage: dict) -> pd.D
 
 
 def add_horizon_status(spells, obs, ep, on_fs, coverage, as_of):
-    """mature_h, status_h, off_fs_h (metrics.md, "Status at a horizon")."""
+    """mature_h, status_h, off_fs_h (metrics.md, "Status at a horizon") and, from the start of
+    every spell, mature_start_h, status_start_h, off_fs_start_h ("Status after start")."""
+    obs, ep = _status_inputs(obs, ep, as_of)
+    for h in HORIZONS:
+        r = spells["exit_date"].map(lambda d, h=h: add_months(d, h) if d is not None else None)
+        _status_columns(spells, r, f"{h}m", obs, ep, on_fs, coverage, as_of)
+    for h in START_HORIZONS:
+        t = spells["start_date"].map(lambda d, h=h: add_months(d, h))
+        _status_columns(spells, t, f"start_{h}m", obs, ep, on_fs, coverage, as_of)
+    return spells
+
+
+def _status_inputs(obs, ep, as_of):
     obs = obs[obs["status"] != "OKAND"].copy()
     obs["basis_rank"] = (obs["basis"] != "FOLLOWUP").astype(int)
     obs["status_rank"] = obs["status"].map(lambda s: STATUS_ORDER.index(s)
@@ -336,51 +356,67 @@ def add_horizon_status(spells, obs, ep, on_fs, coverage, as_of):
     ep = ep.copy()
     ep["start_ord"] = ep["start_date"].map(lambda d: d.toordinal())
     ep["end_ord"] = ep["end_date"].map(lambda d: (d if d is not None else as_of).toordinal())
+    return obs, ep
 
-    for h in HORIZONS:
-        r = spells["exit_date"].map(lambda d, h=h: add_months(d, h) if d is not None else None)
-        spells[f"r_{h}"] = r
-        spells[f"mature_{h}m"] = r.map(lambda d: d is not None and d <= as_of)
-        mature = spells.loc[spells[f"mature_{h}m"], ["spell_id", "person_key"]].copy()
-        mature["r_ord"] = r[spells[f"mature_{h}m"]].map(lambda d: d.toordinal())
 
-        cand = mature.merge(obs, on="person_key")
-        cand["dist"] = (cand["obs_ord"] - cand["r_ord"]).abs()
-        cand = cand[cand["dist"] <= 45]
-        cand = cand.sort_values(["spell_id", "dist", "basis_rank", "obs_ord", "status_rank"],
-                                ascending=[True, True, True, False, True])
-        observed = cand.drop_duplicates("spell_id").set_index("spell_id")["status"]
+def _status_columns(spells, r, suffix, obs, ep, on_fs, coverage, as_of):
+    """The status at the dates r (None: no such date) and off FS in month(r), as columns."""
+    spells[f"r_{suffix}"] = r
+    spells[f"mature_{suffix}"] = r.map(lambda d: d is not None and d <= as_of)
+    mature = spells.loc[spells[f"mature_{suffix}"], ["spell_id", "person_key"]].copy()
+    mature["r_ord"] = r[spells[f"mature_{suffix}"]].map(lambda d: d.toordinal())
 
-        active = mature.merge(ep[["person_key", "start_ord", "end_ord"]], on="person_key")
-        active = active[(active["start_ord"] <= active["r_ord"]) &
-                        (active["r_ord"] <= active["end_ord"])]
-        in_insats = set(active["spell_id"])
+    cand = mature.merge(obs, on="person_key")
+    cand["dist"] = (cand["obs_ord"] - cand["r_ord"]).abs()
+    cand = cand[cand["dist"] <= 45]
+    cand = cand.sort_values(["spell_id", "dist", "basis_rank", "obs_ord", "status_rank"],
+                            ascending=[True, True, True, False, True])
+    observed = cand.drop_duplicates("spell_id").set_index("spell_id")["status"]
 
-        # status: the closest observation, else an active insats, else OKAND
-        mature_ids = set(mature["spell_id"])
-        status = []
-        for sid in spells["spell_id"]:
-            if sid not in mature_ids:
-                status.append(None)
-            elif sid in observed.index:
-                status.append(observed[sid])
-            elif sid in in_insats:
-                status.append("I_INSATS")
-            else:
-                status.append("OKAND")
-        spells[f"status_{h}m"] = pd.Series(status, index=spells.index, dtype=object)
+    active = mature.merge(ep[["person_key", "start_ord", "end_ord"]], on="person_key")
+    active = active[(active["start_ord"] <= active["r_ord"]) &
+                    (active["r_ord"] <= active["end_ord"])]
+    in_insats = set(active["spell_id"])
 
-        # off FS at month(r_h): mature, on FS at start, month(r_h) covered by the spell's kommun
-        off = []
-        for mat, at_start, rh, kommun, pkey in zip(
-                spells[f"mature_{h}m"], spells["fs_at_start"], spells[f"r_{h}"],
-                spells["kommun_kod"], spells["person_key"]):
-            m = month_index(rh) if mat else None
-            if not mat or at_start != "JA" or m not in coverage.get(kommun, set()):
-                off.append(None)
-            else:
-                off.append(m not in on_fs.get(pkey, set()))
-        spells[f"off_fs_{h}m"] = pd.Series(off, index=spells.index, dtype=object)
+    # status: the closest observation, else an active insats, else OKAND
+    mature_ids = set(mature["spell_id"])
+    status = []
+    for sid in spells["spell_id"]:
+        if sid not in mature_ids:
+            status.append(None)
+        elif sid in observed.index:
+            status.append(observed[sid])
+        elif sid in in_insats:
+            status.append("I_INSATS")
+        else:
+            status.append("OKAND")
+    spells[f"status_{suffix}"] = pd.Series(status, index=spells.index, dtype=object)
+
+    # off FS at month(r): mature, on FS at start, month(r) covered by the spell's kommun
+    off = []
+    for mat, at_start, rh, kommun, pkey in zip(
+            spells[f"mature_{suffix}"], spells["fs_at_start"], spells[f"r_{suffix}"],
+            spells["kommun_kod"], spells["person_key"]):
+        m = month_index(rh) if mat else None
+        if not mat or at_start != "JA" or m not in coverage.get(kommun, set()):
+            off.append(None)
+        else:
+            off.append(m not in on_fs.get(pkey, set()))
+    spells[f"off_fs_{suffix}"] = pd.Series(off, index=spells.index, dtype=object)
+
+
+def add_returns(spells: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """returned_12m ("Returns to the AME"): True / False for exits with exit + 12 months <= as_of,
+    None for the others."""
+    starts = {p: sorted(g["start_date"]) for p, g in spells.groupby("person_key")}
+    returned = []
+    for pkey, exit_date in zip(spells["person_key"], spells["exit_date"]):
+        if exit_date is None or add_months(exit_date, 12) > as_of:
+            returned.append(None)
+            continue
+        until = add_months(exit_date, 12)
+        returned.append(any(exit_date < s <= until for s in starts[pkey]))
+    spells["returned_12m"] = pd.Series(returned, index=spells.index, dtype=object)
     return spells
 
 
@@ -499,6 +535,8 @@ def _spell_kpis(spells: pd.DataFrame, coverage: dict) -> list[pd.DataFrame]:
     s["FODD_UTRIKES"] = s["born_abroad"].map(_born_abroad)
     s["FS_VID_START"] = s["fs_at_start"]
     s["LANGVARIGT_FS_FORE"] = s["long_fs_before"]
+    s["REMITTERAD"] = s["referred_from"].map(lambda v: v if isinstance(v, str) else "OKAND")
+    s["AVSTAND"] = s["distance"].map(lambda v: v if isinstance(v, str) else "OKAND")
     s["rk"] = [record_key(f"{p}|{k}|{_as_date(d).isoformat()}")
                for p, k, d in zip(s["person_key"], s["kommun_kod"], s["start_date"])]
     base = ["kommun_kod", "pmi", *SPELL_DIMS, "rk"]
@@ -533,6 +571,20 @@ def _spell_kpis(spells: pd.DataFrame, coverage: dict) -> list[pd.DataFrame]:
                               ejfs.assign(x=ejfs[f"off_fs_{h}m"].astype(bool).astype(int))
                               [base + ["x"]], SPELL_DIMS))
 
+    for h in START_HORIZONS:
+        mat = started[started[f"mature_start_{h}m"].astype(bool)]
+        out.append(_aggregate(f"AME_ARB_STUD_START_{h}M", "share",
+                              mat.assign(x=mat[f"status_start_{h}m"].isin(WORK_OR_STUDIES)
+                                         .astype(int))[base + ["x"]], SPELL_DIMS))
+        ejfs = mat[mat[f"off_fs_start_{h}m"].notna()]
+        out.append(_aggregate(f"AME_EJ_FS_START_{h}M", "share",
+                              ejfs.assign(x=ejfs[f"off_fs_start_{h}m"].astype(bool).astype(int))
+                              [base + ["x"]], SPELL_DIMS))
+    ret = exits[exits["returned_12m"].notna()]
+    out.append(_aggregate("AME_ATERKOMST_12M", "share",
+                          ret.assign(x=ret["returned_12m"].astype(bool).astype(int))[base + ["x"]],
+                          SPELL_DIMS))
+
     before = started[started["fs_months_before_12"].notna()]
     out.append(_aggregate("FS_MAN_FORE_12", "mean",
                           before.assign(x=before["fs_months_before_12"].astype(int))[base + ["x"]],
@@ -549,6 +601,58 @@ def _spell_kpis(spells: pd.DataFrame, coverage: dict) -> list[pd.DataFrame]:
                           prog.assign(x=prog["prog_improved"].astype(bool).astype(int))
                           [base + ["x"]],
                           SPELL_DIMS))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# expected values (indirect standardisation)
+
+
+def _age_group(age) -> str:
+    """The ALDER groups, with 0-15 below 16 and OKAND when the birth month is unknown."""
+    if age is None or pd.isna(age):
+        return "OKAND"
+    return "0-15" if age < 16 else age_band(age)
+
+
+def _expected_kpis(spells: pd.DataFrame) -> list[pd.DataFrame]:
+    """AME_ARB_STUD_{h}M_FORVANTAT and _AVVIKELSE: per municipality and exit year, TOTAL only.
+    Each mature exit's expected outcome is its stratum's rate over all municipalities that year."""
+    out = []
+    exits = spells[spells["exit_date"].notna()].copy()
+    exits["year"] = exits["exit_date"].map(lambda d: str(d.year))
+    # READING: an unknown sex or born_abroad is a stratum value of its own, like OKAND
+    exits["stratum"] = [
+        (sex if isinstance(sex, str) else "OKAND", _age_group(age), _born_abroad(abroad),
+         fs_start, long_before)
+        for sex, age, abroad, fs_start, long_before in zip(
+            exits["sex"], exits["age_at_start"], exits["born_abroad"], exits["fs_at_start"],
+            exits["long_fs_before"])]
+    for h in HORIZONS:
+        mat = exits[exits[f"mature_{h}m"].astype(bool)].copy()
+        if mat.empty:
+            continue
+        mat["o"] = mat[f"status_{h}m"].isin(WORK_OR_STUDIES).astype(int)
+        rates = mat.groupby(["year", "stratum"])["o"].agg(["sum", "size"])
+        rate = {key: Fraction(int(r["sum"]), int(r["size"])) for key, r in rates.iterrows()}
+        rows = []
+        for (kommun, year), g in mat.groupby(["kommun_kod", "year"]):
+            n = len(g)
+            r = [rate[(year, st)] for st in g["stratum"]]
+            o, e = int(g["o"].sum()), sum(r, Fraction(0))
+            v = sum((x * (1 - x) for x in r), Fraction(0))
+            diff = float(o - e) / n
+            half = Z * math.sqrt(float(v)) / n
+            rows.append((f"AME_ARB_STUD_{h}M_FORVANTAT", kommun, year, float(e), n,
+                         float(e) / n, np.nan, np.nan))
+            rows.append((f"AME_ARB_STUD_{h}M_AVVIKELSE", kommun, year, float(o - e), n, diff,
+                         diff - half, diff + half))
+        frame = pd.DataFrame(rows, columns=["kpi_id", "kommun_kod", "period", "numerator",
+                                            "denominator", "value", "ci_low", "ci_high"])
+        frame = frame.assign(period_type="YEAR", dimension="TOTAL", dimension_value="ALLA",
+                             cell_kind="expected", n_size=np.nan,
+                             d_size=frame["denominator"], n_ck=0, d_ck=0)
+        out.append(frame[COLUMNS + CELL_FACTS])
     return out
 
 
@@ -665,6 +769,8 @@ def _grid(kv: pd.DataFrame) -> pd.DataFrame:
     for kpi_id, kommun, period, ptype in totals[
             ["kpi_id", "kommun_kod", "period", "period_type"]].itertuples(index=False):
         dims = POPULATION_DIMS if kpi_id in POPULATION_KPIS else SPELL_DIMS
+        if kpi_id.endswith(("_FORVANTAT", "_AVVIKELSE")):
+            dims = ("TOTAL",)  # published for TOTAL only
         for d in dims if ptype == "YEAR" else ("TOTAL",):
             rows += [(kpi_id, kommun, period, ptype, d, v) for v in DIM_VALUES[d]]
     return pd.DataFrame(rows, columns=COLUMNS[:6])
@@ -682,6 +788,7 @@ def publish(kv: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     cells = _grid(kv).merge(kv, how="left", on=COLUMNS[:6])
     out = {}
     shares = set()
+    intervals = {}  # the expected values' own intervals
     for r in cells.itertuples(index=False):
         key = (r.kpi_id, r.kommun_kod, r.period, r.period_type, r.dimension, r.dimension_value)
         size_d = 0 if pd.isna(r.d_size) else r.d_size
@@ -698,6 +805,10 @@ def publish(kv: pd.DataFrame, min_cell: int) -> pd.DataFrame:
         elif kind == "km":
             out[key] = ((min(p_n, p_d), p_d, r.value, False) if p_d >= min_cell
                         else (None, None, None, True))
+        elif kind == "expected":  # not perturbed: suppressed below n = 15, never counts
+            out[key] = ((None, None, r.value, False) if r.d_size >= EXPECTED_MIN_N
+                        else (None, None, None, True))
+            intervals[key] = (r.ci_low, r.ci_high)
         else:
             num, den, sup = _share(min(p_n, p_d), p_d, min_cell)
             out[key] = (num, den, None if sup else num / den, sup)
@@ -718,6 +829,8 @@ def publish(kv: pd.DataFrame, min_cell: int) -> pd.DataFrame:
         lo = hi = np.nan
         if not sup and kpi_id in shares:
             lo, hi = wilson(num, den)
+        elif not sup and key in intervals:
+            lo, hi = intervals[key]
         rows.append(key + (np.nan if num is None else float(num), np.nan if den is None else float(den),
                            np.nan if value is None or pd.isna(value) else float(value), lo, hi, sup))
     published = pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
@@ -730,6 +843,7 @@ def compute_spells(core: dict[str, pd.DataFrame], as_of: date) -> pd.DataFrame:
     spells = build_spells(ep, person, as_of)
     spells = add_fs_attributes(spells, on_fs, coverage)
     spells = add_horizon_status(spells, obs, ep, on_fs, coverage, as_of)
+    spells = add_returns(spells, as_of)
     spells = add_progression(spells, pa)
     return spells
 
@@ -741,9 +855,11 @@ def compute_both(core: dict[str, pd.DataFrame], as_of: date,
     spells = build_spells(ep, person, as_of)
     spells = add_fs_attributes(spells, on_fs, coverage)
     spells = add_horizon_status(spells, obs, ep, on_fs, coverage, as_of)
+    spells = add_returns(spells, as_of)
     spells = add_progression(spells, pa)
 
-    parts = _spell_kpis(spells, coverage) + _population_kpis(paid, person, on_fs, coverage)
+    parts = (_spell_kpis(spells, coverage) + _expected_kpis(spells)
+             + _population_kpis(paid, person, on_fs, coverage))
     parts = [p for p in parts if not p.empty]
     if not parts:
         return (pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS}),

@@ -115,6 +115,8 @@ def random_core(seed: int) -> tuple[CoreDb, date, int]:
     raters at the window edges, in another municipality and unlinked. core.fs_month holds adults
     only (schema.md), as the real core does."""
     rng = random.Random(seed)
+    # referral and distance from a stream of their own, so that the rest of each core stays as it was
+    said = random.Random(seed + 7919)
     db = CoreDb()
     as_of = rng.choice([date(2024, 6, 30), date(2024, 5, 15), date(2024, 3, 31),
                         date(2023, 12, 31)])
@@ -148,7 +150,9 @@ def random_core(seed: int) -> tuple[CoreDb, date, int]:
             anchors.append(end + rng.choice([28, 29, 30, 31, 32, 0, rng.randint(1, 400)]))
             ongoing = rng.random() < 0.1
             db.episode(key, kommun, rng.choice(TYPES), _d(start), None if ongoing else _d(end),
-                       None if ongoing else rng.choice(REASONS))
+                       None if ongoing else rng.choice(REASONS),
+                       referred=said.choice([None, None, "IFO", "AF", "FK", "EGEN", "OVRIGT"]),
+                       distance=said.choice([None, None, "NARA", "OSAKER", "LANGT"]))
             if ongoing:
                 continue
             for h in (3, 6, 12):
@@ -219,10 +223,15 @@ def test_random_cores_reach_every_kpi_and_suppression():
             seen.add("suppression")
         if (~mine_pub.suppressed & (mine_pub.kpi_id == "AME_ARB_STUD_KAND_3M")).any():
             seen.add("published KAND")
+        seen |= {f"{d}={v}" for d, v in zip(mine.dimension, mine.dimension_value)
+                 if d in ("REMITTERAD", "AVSTAND")}
     for kpi in ("AME_STARTADE", "AME_ARB_STUD_12M", "AME_ARB_STUD_KAND_6M", "AME_EJ_FS_3M",
-                "AME_EJ_FS_12M", "FS_MAN_FORE_12", "FS_MAN_EFTER_12", "FS_MEDIAN_MAN",
+                "AME_EJ_FS_12M", "AME_ARB_STUD_START_6M", "AME_ARB_STUD_START_12M",
+                "AME_EJ_FS_START_6M", "AME_EJ_FS_START_12M", "AME_ATERKOMST_12M",
+                "AME_ARB_STUD_3M_FORVANTAT", "AME_ARB_STUD_12M_AVVIKELSE", "FS_MAN_FORE_12", "FS_MAN_EFTER_12", "FS_MEDIAN_MAN",
                 "FS_LANGVARIGT", "FS_MYCKET_LANGVARIGT", "FS_ATERKOMST_12M", "PROG_FORBATTRAD",
-                "suppression", "published KAND"):
+                "suppression", "published KAND", "REMITTERAD=FK", "REMITTERAD=OKAND",
+                "AVSTAND=LANGT", "AVSTAND=OKAND"):
         assert kpi in seen, kpi
 
 
@@ -261,6 +270,17 @@ def test_worked_example_numbers_in_pandas():
     assert row(kv, "FS_LANGVARIGT", period="2023-Q1") is None  # yearly only
     lo, hi = row(kv, "AME_ARB_STUD_3M")[3:5]
     assert lo == pytest.approx(0.2065493118, abs=1e-9) and hi == 1.0  # Wilson, n = 1
+    # from start (cohort 2023-Q1), returns, referral and distance unknown, expected values
+    assert row(kv, "AME_ARB_STUD_START_6M", period="2023-Q1")[:3] == (1, 1, 1)
+    assert row(kv, "AME_EJ_FS_START_6M")[:3] == (1, 1, 1)
+    assert row(kv, "AME_ARB_STUD_START_12M")[:3] == (0, 1, 0)
+    assert row(kv, "AME_EJ_FS_START_12M")[:3] == (1, 1, 1)
+    assert row(kv, "AME_ATERKOMST_12M", period="2023-Q2")[:3] == (0, 1, 0)
+    assert row(kv, "AME_STARTADE", dimension="REMITTERAD", value="OKAND")[0] == 1
+    assert row(kv, "AME_AVSLUTADE", dimension="AVSTAND", value="OKAND")[0] == 1
+    assert row(kv, "AME_ARB_STUD_3M_FORVANTAT") == (1, 1, 1, None, None)
+    assert row(kv, "AME_ARB_STUD_3M_AVVIKELSE") == (0, 1, 0, 0, 0)
+    assert row(kv, "AME_ARB_STUD_3M_AVVIKELSE", "ALLA") is None
     # every row carries exactly the columns of marts.kpi_value
     assert list(kv.columns) == ["kpi_id", "kommun_kod", "period", "period_type", "dimension",
                                 "dimension_value", "numerator", "denominator", "value", "ci_low",
@@ -469,6 +489,33 @@ def test_published_table_at_several_min_cells():
                                     "count(*) filter (where not suppressed) "
                                     "from marts.kpi_published").fetchone()
         assert suppressed[0] > 0 and suppressed[1] > 0
+
+
+def test_expected_values_over_strata_and_the_publication_threshold():
+    """Two municipalities, mature exits in several strata (sex, age group with 0-15 and an unknown
+    birth month, born abroad, FS at start), 1480 with 15 exits (published) and 1402 with 14."""
+    db = CoreDb()
+    db.coverage("1480", "2021-01", "2024-06")
+    rng = random.Random(16)
+    for i in range(29):
+        kommun = "1480" if i < 15 else "1402"
+        key = f"x{i}"
+        if i % 9:  # every ninth has no person row: sex and age unknown
+            db.person(key, rng.choice([1960, 1990, 2008]), rng.randint(1, 12), rng.choice("KM"),
+                      rng.choice([True, False, None]))
+        if rng.random() < 0.5:
+            db.fs(key, "1480", "2022-12", "2023-01")
+        end = date(2023, rng.randint(1, 11), rng.randint(1, 28))
+        db.episode(key, kommun, "PRAKTIK", date(2022, 12, 5), end, referred=rng.choice(
+            ["IFO", "AF", None]), distance=rng.choice(["NARA", "LANGT", None]))
+        for h in (3, 6, 12):
+            db.observation(key, kommun, add_months(end, h), rng.choice(STATUSES))
+    kv = assert_same(db, AS_OF, 5)
+    assert row(kv, "AME_ARB_STUD_3M_FORVANTAT")[1] == 15
+    assert row(kv, "AME_ARB_STUD_3M_FORVANTAT", "1402")[1] == 14
+    _, _, _, pub = kpi_frames(db, AS_OF, 5)
+    assert row(pub, "AME_ARB_STUD_3M_AVVIKELSE")[5] is False
+    assert row(pub, "AME_ARB_STUD_3M_AVVIKELSE", "1402")[5] is True
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ list: sheets '2023' and '2022' and a 'Pivot').
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from datetime import date
@@ -350,3 +351,38 @@ def test_a_merged_header_cell_names_every_column_it_covers():
     table = find_table(sheet, _config())
     data, skipped = table.split_rows()
     assert (table.value(data[0], "startdatum"), skipped) == ("2023-01-02", 0)
+
+
+# --- the personnummer project's invalid and interim numbers, through the adapter ----------------
+
+TESTDATA = ROOT / "tests" / "unit" / "personnummer_testdata"
+
+
+def _project_numbers() -> list[tuple[object, Reason]]:
+    """Every invalid form of structured.json (number cells as numbers) and every interim form."""
+    groups = json.loads((TESTDATA / "structured.json").read_text(encoding="utf-8"))
+    invalid = [n for forms in groups.values()
+               for n in forms["integer"]["invalid"] + forms["string"]["invalid"]
+               if " " not in str(n)]  # fmt: skip
+    interim = [e[form] for e in json.loads((TESTDATA / "interim.json").read_text(encoding="utf-8"))
+               for form in ("long_format", "separated_long", "short_format", "separated_format")]
+    return [(n, Reason.PNR_INVALID) for n in invalid] + [(n, Reason.PNR_INTERIM) for n in interim]
+
+
+def test_invalid_and_interim_numbers_of_the_public_lists_are_quarantined(tmp_path):
+    numbers = _project_numbers()
+    path = tmp_path / "lista.xlsx"
+    write_xlsx(path, [SheetSpec("Lista", [["Personnummer", "Startdatum"]]
+                                + [[n, date(2023, 1, 2)] for n, _ in numbers])])  # fmt: skip
+    result = read(path)
+    assert (result.rows_read, result.rows_loaded) == (len(numbers), 0)
+    assert [(q.row_number, q.reason, q.column) for q in result.quarantine] == [
+        (row, reason, "Personnummer") for row, (_, reason) in enumerate(numbers, start=2)]
+    interim = [q.message for q in result.quarantine if q.reason == Reason.PNR_INTERIM]
+    assert len(interim) == 48 and interim[0] == (
+        f"1480/excel/lista.xlsx, sheet 'Lista', row {len(numbers) - 46}, column 'Personnummer': "
+        "an interim number (a letter in the serial), not a personnummer")
+    text = _everything(result)
+    for n, _ in numbers:
+        if n:
+            assert str(n) not in text and re.sub(r"\D", "", str(n)) not in text

@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from tests.marts.coredb import worked_example
@@ -81,3 +82,46 @@ def test_age_band_and_alla(db):
     assert db.kpi("AME_AVSLUTADE", dimension="ALDER", value="30-49")[0] == 1
     assert db.kpi("AME_AVSLUTADE", kommun="ALLA")[0] == 1
     assert db.kpi("AME_ARB_STUD_3M", kommun="ALLA", dimension="FS_VID_START", value="JA")[:3] == (1, 1, 1.0)
+
+
+def test_spell_columns_after_start_returns_referral_and_distance(db):
+    s = db.spell().iloc[0]
+    assert [s.mature_start_6m, s.mature_start_12m] == [True, True]
+    assert [s.status_start_6m, s.status_start_12m] == ["ARBETE", "OKAND"]
+    assert [s.off_fs_start_6m, s.off_fs_start_12m] == [True, True]
+    assert not pd.isna(s.returned_12m) and not s.returned_12m  # mature, no return
+    assert (s.referred_from, s.distance) == (None, None)
+
+
+def test_from_start_t6_observation_37_days_away_and_t12_okand(db):
+    """t_6 = 2023-07-09: the ARBETE of 2023-08-15 is 37 days away; t_12 = 2024-01-09: OKAND.
+    The start cohort is 2023 / 2023-Q1; FS: 2023-07 and 2024-01 without FS."""
+    for period in ("2023", "2023-Q1"):
+        assert db.kpi("AME_ARB_STUD_START_6M", period=period)[:3] == (1, 1, 1.0)
+        assert db.kpi("AME_EJ_FS_START_6M", period=period)[:3] == (1, 1, 1.0)
+        assert db.kpi("AME_ARB_STUD_START_12M", period=period)[:3] == (0, 1, 0.0)
+        assert db.kpi("AME_EJ_FS_START_12M", period=period)[:3] == (1, 1, 1.0)
+    assert db.kpi("AME_ARB_STUD_START_6M", period="2023-Q2") is None
+
+
+def test_no_return_within_12_months(db):
+    """exit 2023-05-15 + 12 months = 2024-05-15 <= as_of: mature, no later spell."""
+    assert db.kpi("AME_ATERKOMST_12M")[:3] == (0, 1, 0.0)
+    assert db.kpi("AME_ATERKOMST_12M", period="2023-Q2")[:3] == (0, 1, 0.0)
+    assert db.kpi("AME_ATERKOMST_12M", kommun="ALLA")[:3] == (0, 1, 0.0)
+
+
+def test_referral_and_distance_unknown(db):
+    assert db.kpi("AME_STARTADE", dimension="REMITTERAD", value="OKAND")[0] == 1
+    assert db.kpi("AME_AVSLUTADE", dimension="AVSTAND", value="OKAND")[0] == 1
+    assert db.kpi("AME_ATERKOMST_12M", dimension="REMITTERAD", value="IFO") is None
+
+
+def test_expected_values_of_a_region_of_one(db):
+    """One exit: its stratum's rate is its own outcome, so E = O and the difference is 0."""
+    assert db.kpi("AME_ARB_STUD_3M_FORVANTAT") == (1, 1, 1.0, None, None)
+    assert db.kpi("AME_ARB_STUD_3M_AVVIKELSE") == (0, 1, 0.0, 0.0, 0.0)
+    assert db.kpi("AME_ARB_STUD_6M_FORVANTAT") == (0, 1, 0.0, None, None)
+    assert db.kpi("AME_ARB_STUD_12M_AVVIKELSE") == (0, 1, 0.0, 0.0, 0.0)
+    assert db.kpi("AME_ARB_STUD_3M_FORVANTAT", kommun="ALLA") is None
+    assert db.published("AME_ARB_STUD_3M_AVVIKELSE") == (None,) * 5 + (True,)  # n < 15

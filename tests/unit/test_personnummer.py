@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.personnummer import InvalidPersonnummer, Pseudonymiser, luhn_ok, parse
+from adapters.personnummer import (
+    InterimNumber,
+    InvalidPersonnummer,
+    Pseudonymiser,
+    luhn_ok,
+    parse,
+)
 
 TODAY = date(2026, 11, 23)
 
@@ -117,3 +123,38 @@ def test_every_number_of_the_public_valid_list_parses():
         except InvalidPersonnummer:
             bad.append(n)
     assert bad == []
+
+
+def _interim():
+    entries = json.loads((TESTDATA / "interim.json").read_text(encoding="utf-8"))
+    for e in entries:
+        for form in ("long_format", "separated_long", "short_format", "separated_format"):
+            yield pytest.param(e[form], id=e[form])
+
+
+@pytest.mark.parametrize("written", [*_interim(), "19900101-T123", "900101t123", "19900101-12A3"])
+def test_interim_numbers_are_no_personnummer_and_say_so(written):
+    with pytest.raises(InterimNumber) as info:
+        parse(written, TODAY)
+    assert str(info.value) == "an interim number (a letter in the serial), not a personnummer"
+
+
+@pytest.mark.parametrize("bad", ["19900101-T12", "19900101-T1234", "1990010-T123", "ABCDEF-1234"])
+def test_letters_elsewhere_are_invalid_but_not_interim(bad):
+    with pytest.raises(InvalidPersonnummer) as info:
+        parse(bad, TODAY)
+    assert not isinstance(info.value, InterimNumber)
+
+
+def _structured_invalid():
+    groups = json.loads((TESTDATA / "structured.json").read_text(encoding="utf-8"))
+    for kind, forms in groups.items():
+        for written in forms["integer"]["invalid"] + forms["string"]["invalid"]:
+            if " " not in str(written):  # stray spaces are accepted here (see above)
+                yield pytest.param(written, id=f"{kind}-{written!r}")
+
+
+@pytest.mark.parametrize("written", list(_structured_invalid()))
+def test_every_invalid_number_of_the_structured_list_is_rejected(written):
+    with pytest.raises(InvalidPersonnummer):
+        parse(written, TODAY)
