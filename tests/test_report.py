@@ -255,7 +255,7 @@ def test_data_quality_section(page):
             '<td class="num">3</td>') in quality
     assert ('<td>Göteborg (1480)</td><td>Ogiltig bedömningspoäng (SCORE_INVALID)</td>'
             '<td class="num">1</td>') in quality
-    assert ('<td>Göteborg (1480)</td><td>procapita</td><td>status</td><td>Jobbar lite</td>'
+    assert ('<td>Göteborg (1480)</td><td>procapita</td><td>Status</td><td>Jobbar lite</td>'
             '<td class="num">7</td>') in quality
     assert "Gammal dimension" not in quality
 
@@ -343,6 +343,8 @@ def test_no_output_for_the_network_reads_the_exact_table():
     exact marts.kpi_value never leaves the analysts."""
     root = Path(__file__).resolve().parents[1]
     modules = {"utfall/report.py", "utfall/export.py"}
+    # and the report's templates
+    modules |= {p.relative_to(root).as_posix() for p in (root / "utfall" / "templates").rglob("*.*")}
     # and any chart code: every module or notebook that draws with plotly
     for folder in ("utfall", "pipelines", "notebooks"):
         modules |= {path.relative_to(root).as_posix() for path in (root / folder).rglob("*.py")
@@ -356,3 +358,228 @@ def test_the_report_says_why_sums_do_not_add_up(tmp_path):
     text = write_report(_db(), tmp_path / "r.html").read_text(encoding="utf-8")
     header = text[:text.index("</header>")]
     assert PERTURBATION_SENTENCE in header  # no character in it that HTML escapes
+
+
+# --- The overview, expected against actual, quarters and the municipalities' pages -----------
+
+ARB6 = ("AME_ARB_STUD_6M", "I arbete eller studier 6 månader efter avslut",
+        "In work or studies 6 months after exit", "Andel avslut.", "Share.", "share", True, "exit")
+OKAND6 = ("AME_OKAND_6M", "Okänd status 6 månader efter avslut", "Unknown status", "Andel.",
+          "Share.", "share", False, "exit")
+EXPECTED6 = ("AME_ARB_STUD_6M_FORVANTAT", "Förväntad andel 6 månader", "Expected", "E/n.", "E/n.",
+             "share", None, "exit")
+DEVIATION6 = ("AME_ARB_STUD_6M_AVVIKELSE", "Avvikelse 6 månader", "Deviation", "(O-E)/n.",
+              "(O-E)/n.", "share", True, "exit")
+HEADLINE_VALUES = [
+    # Göteborg's interval lies wholly above Alla kommuner (0.4), Ale's wholly below, Partille's
+    # covers it, Stenungsund is suppressed
+    ("AME_ARB_STUD_6M", "ALLA", "2023", "TOTAL", "ALLA", 40, 100, 0.4, 0.3094, 0.4980, False),
+    ("AME_ARB_STUD_6M", "1480", "2023", "TOTAL", "ALLA", 30, 50, 0.6, 0.4618, 0.7239, False),
+    ("AME_ARB_STUD_6M", "1440", "2023", "TOTAL", "ALLA", 2, 20, 0.1, 0.0279, 0.3010, False),
+    ("AME_ARB_STUD_6M", "1402", "2023", "TOTAL", "ALLA", 8, 20, 0.4, 0.2188, 0.6134, False),
+    ("AME_ARB_STUD_6M", "1415", "2023", "TOTAL", "ALLA", None, None, None, None, None, True),
+    ("AME_ARB_STUD_6M", "1480", "2023", "REMITTERAD", "AF", 10, 20, 0.5, 0.2993, 0.7007, False),
+    ("AME_ARB_STUD_6M", "1480", "2023", "REMITTERAD", "IFO", 20, 30, 2 / 3, 0.4878, 0.8077,
+     False),
+    ("AME_ARB_STUD_6M", "ALLA", "2023", "REMITTERAD", "IFO", 25, 60, 25 / 60, 0.2986, 0.5448,
+     False),
+    # unknown status: lower is better, so below Alla kommuner is better
+    ("AME_OKAND_6M", "ALLA", "2023", "TOTAL", "ALLA", 20, 100, 0.2, 0.1333, 0.2888, False),
+    ("AME_OKAND_6M", "1480", "2023", "TOTAL", "ALLA", 1, 50, 0.02, 0.0035, 0.1050, False),
+    ("AME_ARB_STUD_6M_FORVANTAT", "1480", "2023", "TOTAL", "ALLA", None, None, 0.55, None, None,
+     False),
+    ("AME_ARB_STUD_6M_AVVIKELSE", "1480", "2023", "TOTAL", "ALLA", None, None, 0.05, -0.0123,
+     0.1123, False),
+    ("AME_ARB_STUD_6M_FORVANTAT", "1440", "2023", "TOTAL", "ALLA", None, None, 0.3, None, None,
+     False),
+    ("AME_ARB_STUD_6M_AVVIKELSE", "1440", "2023", "TOTAL", "ALLA", None, None, -0.2, -0.35,
+     -0.05, False),
+    ("AME_ARB_STUD_6M_AVVIKELSE", "1402", "2023", "TOTAL", "ALLA", None, None, None, None, None,
+     True),
+    ("AME_ARB_STUD_6M", "1480", "2024-Q1", "TOTAL", "ALLA", 3, 10, 0.3, 0.1078, 0.6032, False),
+    ("AME_ARB_STUD_6M", "ALLA", "2024-Q1", "TOTAL", "ALLA", 5, 20, 0.25, 0.1119, 0.4687, False),
+    ("AME_ARB_STUD_6M", "1480", "2024-Q2", "TOTAL", "ALLA", None, None, None, None, None, True),
+]
+
+
+def _headline_db() -> duckdb.DuckDBPyConnection:
+    con = _db(values=VALUES + HEADLINE_VALUES)
+    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [ARB6, OKAND6, EXPECTED6, DEVIATION6])
+    con.execute("create schema codes")
+    con.execute("create table codes.breakdown (dimension varchar, dimension_value varchar, "
+                "sort_order integer, spell_only boolean)")
+    con.executemany("insert into codes.breakdown values (?, ?, ?, true)",
+                    [("REMITTERAD", v, i) for i, v in enumerate(
+                        ["IFO", "AF", "FK", "EGEN", "OVRIGT", "OKAND"], 1)])
+    con.execute("insert into meta.delivery (delivery_id, path, kommun_kod, system, kind, status, "
+                "message, file_hash) values ('d4', '1415/excel/lista.xlsx', '1415', 'excel', "
+                "'excel_participants', 'REJECTED', "
+                "'1415/excel/lista.xlsx: the workbook is password-protected', 'h')")
+    return con
+
+
+@pytest.fixture
+def full_page(tmp_path) -> str:
+    return write_report(_headline_db(), tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def _section(page: str, start: str, end: str = "</section>") -> str:
+    part = page[page.index(start):]
+    return part[:part.index(end)]
+
+
+def test_overview_comes_first_and_marks_intervals_against_alla(full_page):
+    assert full_page.index('<section id="oversikt"') < full_page.index('<section id="nyckeltal"')
+    overview = _section(full_page, '<section id="oversikt"')
+    assert "<h2>Översikt 2023</h2>" in overview
+    rows = [m for m in overview.split('<tr data-kommun="')[1:]]
+    assert [r[:4] for r in rows] == ["ALLA", "1440", "1480", "1402", "1415"]
+    assert ('<td class="val better" data-kpi="AME_ARB_STUD_6M" data-kommun="1480" '
+            'data-marker="over"><span class="marker" aria-hidden="true">▲</span> '
+            f'<span class="v">60,0{NBSP}%</span><span class="sr-only"> (tydligt högre än Alla '
+            'kommuner, bättre)</span></td>') in overview
+    assert ('<td class="val worse" data-kpi="AME_ARB_STUD_6M" data-kommun="1440" '
+            'data-marker="under"><span class="marker" aria-hidden="true">▼</span> '
+            f'<span class="v">10,0{NBSP}%</span><span class="sr-only"> (tydligt lägre än Alla '
+            'kommuner, sämre)</span></td>') in overview
+    assert ('<td class="val" data-kpi="AME_ARB_STUD_6M" data-kommun="1402" data-marker="">'
+            f'<span class="v">40,0{NBSP}%</span></td>') in overview
+    assert ('<td class="val" data-kpi="AME_ARB_STUD_6M" data-kommun="1415" data-marker="">'
+            '<span class="v">för få</span><span class="sr-only"> (för få personer i underlaget '
+            'för att visa)</span></td>') in overview
+    # lower is better for unknown status: below Alla kommuner is marked as better
+    assert ('<td class="val better" data-kpi="AME_OKAND_6M" data-kommun="1480" '
+            'data-marker="under">') in overview
+    # headline KPIs the database does not hold yet: a dash and a footnote naming them
+    assert ('<td class="val" data-kpi="AME_ATERKOMST_12M" data-kommun="1480" data-marker="">'
+            '<span class="v">—</span><sup aria-hidden="true">1</sup>') in overview
+    assert ("<sup>1</sup> Arbete/studier 12 mån efter avslut, Arbete/studier 6 mån efter start, "
+            "Utan försörjningsstöd 6 mån efter avslut, Tillbaka till AME inom 12 mån, "
+            "Mediantid med försörjningsstöd: nyckeltalet finns inte i databasen än") in overview
+
+
+def test_expected_against_actual(full_page):
+    expected = _section(full_page, '<section id="forvantat"')
+    assert "Förväntad andel är den andel kommunen skulle ha haft" in expected
+    assert "en fråga att ställa, inte ett betyg." in expected
+    goteborg = _section(expected, '<tr data-kommun="1480">', "</tr>")
+    assert f'<span class="v">60,0{NBSP}%</span>' in goteborg
+    assert f'<span class="v">55,0{NBSP}%</span>' in goteborg
+    assert '<span class="v">+5,0</span>' in goteborg
+    assert '<td class="num">\u22121,2 till +11,2</td>' in goteborg
+    assert 'data-marker="over"' not in goteborg  # the interval covers zero
+    ale = _section(expected, '<tr data-kommun="1440">', "</tr>")
+    assert ('<td class="val worse" data-kpi="AME_ARB_STUD_6M_AVVIKELSE" data-kommun="1440" '
+            'data-marker="under"><span class="marker" aria-hidden="true">▼</span> '
+            '<span class="v">\u221220,0</span>') in ale
+    assert '<td class="num">\u221235,0 till \u22125,0</td>' in ale
+    partille = _section(expected, '<tr data-kommun="1402">', "</tr>")
+    assert '<span class="v">för få (färre än 15 avslut)</span>' in partille
+
+
+def test_quarters_of_the_current_year(full_page):
+    quarters = _section(full_page, '<section id="kvartal"')
+    assert "<h2>Kvartal 2024: hur går det i år?</h2>" in quarters
+    assert "data finns till och med 2024-06-30" in quarters
+    assert ('<thead><tr><th scope="col">Kommun</th><th scope="col">Kvartal 1</th>'
+            '<th scope="col">Kvartal 2</th></tr></thead>') in quarters
+    goteborg = _section(quarters, '<tr><th scope="row">Göteborg</th>', "</tr>")
+    assert f'<span class="v">30,0{NBSP}%</span>' in goteborg
+    assert '<span class="v">för få</span>' in goteborg
+
+
+def test_a_page_per_municipality_with_what_to_fix(full_page):
+    pages = _section(full_page, '<section id="kommuner"')
+    for code in ("1440", "1480", "1402", "1415"):
+        assert f'<article class="kommun-page" id="kommun-{code}" data-kommun="{code}"' in pages
+        assert f'<li><a href="#kommun-{code}">' in pages
+    stenungsund = _section(pages, 'id="kommun-1415"', "</article>")
+    # its only file was rejected: the reason in Swedish
+    assert ("<td>1415/excel/lista.xlsx</td><td>1415/excel/lista.xlsx: arbetsboken är "
+            "lösenordsskyddad</td>") in stenungsund
+    assert "0 filer inlästa, 1 avvisade, 0 rader i karantän, 0 värden utan översättning." in (
+        stenungsund)
+    goteborg = _section(pages, 'id="kommun-1480"', "</article>")
+    assert ('<td>Ogiltigt personnummer (PNR_INVALID)</td><td class="num">3</td>') in goteborg
+    assert "Fullständigheten per fält mäts inte i den här databasen." in goteborg
+    # its years beside the region, and its breakdown in the code list's order
+    assert (f'<span class="v">60,0{NBSP}%</span><span class="sr-only"> (tydligt högre än Alla '
+            f'kommuner, bättre)</span><span class="alla">Alla kommuner: 40,0{NBSP}%</span>'
+            ) in goteborg
+    breakdown = _section(goteborg, '<table class="kommun-breakdown">', "</table>")
+    assert breakdown.index("Socialtjänsten (IFO)") < breakdown.index("Arbetsförmedlingen")
+    assert '<th scope="rowgroup" rowspan="2">Remitterad från</th>' in breakdown
+    assert f'<span class="alla">Alla kommuner: 41,7{NBSP}%</span>' in breakdown
+
+
+def test_new_breakdowns_come_from_the_code_list(full_page):
+    spec = _charts(full_page)["kpi-AME_ARB_STUD_6M-uppdelning"]
+    menu = spec["layout"]["updatemenus"][0]
+    assert [b["label"] for b in menu["buttons"]] == ["Remitterad från"]
+    assert [t["name"] for t in spec["data"] if t["type"] == "bar"] == [
+        "Socialtjänsten (IFO)", "Arbetsförmedlingen"]
+
+
+def test_completeness_is_shown_where_the_module_gives_it(tmp_path, monkeypatch):
+    import dataclasses
+    import sys
+    import types
+
+    import utfall
+
+    @dataclasses.dataclass
+    class Share:
+        kommun_kod: str
+        path: str
+        field: str
+        column_present: bool
+        share_known: float
+
+    @dataclasses.dataclass
+    class Sentence:
+        kommun_kod: str
+        text: str
+
+    fake = types.ModuleType("utfall.completeness")
+    fake.completeness_table = lambda con: [Share("1480", "1480/excel/a.xlsx", "end_reason",
+                                                 False, 0.0)]
+    fake.missing_columns_sentences = lambda con: [
+        Sentence("1480", "a.xlsx: ingen kolumn Avslutsorsak")]
+    monkeypatch.setitem(sys.modules, "utfall.completeness", fake)
+    monkeypatch.setattr(utfall, "completeness", fake, raising=False)
+    page = write_report(_headline_db(), tmp_path / "r.html").read_text(encoding="utf-8")
+    goteborg = _section(page, 'id="kommun-1480"', "</article>")
+    assert '<p class="note">a.xlsx: ingen kolumn Avslutsorsak</p>' in goteborg
+    assert ("<tr><td>1480/excel/a.xlsx</td><td>Avslutsorsak</td><td>nej</td>"
+            f'<td class="num">0,0{NBSP}%</td></tr>') in goteborg
+
+
+@pytest.mark.parametrize("message, swedish", [
+    ("1384/excel/D.xlsx: the workbook is damaged (broken zip archive)",
+     "1384/excel/D.xlsx: arbetsboken är skadad (trasigt zip-arkiv)"),
+    ("same content as 1384/procapita/ekb_2024.txt: not loaded twice",
+     "samma innehåll som 1384/procapita/ekb_2024.txt: inte inläst två gånger"),
+    ("1480/procapita/x.csv: no Personnummer column (headers seen: Namn, Belopp)",
+     "1480/procapita/x.csv: ingen kolumn Personnummer (rubriker i filen: Namn, Belopp)"),
+    ("sheet 'Pivot' skipped: not among the configured sheets; sheet 'Info' skipped: no header "
+     "row with a personnummer column and a start date column within the first 15 rows",
+     "bladet 'Pivot' hoppades över: inte bland de konfigurerade bladen; bladet 'Info' hoppades "
+     "över: ingen rubrikrad med personnummer och startdatum bland de första 15 raderna"),
+    ("something new", "something new"),
+    (None, ""),
+])
+def test_delivery_messages_in_swedish(message, swedish):
+    from utfall.report import message_sv
+
+    assert message_sv(message) == swedish
+
+
+def test_overview_cells_without_an_interval_are_never_marked():
+    from utfall.report import compare_with_alla
+
+    row = pd.Series({"kommun_kod": "1480", "suppressed": False, "value": 9.0, "ci_low": None,
+                     "ci_high": None})
+    alla = pd.Series({"kommun_kod": "ALLA", "suppressed": False, "value": 12.0, "ci_low": None,
+                      "ci_high": None})
+    assert compare_with_alla(row, alla) == ""
