@@ -265,3 +265,15 @@ def test_unmapped_lists_unknown_headers_beside_unmapped_values(lists):
                           "    Deltagare 2023.xlsx, sheet 2023: 'Avsl.orsak kommentar'"]
     for person in PEOPLE:
         assert person not in result.output
+
+
+def test_a_delivery_whose_columns_were_not_recorded_is_not_judged(lists):
+    """A database loaded before columns were recorded: presence unknown, shares still measured."""
+    _, _, con = lists
+    con.execute("delete from meta.source_column where delivery_id in (select delivery_id "
+                "from meta.delivery where path = '1481/excel/Deltagare 2023.xlsx')")
+    results = checks(con)
+    assert measured(con, "1481/excel/Deltagare 2023.xlsx", "2023", "end_reason") == (
+        None, 4, 0, 0.0)
+    assert one(results, "field_completeness_expected_column", "1481", None, con).passed
+    assert completeness.missing_columns_sentences(con) == []
