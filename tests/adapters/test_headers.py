@@ -152,3 +152,34 @@ def test_a_personnummer_as_a_header_is_masked_in_the_list(tmp_path):
     source = SourceFile(path, "1480/excel/lista.xlsx", "1480", "excel")
     result = read_through_layer("excel", source, STORE.for_system("1480", "excel"), PSEUDO, TODAY)
     assert result.unknown_headers == [("Lista", "Kommentar [personnummer]", None)]
+
+
+def _excel_config():
+    return STORE.for_system("1480", "excel")
+
+
+def test_a_row_tied_to_the_header_row_by_a_merge_is_part_of_the_header():
+    # A1:A2 and B1:B2 merged; 'Avslutsorsak' alone in row 2, under a blank header cell
+    sheet = Sheet("Blad1", [
+        ["Personnummer", "Startdatum", ""],
+        ["", "", "Avslutsorsak"],
+        ["19850312-2346", "2023-01-02", "Arbete"],
+    ], merged=[((0, 0), (1, 0)), ((0, 1), (1, 1))])  # fmt: skip
+    table = find_table(sheet, _excel_config())
+    assert [c.canonical for c in table.columns] == ["personnummer", "startdatum", "avslutsorsak"]
+    data, skipped = table.split_rows()
+    assert (table.value(data[0], "avslutsorsak"), skipped) == ("Arbete", 1)
+
+
+def test_a_header_cell_merged_down_through_the_data_does_not_make_a_sub_header():
+    # 'Enhet' merged down A1:A3 over the unit's rows; row 2's 'Aktivitet' (an insats, and an
+    # alias of Insats) stays data: only a merge ending at the next row ties it to the header
+    sheet = Sheet("Blad1", [
+        ["Enhet", "Personnummer", "Startdatum", "Insats"],
+        ["", "19850312-2346", "2023-01-02", "Aktivitet"],
+        ["", "19761224-5188", "2023-02-01", "Praktik"],
+    ], merged=[((0, 0), (2, 0))])  # fmt: skip
+    table = find_table(sheet, _excel_config())
+    assert table.subheader_row is None
+    data, skipped = table.split_rows()
+    assert ([table.value(r, "insats") for r in data], skipped) == (["Aktivitet", "Praktik"], 0)
