@@ -61,7 +61,7 @@ _EPISODE = [
           "avslutsorsak okänd", "avslutade insatser", "end_date is not null"),
     Field("referred_from", "remitterad_fran", "referred_from is not null", "Remitterad från",
           "remittent okänd", "insatser"),
-    Field("distance", "kategori", "distance is not null", "Kategori (avstånd till arbetsmarknaden)",
+    Field("distance", "avstand", "distance is not null", "Kategori (avstånd till arbetsmarknaden)",
           "avstånd till arbetsmarknaden okänt", "insatser"),
 ]
 _HOUSEHOLD = Field("household", "hushallsnummer", "household_ref is not null", "Hushållsnummer",
