@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint clean dagster browser bench
+.PHONY: demo test install lint clean dagster browser bench notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,20 @@ lint: $(STAMP)
 dagster: $(STAMP)
 	mkdir -p .dagster_home && cp pipelines/dagster.yaml .dagster_home/dagster.yaml
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev
+
+# The researchers' desk: JupyterLab from the project's environment on notebooks/, which open
+# UTFALL_DB read-only (default: the database `make demo` builds).
+NOTEBOOKS_STAMP := $(VENV)/.notebooks
+$(NOTEBOOKS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,notebooks]'
+	touch $(NOTEBOOKS_STAMP)
+
+notebooks: $(NOTEBOOKS_STAMP)
+	@db=$${UTFALL_DB:-$(CURDIR)/build/utfall.duckdb}; \
+	  test -f "$$db" || { echo "No database at $$db: run 'make demo' or set UTFALL_DB."; exit 1; }; \
+	  echo "Notebooks read $$db (read-only)."; \
+	  UTFALL_DB="$$db" $(BIN)/jupyter lab --notebook-dir=notebooks \
+	    $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 clean:
 	rm -rf $(VENV) build
