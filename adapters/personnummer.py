@@ -147,5 +147,10 @@ class Pseudonymiser:
         digits = "".join(ch for ch in text if ch.isdigit())
         return "ref:" + hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()[:20]
 
+    def fingerprint(self) -> str:
+        """Names the key without revealing it: the database records it, so that a run with
+        another key is refused instead of silently breaking every link between people."""
+        return hmac.new(self._key, b"utfall key fingerprint v1", hashlib.sha256).hexdigest()[:16]
+
     def __repr__(self) -> str:  # never print the key
         return f"Pseudonymiser(label={self.label!r})"

@@ -51,6 +51,7 @@ HOUSEHOLD_COLUMNS = ["row_number", "household_ref", *PERSON, "role"]
 INSATS_COLUMNS = [
     "row_number", *PERSON, "insats_local", "insats_typ", "provider", "start_date", "end_date",
     "end_reason_local", "end_reason", "referred_from_local", "referred_from",
+    "distance_local", "distance",
 ]
 
 _TOTAL = r"^\s*(summa|totalt?)(\W|$)"  # Arrow (RE2) syntax
@@ -569,10 +570,11 @@ def _insatser(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: d
     insats = _config_mapped(rows, "insats", config, "insats_typ")
     end_reason = _config_mapped(rows, "avslutsorsak", config, "end_reason")
     referred = _config_mapped(rows, "remitterad_fran", config, "referred_from")
+    distance = _config_mapped(rows, "avstand", config, "distance")
     provider = _mapped(rows, "anordnare", lambda text: None)
     loaded = _finish(rows, result)
     for field, mapped in (("insats_typ", insats), ("end_reason", end_reason),
-                          ("referred_from", referred)):
+                          ("referred_from", referred), ("distance", distance)):
         mapped.record_unmapped(field, loaded, result.unmapped)
     dates = start.present(loaded) + (end.present(loaded) if end else [])
     result.period_start = min(start.present(loaded), default=None)
@@ -580,6 +582,7 @@ def _insatser(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: d
     insats_local, insats_typ = insats.columns(loaded)
     end_reason_local, end_reason_code = end_reason.columns(loaded)
     referred_local, referred_code = referred.columns(loaded)
+    distance_local, distance_code = distance.columns(loaded)
     result.tables[INSATS_TABLE] = _table(INSATS_COLUMNS, {
         "row_number": rows.line_numbers(loaded),
         **_person_columns(person, loaded),
@@ -589,6 +592,7 @@ def _insatser(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: d
         "end_date": end.arrow(pa.date32(), loaded) if end else _null(pa.date32(), loaded),
         "end_reason_local": end_reason_local, "end_reason": end_reason_code,
         "referred_from_local": referred_local, "referred_from": referred_code,
+        "distance_local": distance_local, "distance": distance_code,
     })
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import signal
 import sys
 from datetime import date
 from pathlib import Path
@@ -24,12 +26,74 @@ def _as_of(ctx, param, value: str | None) -> date | None:
         raise click.BadParameter(f"'{value}' is not a date in the form YYYY-MM-DD") from None
 
 
-@click.group()
+class _Errors(click.Group):
+    """Every failure a user can meet ends in one line and an exit status (README, "Exit
+    status"): 1 a run that failed, 2 a usage error; a traceback only with --verbose."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise click.ClickException("stopped before the end: nothing was changed") from None
+        except Exception as exc:  # noqa: BLE001 - the one place that turns failures into words
+            raise _as_click(exc, ctx) from None
+
+
+def _as_click(exc: Exception, ctx) -> click.ClickException:
+    from utfall.run import UsageError
+
+    if isinstance(exc, UsageError):
+        return click.UsageError(str(exc), ctx)
+    if isinstance(exc, _expected_errors()):
+        return click.ClickException(str(exc))
+    logging.getLogger(__name__).info("details", exc_info=exc)
+    if isinstance(exc, OSError):
+        where = getattr(exc, "filename", None) or ""
+        return click.ClickException(f"{where}: {exc.strerror or exc}".lstrip(": "))
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return click.ClickException(f"failed unexpectedly ({type(exc).__name__}: {text}); run "
+                                "with -v to see the details, and report it")
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    from utfall.files import FileProblem
+    from utfall.ingest import KeyMismatch, TooManyWithdrawals
+    from utfall.lock import Locked
+    from utfall.run import RunError
+
+    return (ConfigError, keys.KeyError_, FileProblem, KeyMismatch, TooManyWithdrawals, Locked,
+            RunError)
+
+
+def _on_terminate(signum, frame) -> None:
+    """A killed run (SIGTERM, SIGHUP) unwinds like an interrupted one: its temporary files go."""
+    raise KeyboardInterrupt
+
+
+@click.group(cls=_Errors)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def main(verbose: bool) -> None:
     """utfall: comparable outcome statistics for municipal labour-market units."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(message)s")
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_terminate)
+
+
+def _memory_limit(ctx, param, value: str | None) -> str | None:
+    """DuckDB's own syntax (4GB, 512MB, 8GiB), and at least 256 MB: below it DuckDB fails late."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*", value.upper())
+    if not match:
+        raise click.BadParameter(f"'{value}' is not a size such as 4GB or 512MB")
+    number, unit = float(match[1]), match[2].replace("I", "")
+    megabytes = number * {"KB": 1 / 1000, "MB": 1, "GB": 1000, "TB": 1_000_000}[unit]
+    if megabytes < 256:
+        raise click.BadParameter(f"'{value}' is too little for a build; give at least 256MB")
+    return value.strip()
 
 
 @main.command()
@@ -46,30 +110,37 @@ def main(verbose: bool) -> None:
               help="Per-municipality configuration files.")
 @click.option("--min-cell", type=click.IntRange(min=1), default=5, show_default=True,
               help="Smallest published cell.")
-@click.option("--memory-limit", default=None, show_default="4GB or $UTFALL_MEMORY_LIMIT",
+@click.option("--memory-limit", default=None, callback=_memory_limit,
+              show_default="4GB or $UTFALL_MEMORY_LIMIT",
               help="DuckDB's memory cap (it spills to disk beyond it), e.g. 8GB.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes that read files [default: one per core].")
+@click.option("--allow-withdraw", is_flag=True,
+              help="Take out the rows of files removed from the inbox even when they are more "
+                   "than a small share of what is loaded.")
+@click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=0,
+              show_default=True, help="Seconds to wait for another run writing the database.")
 def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell, memory_limit,
-        workers) -> None:
+        workers, allow_withdraw, wait_seconds) -> None:
     """Ingest the inbox, build every table and write the report beside the database."""
     from tqdm import tqdm
 
-    from utfall.run import DEFAULT_MEMORY_LIMIT
+    from utfall.run import DEFAULT_MEMORY_LIMIT, check_as_of
     from utfall.run import run as run_pipeline
 
     try:
-        pseudo = keys.load(key_file, demo_key, inbox)
-        summary = run_pipeline(
-            inbox, db_path, pseudo, config_dir, as_of, min_cell,
-            progress=lambda files: tqdm(files, desc="Läser filer", unit="fil", file=sys.stderr,
-                                        disable=None),
-            memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT, workers=workers,
-        )
-    except keys.KeyError_ as exc:
-        raise click.ClickException(str(exc)) from None
-    except (ConfigError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from None
+        check_as_of(as_of, date.today())
+    except RuntimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from None
+    _memory_limit(None, None, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
+    pseudo = _key(key_file, demo_key, inbox)
+    summary = run_pipeline(
+        inbox, db_path, pseudo, config_dir, as_of, min_cell,
+        progress=lambda files: tqdm(files, desc="Läser filer", unit="fil", file=sys.stderr,
+                                    disable=None),
+        memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT, workers=workers,
+        allow_withdraw=allow_withdraw, wait_seconds=wait_seconds,
+    )
     _print_summary(summary)
     if summary.audit_safe is False:
         raise click.ClickException("the disclosure audit found published counts that can be "
@@ -77,18 +148,45 @@ def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell, memory_
                                    "names them)")
 
 
+def _key(key_file, demo_key, inbox):
+    try:
+        return keys.load(key_file, demo_key, inbox)
+    except keys.KeyError_ as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+SHOW_PER_CHANGE = 10  # files named per kind of change; a first build adds hundreds
+CHANGE_WORDS = {
+    "ADDED": "added", "CORRECTED": "corrected (replaces its earlier version)",
+    "REVERTED": "put back to an earlier version", "RESTORED": "back in the inbox",
+    "MOVED": "moved", "REREAD": "read again (its configuration or the adapters changed)",
+}
+
+
 def _print_summary(s) -> None:
     i = s.ingest
     click.echo(f"Files: {len(i.files)} (loaded {i.count('LOADED')}, unchanged {i.count('UNCHANGED')}, "
-               f"duplicates {i.count('DUPLICATE')}, rejected {i.count('REJECTED')})")
+               f"duplicates {i.count('DUPLICATE')}, rejected {i.count('REJECTED')}, "
+               f"withdrawn {len(i.withdrawn)}, skipped {len(i.problems)})")
     click.echo(f"Rows: read {i.total('rows_read')}, loaded {i.total('rows_loaded')}, "
                f"quarantined {i.total('rows_quarantined')}, skipped {i.total('rows_skipped')}")
     for f in i.files:
         if f.status == "REJECTED":
             click.echo(f"  rejected: {f.message}")
-        if f.replaced:
-            click.echo(f"  corrected re-delivery: {f.rel_path} replaces its earlier version")
+    for problem in i.problems:
+        click.echo(f"  skipped: {problem}")
+    for change, words in CHANGE_WORDS.items():
+        changed = [f for f in i.files if f.change == change]
+        for f in changed[:SHOW_PER_CHANGE]:
+            where = f" from {f.moved_from}" if f.moved_from else ""
+            click.echo(f"  {words}{where}: {f.rel_path}")
+        if len(changed) > SHOW_PER_CHANGE:
+            click.echo(f"  … and {len(changed) - SHOW_PER_CHANGE} more {words}")
+    for path, why in i.withdrawn:
+        click.echo(f"  withdrawn: {why} (its rows were taken out)")
     click.echo(f"As of: {s.as_of}")
+    for warning in s.warnings:
+        click.echo(f"WARNING: {warning}")
     click.echo(f"Published KPI rows: {s.kpi_rows} ({s.kpi_suppressed} suppressed)")
     click.echo(f"Disclosure audit: {s.audit_summary}")
     click.echo(f"Database: {s.db_path}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from adapters import adapter_for
 from adapters.base import AdapterResult, SourceFile
 from adapters.config import ConfigStore
 from adapters.personnummer import Pseudonymiser
 from utfall import reading
+from utfall.inbox import InboxFile, Problem, Scan, scan
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +51,15 @@ class FileOutcome:
     replaced: str | None = None  # delivery_id this file replaced
     read_seconds: float = 0.0  # wall and CPU time of the adapter, in the process that read it
     read_cpu_seconds: float = 0.0
+    change: str | None = None  # ADDED, CORRECTED, REVERTED, RESTORED, MOVED, REREAD
+    moved_from: str | None = None
 
 
 @dataclass
 class IngestSummary:
     files: list[FileOutcome] = field(default_factory=list)
+    withdrawn: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of rows taken out
+    problems: list[Problem] = field(default_factory=list)  # what in the inbox cannot be used
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -66,11 +69,8 @@ class IngestSummary:
 
 
 def discover(inbox: Path) -> list[Path]:
-    """Every regular, non-hidden file under the inbox, in a stable order."""
-    return sorted(
-        p for p in inbox.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(inbox).parts)
-    )
+    """Every usable file of the inbox, in a stable order (utfall.inbox decides what is usable)."""
+    return [f.path for f in scan(inbox).files]
 
 
 def file_hash(path: Path) -> str:
@@ -93,7 +93,7 @@ class Batch:
         "delivery": ["delivery_id", "file_hash", "path", "kommun_kod", "system", "kind", "status",
                      "message", "period_start", "period_end", "rows_read", "rows_loaded",
                      "rows_quarantined", "rows_skipped", "loaded_at", "replaced_by",
-                     "duplicate_of"],
+                     "duplicate_of", "load_key", "read_on", "latest_date", "change"],
         "quarantine": ["delivery_id", "path", "kommun_kod", "sheet", "row_number", "reason",
                        "column_name", "message"],
         "unmapped_value": ["delivery_id", "kommun_kod", "system", "field", "value_local", "n"],
@@ -161,20 +161,128 @@ def _same_schema(parts: list[pa.Table | pd.DataFrame]) -> Iterator[pa.Table | pd
         yield pd.concat(frames, ignore_index=True)
 
 
+# --- what a run does with each file: the plan ----------------------------------------------------
+#
+# The database must equal a fresh build of the current inbox (README, "What a run does with your
+# files"). So every run decides afresh, from the inbox alone, which files are live: the first
+# file (in inbox order) with a given content is loaded, later ones with the same content are
+# duplicates. Earlier runs only serve as a cache: a live file whose rows are in staging under
+# the same load key (content, path, configuration, adapter code, key, year) is not read again.
+# Every other loaded delivery leaves: corrected, moved, re-read or withdrawn.
+
+# A run that would withdraw more than this share of the loaded files (and more than
+# WITHDRAW_FREE of them) stops unless asked: an unmounted share or a wrong --inbox must not
+# empty the database (rsync's --max-delete).
+WITHDRAW_MAX_SHARE = 0.10
+WITHDRAW_FREE = 2
+
+
+class TooManyWithdrawals(RuntimeError):
+    """The run would withdraw more than a small share of what is loaded."""
+
+
 @dataclass
-class Known:
-    """What earlier runs (and this one) delivered: read once, kept up to date in memory."""
+class _Existing:
+    """A delivery as earlier runs left it in meta.delivery."""
 
-    seen: dict[str, str]  # delivery_id -> status
-    loaded_at_path: dict[str, str]  # path -> delivery_id of its live version
-    loaded_with_hash: dict[str, tuple[str, str]]  # file hash -> (delivery_id, path)
+    did: str
+    status: str
+    path: str
+    sha: str
+    load_key: str | None
+    read_on: date | None
+    latest_date: date | None
 
-    @classmethod
-    def read(cls, con: duckdb.DuckDBPyConnection) -> Known:
-        rows = con.execute("select delivery_id, status, path, file_hash from meta.delivery").fetchall()
-        live = [r for r in rows if r[1] == "LOADED"]
-        return cls({r[0]: r[1] for r in rows}, {r[2]: r[0] for r in live},
-                   {r[3]: (r[0], r[2]) for r in live})
+    def cache_holds(self, load_key: str, today: date) -> bool:
+        """Its rows are what reading it today would give: same load key, and no date in it that
+        was, or is no longer, after the run date (DATE_FUTURE depends on the run date)."""
+        if self.status != "LOADED" or self.load_key != load_key:
+            return False
+        return self.latest_date is None or (
+            self.read_on is not None and self.latest_date <= min(self.read_on, today))
+
+
+def _existing(con: duckdb.DuckDBPyConnection, scope: str | None) -> dict[str, _Existing]:
+    rows = con.execute(
+        "select delivery_id, status, path, file_hash, load_key, read_on, latest_date "
+        "from meta.delivery where ? is null or starts_with(path, ? || '/')", [scope, scope]
+    ).fetchall()
+    return {r[0]: _Existing(*r) for r in rows}
+
+
+@dataclass
+class _Plan:
+    keep: set[str]  # live deliveries whose rows stay as they are
+    read: list[_FileTask]  # files to read (new, changed, or their cache no longer holds)
+    duplicate_of: dict[str, _FileTask]  # did -> the file with the same content that is loaded
+    change: dict[str, tuple[str, str | None]]  # did read -> (ADDED, ..., the path it came from)
+    leave: dict[str, tuple[str, str | None, str]]  # old did -> (status, replaced_by, message)
+    withdrawn: list[str]  # paths gone from the inbox whose content is nowhere else
+
+
+def plan(tasks: list[_FileTask], existing: dict[str, _Existing], load_keys: dict[str, str],
+         today: date) -> _Plan:
+    live = {did: e for did, e in existing.items() if e.status == "LOADED"}
+    winners: dict[str, _FileTask] = {}
+    for task in tasks:
+        winners.setdefault(task.sha, task)
+    keep, read, duplicate_of = set(), [], {}
+    for task in tasks:
+        if winners[task.sha] is not task:
+            duplicate_of[task.did] = winners[task.sha]
+        elif task.did in live and live[task.did].cache_holds(load_keys[task.did], today):
+            keep.add(task.did)
+        else:
+            read.append(task)
+    change = {task.did: _change(task, existing, live) for task in read}
+    leave, withdrawn = _leaving(tasks, live, keep, winners)
+    return _Plan(keep, read, duplicate_of, change, leave, withdrawn)
+
+
+def _change(task: _FileTask, existing: dict[str, _Existing],
+            live: dict[str, _Existing]) -> tuple[str, str | None]:
+    before = existing.get(task.did)
+    if before is not None and before.status == "LOADED":
+        return "REREAD", None
+    if before is not None and before.status in ("REPLACED", "WITHDRAWN"):
+        return ("REVERTED" if before.status == "REPLACED" else "RESTORED"), None
+    if any(e.path == task.rel for e in live.values()):
+        return "CORRECTED", None
+    moved_from = next((e.path for e in live.values() if e.sha == task.sha), None)
+    return ("MOVED", moved_from) if moved_from else ("ADDED", None)
+
+
+def _leaving(tasks, live, keep, winners) -> tuple[dict[str, tuple[str, str | None, str]], list[str]]:
+    """Every loaded delivery that is not kept, with the status its history row gets."""
+    at_path = {task.rel: task for task in tasks}
+    leave, withdrawn = {}, []
+    for did, before in live.items():
+        if did in keep:
+            continue
+        if before.path in at_path and at_path[before.path].did != did:
+            new = at_path[before.path]
+            leave[did] = ("REPLACED", new.did, f"replaced by a corrected version of {before.path}")
+        elif before.path in at_path:  # the same file, read again or now a duplicate
+            leave[did] = ("REREAD", None, "")
+        elif before.sha in winners:
+            leave[did] = ("WITHDRAWN", None, f"moved to {winners[before.sha].rel}")
+        else:
+            leave[did] = ("WITHDRAWN", None, f"{before.path} is no longer in the inbox")
+            withdrawn.append(before.path)
+    return leave, withdrawn
+
+
+def check_withdrawals(p: _Plan, loaded_before: int, allow: bool) -> None:
+    limit = max(WITHDRAW_FREE, int(WITHDRAW_MAX_SHARE * loaded_before))
+    if len(p.withdrawn) > limit and not allow:
+        shown = ", ".join(p.withdrawn[:3]) + (" …" if len(p.withdrawn) > 3 else "")
+        raise TooManyWithdrawals(
+            f"{len(p.withdrawn)} of the {loaded_before} loaded files are no longer in the inbox "
+            f"({shown}): is --inbox right and the share mounted? Nothing was changed. If they "
+            "were removed on purpose, run again with --allow-withdraw to take their rows out.")
+
+
+# --- the run's one writer -------------------------------------------------------------------------
 
 
 def ingest(
@@ -186,33 +294,58 @@ def ingest(
     progress: Callable[[Iterable[Path]], Iterable[Path]] = lambda it: it,
     only_kommun: str | None = None,
     workers: int | None = None,
+    allow_withdraw: bool = False,
+    inbox_scan: Scan | None = None,
 ) -> IngestSummary:
     """Files are read by the adapters in `workers` processes (default: one per core) and written
     here, in inbox order, so that the outcome does not depend on how many read them."""
     summary = IngestSummary()
-    batch, known = Batch(con), Known.read(con)
+    batch = Batch(con)
     workers = workers or os.cpu_count() or 1
-    paths = [path for path in discover(inbox)
-             if not only_kommun or path.relative_to(inbox).as_posix().startswith(f"{only_kommun}/")]
-    files = _tasks(paths, inbox, workers)
-    to_read = [f for f in files if f.needs_reading(known)]
-    reads = reading.read_all([f.job() for f in to_read], configs, pseudo, today, workers)
-    by_path, read_ids = {f.path: f for f in files}, {f.did for f in to_read}
+    _check_installation(con, pseudo)
+    found = inbox_scan or scan(inbox, configs.kommuner)
+    in_scope = [f for f in found.files if not only_kommun or f.kommun_kod == only_kommun]
+    files = _tasks(in_scope, workers)
+    summary.problems = [p for p in found.problems
+                        if not only_kommun or p.rel_path.startswith(f"{only_kommun}/")]
+    _record_problems(con, summary.problems)
+    existing = _existing(con, only_kommun)
+    version = adapter_version()
+    load_keys = {f.did: load_key(f, configs, pseudo, version, today) for f in files}
+    the_plan = plan(files, existing, load_keys, today)
+    check_withdrawals(the_plan, sum(e.status == "LOADED" for e in existing.values()),
+                      allow_withdraw)
+    _take_out(con, the_plan, files)
+    reads = reading.read_all([f.job() for f in the_plan.read], configs, pseudo, today, workers)
+    by_path, read_ids = {f.path: f for f in files}, {f.did for f in the_plan.read}
     with _unordered_inserts(con):
         for path in progress([f.path for f in files]):
             task = by_path[path]
             read = next(reads) if task.did in read_ids else None
-            summary.files.append(_ingest_file(con, batch, known, task, read))
+            summary.files.append(_ingest_file(batch, the_plan, task, read, load_keys, today))
         batch.flush()
+    gone = set(the_plan.withdrawn)
+    summary.withdrawn = [(existing[did].path, message) for did, (status, _, message)
+                         in the_plan.leave.items()
+                         if status == "WITHDRAWN" and existing[did].path in gone]
     return summary
 
 
-def _tasks(paths: list[Path], inbox: Path, workers: int) -> list[_FileTask]:
+def _tasks(files: list[InboxFile], workers: int) -> list[_FileTask]:
     """Every file hashed, in threads: the whole inbox is hashed on every run (a file is known by
     its content), and hashlib and file reads let go of the GIL (national scale, warm page
     cache: 6.5 s -> 5.4 s)."""
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda path: _FileTask.of(path, inbox), paths))
+        return list(pool.map(_FileTask.of, files))
+
+
+def _record_problems(con: duckdb.DuckDBPyConnection, problems: list[Problem]) -> None:
+    """What in the inbox could not be used, as of this run: not deliveries, so not in
+    meta.delivery; the run summary and the report list them."""
+    con.execute("delete from meta.inbox_problem")
+    for problem in problems:
+        con.execute("insert into meta.inbox_problem values (?, ?)",
+                    [problem.rel_path, problem.message])
 
 
 @contextmanager
@@ -227,16 +360,108 @@ def _unordered_inserts(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute(f"set preserve_insertion_order = {bool(before)}")
 
 
-def _ingest_file(con, batch, known, task: _FileTask, read: reading.Read | None) -> FileOutcome:
+
+class KeyMismatch(RuntimeError):
+    """The database was built with another installation key."""
+
+
+def _check_installation(con: duckdb.DuckDBPyConnection, pseudo: Pseudonymiser) -> None:
+    """The key must be the one the database was built with; new adapter code re-reads every
+    file into staging tables created afresh from the contract (their columns may have changed)."""
+    row = con.execute("select key_fingerprint, adapter_version from meta.installation").fetchone()
+    version = adapter_version()
+    if row is None:
+        loaded = con.execute("select count(*) from meta.delivery where status = 'LOADED'").fetchone()[0]
+        if loaded:  # built before the fingerprint was kept: nothing to compare, re-read all
+            _recreate_staging(con)
+        con.execute("insert into meta.installation values (?, ?, ?, ?)",
+                    [pseudo.fingerprint(), pseudo.label, version, datetime.now()])
+        return
+    fingerprint, built_with = row
+    if fingerprint != pseudo.fingerprint():
+        raise KeyMismatch(
+            f"this database was built with another installation key (fingerprint {fingerprint}, "
+            f"this key's is {pseudo.fingerprint()}). Pseudonyms made with different keys do not "
+            "link, so nothing was changed. Run with the key the database was built with, or "
+            "build a new database (another --db) with this key.")
+    if built_with != version:
+        _recreate_staging(con)
+        con.execute("update meta.installation set adapter_version = ?", [version])
+
+
+def _recreate_staging(con: duckdb.DuckDBPyConnection) -> None:
+    from utfall.transform import DDL_DIR, recreate_tables
+
+    recreate_tables(con, "staging", DDL_DIR / "20_staging.sql")
+
+
+_VERSION: list[str] = []
+
+
+def adapter_version() -> str:
+    """A hash of the code and data that turn a file into staging rows: changing any of them
+    re-reads every file, so that cached rows never outlive the code that made them."""
+    if not _VERSION:
+        root = Path(__file__).resolve().parent.parent
+        parts = sorted((root / "adapters").glob("*.py")) + [
+            root / "adapters" / "defaults.yaml", root / "schemas" / "codes.py",
+            root / "schemas" / "ddl" / "20_staging.sql", root / "utfall" / "reading.py"]
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part.name.encode() + b"\0" + part.read_bytes() + b"\0")
+        _VERSION.append(digest.hexdigest()[:16])
+    return _VERSION[0]
+
+
+def load_key(task: _FileTask, configs: ConfigStore, pseudo: Pseudonymiser, version: str,
+             today: date) -> str:
+    """Everything that decides a file's rows. The year: 10-digit personnummer take their century
+    from the run date."""
+    config = configs.fingerprint(task.kommun, task.system)
+    text = "\n".join([task.did, config, version, pseudo.fingerprint(), str(today.year)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _meta_tables_by_delivery(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every meta table that holds rows of a delivery, but meta.delivery itself."""
+    return [t for (t,) in con.execute(
+        "select table_name from duckdb_columns() where schema_name = 'meta' "
+        "and column_name = 'delivery_id' and table_name <> 'delivery' order by 1").fetchall()]
+
+
+def _take_out(con: duckdb.DuckDBPyConnection, p: _Plan, tasks: list[_FileTask]) -> None:
+    """The rows of every delivery that leaves, and the meta rows of every file recorded anew this
+    run, before anything new is written."""
+    leaving = list(p.leave)
+    recorded = [t.did for t in tasks if t.did not in p.keep]
+    con.execute("create or replace temp table leaving as select unnest(?::varchar[]) as delivery_id",
+                [leaving])
+    con.execute("create or replace temp table recorded as select unnest(?::varchar[]) as delivery_id",
+                [sorted(set(recorded) | set(leaving))])
+    for table in STAGING_TABLES:
+        con.execute(f"delete from staging.{table} where delivery_id in (select * from leaving)")
+    for table in _meta_tables_by_delivery(con):
+        con.execute(f"delete from meta.{table} where delivery_id in (select * from recorded)")
+    con.execute("delete from meta.delivery where delivery_id in (select * from recorded) "
+                "and delivery_id not in (select * from leaving)")
+    for did, (status, replaced_by, message) in p.leave.items():
+        if status == "REREAD":
+            con.execute("delete from meta.delivery where delivery_id = ?", [did])
+        else:
+            con.execute("update meta.delivery set status = ?, replaced_by = ?, message = ? "
+                        "where delivery_id = ?", [status, replaced_by, message, did])
+    con.execute("drop table leaving")
+    con.execute("drop table recorded")
+
+
+def _ingest_file(batch, p: _Plan, task: _FileTask, read: reading.Read | None,
+                 load_keys: dict[str, str], today: date) -> FileOutcome:
     rel, did = task.rel, task.did
-    if did in known.seen:
-        return FileOutcome(rel, "UNCHANGED", message=f"already seen ({known.seen[did]})")
-    meta = (batch, known, did, task.sha, rel, task.kommun, task.system)
-    if task.layout_problem:
-        return _record_rejected(*meta, task.layout_problem)
-    twin = known.loaded_with_hash.get(task.sha)
-    if twin and twin[1] != rel:
-        return _record_duplicate(*meta, twin)
+    if did in p.keep:
+        return FileOutcome(rel, "UNCHANGED", task.kommun, task.system, "already loaded")
+    meta = (batch, did, task.sha, rel, task.kommun, task.system)
+    if did in p.duplicate_of:
+        return _record_duplicate(*meta, p.duplicate_of[did])
     if read.error is not None:
         if read.trace:
             log.error("adapter %s failed on %s:\n%s", task.system, rel, read.trace)
@@ -249,12 +474,14 @@ def _ingest_file(con, batch, known, task: _FileTask, read: reading.Read | None) 
             f"{result.rows_loaded} + quarantined {result.rows_quarantined} + skipped "
             f"{result.rows_skipped}); nothing loaded",
         )
-    replaced = _retire_earlier_version(con, known, rel, did)
-    _write_result(*meta, result)
+    change, moved_from = p.change[did]
+    _write_result(*meta, result, (load_keys[did], today, change))
+    replaced = next((old for old, (status, new, _) in p.leave.items()
+                     if status == "REPLACED" and new == did), None)
     return FileOutcome(
         rel, "LOADED", task.kommun, task.system, "; ".join(result.notes) or None,
         result.rows_read, result.rows_loaded, result.rows_quarantined, result.rows_skipped,
-        replaced, read.seconds, read.cpu_seconds,
+        replaced, read.seconds, read.cpu_seconds, change, moved_from,
     )
 
 
@@ -264,59 +491,22 @@ class _FileTask:
     rel: str
     sha: str
     did: str
-    kommun: str | None
-    system: str | None
-    layout_problem: str | None
+    kommun: str
+    system: str
 
     @classmethod
-    def of(cls, path: Path, inbox: Path) -> _FileTask:
-        rel = path.relative_to(inbox).as_posix()
-        sha = file_hash(path)
-        parts = rel.split("/")
-        kommun, system = (parts[0], parts[1]) if len(parts) >= 3 else (None, None)
-        return cls(path, rel, sha, delivery_id(rel, sha), kommun, system, _layout_problem(parts))
-
-    def needs_reading(self, known: Known) -> bool:
-        """Decided from what was known before the run: a path is met once per run, so a file
-        loaded earlier in this run cannot be this one. A duplicate of a file earlier in the run
-        is read and then dropped (rare, and it keeps the reading order-free)."""
-        return self.did not in known.seen and self.layout_problem is None
+    def of(cls, found: InboxFile) -> _FileTask:
+        sha = file_hash(found.path)
+        return cls(found.path, found.rel_path, sha, delivery_id(found.rel_path, sha),
+                   found.kommun_kod, found.system)
 
     def job(self) -> reading.Job:
         return reading.Job(self.system, SourceFile(path=self.path, rel_path=self.rel,
                                                    kommun_kod=self.kommun, system=self.system))
 
 
-def _layout_problem(parts: list[str]) -> str | None:
-    rel = "/".join(parts)
-    if len(parts) < 3:
-        return f"{rel}: files belong in <kommunkod>/<system>/<file>"
-    if not re.fullmatch(r"\d{4}", parts[0]):
-        return f"{rel}: '{parts[0]}' is not a four-digit kommunkod"
-    if adapter_for(parts[1]) is None:
-        return f"{rel}: no adapter for system folder '{parts[1]}' (procapita, skapa, excel)"
-    return None
-
-
-def _retire_earlier_version(con, known: Known, rel: str, new_id: str) -> str | None:
-    """A new file at a known path is a corrected re-delivery: its rows replace the earlier ones.
-    The earlier version came in an earlier run (a path is met once per run), so its rows are in
-    the database already."""
-    old_id = known.loaded_at_path.get(rel)
-    if old_id is None:
-        return None
-    for table in STAGING_TABLES:
-        con.execute(f"delete from staging.{table} where delivery_id = ?", [old_id])
-    con.execute(
-        "update meta.delivery set status = 'REPLACED', replaced_by = ? where delivery_id = ?",
-        [new_id, old_id],
-    )
-    known.seen[old_id] = "REPLACED"
-    known.loaded_with_hash = {h: v for h, v in known.loaded_with_hash.items() if v[0] != old_id}
-    return old_id
-
-
-def _write_result(batch, known, did, sha, rel, kommun, system, result: AdapterResult) -> None:
+def _write_result(batch, did, sha, rel, kommun, system, result: AdapterResult,
+                  cache: tuple[str, date, str]) -> None:
     for table, frame in result.tables.items():
         if table not in STAGING_TABLES:
             raise ValueError(f"adapter {system} returned unknown staging table {table!r}")
@@ -333,29 +523,29 @@ def _write_result(batch, known, did, sha, rel, kommun, system, result: AdapterRe
     batch.add_meta("unknown_header", [
         (did, kommun, system, sheet, header, nearest)
         for sheet, header, nearest in result.unknown_headers])
-    _record(batch, known, did, sha, rel, kommun, system, "LOADED",
+    key, today, change = cache
+    _record(batch, did, sha, rel, kommun, system, "LOADED",
             "; ".join(result.notes) or None, kind=result.kind,
             period=(result.period_start, result.period_end),
             counts=(result.rows_read, result.rows_loaded, result.rows_quarantined,
-                    result.rows_skipped))
-    known.loaded_at_path[rel] = did
-    known.loaded_with_hash[sha] = (did, rel)
+                    result.rows_skipped),
+            cache=(key, today, getattr(result, "latest_date", None), change))
 
 
-def _record(batch, known, did, sha, rel, kommun, system, status, message, kind=None,
-            period=(None, None), counts=(None,) * 4, duplicate_of=None) -> None:
+def _record(batch, did, sha, rel, kommun, system, status, message, kind=None,
+            period=(None, None), counts=(None,) * 4, duplicate_of=None,
+            cache=(None,) * 4) -> None:
     batch.add_meta("delivery", [(did, sha, rel, kommun, system, kind, status, message, *period,
-                                 *counts, datetime.now(), None, duplicate_of)])
-    known.seen[did] = status
+                                 *counts, datetime.now(), None, duplicate_of, *cache)])
 
 
-def _record_rejected(batch, known, did, sha, rel, kommun, system, message) -> FileOutcome:
-    _record(batch, known, did, sha, rel, kommun, system, "REJECTED", message)
+def _record_rejected(batch, did, sha, rel, kommun, system, message) -> FileOutcome:
+    _record(batch, did, sha, rel, kommun, system, "REJECTED", message)
     log.warning("rejected %s", message)
     return FileOutcome(rel, "REJECTED", kommun, system, message)
 
 
-def _record_duplicate(batch, known, did, sha, rel, kommun, system, twin) -> FileOutcome:
-    message = f"same content as {twin[1]}: not loaded twice"
-    _record(batch, known, did, sha, rel, kommun, system, "DUPLICATE", message, duplicate_of=twin[0])
+def _record_duplicate(batch, did, sha, rel, kommun, system, twin: _FileTask) -> FileOutcome:
+    message = f"same content as {twin.rel}: not loaded twice"
+    _record(batch, did, sha, rel, kommun, system, "DUPLICATE", message, duplicate_of=twin.did)
     return FileOutcome(rel, "DUPLICATE", kommun, system, message)

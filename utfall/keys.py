@@ -9,6 +9,7 @@ from pathlib import Path
 from adapters.personnummer import Pseudonymiser
 
 ENV_VAR = "UTFALL_KEY"
+MIN_KEY_LENGTH = 32  # characters; keygen writes 64 hex
 # Fixed and public: for the bundled sample and the tests only. Outputs built with it say so.
 DEMO_KEY = b"utfall DEMO key - bundled sample and tests only - not a secret"
 SAMPLE_INBOX = (Path(__file__).resolve().parent.parent / "data" / "sample" / "inbox").resolve()
@@ -42,7 +43,11 @@ def load(key_file: Path | None, demo_key: bool, inbox: Path) -> Pseudonymiser:
         return Pseudonymiser(_read_key_file(key_file), "INSTALLATION")
     env = os.environ.get(ENV_VAR)
     if env:
-        return Pseudonymiser(env.strip().encode(), "INSTALLATION")
+        key = env.strip().encode()
+        if len(key) < MIN_KEY_LENGTH:
+            raise KeyError_(f"{ENV_VAR} holds fewer than {MIN_KEY_LENGTH} characters: create a "
+                            "proper key with 'utfall keygen'")
+        return Pseudonymiser(key, "INSTALLATION")
     raise KeyError_(HOW_TO)
 
 
@@ -52,8 +57,9 @@ def _read_key_file(path: Path) -> bytes:
     if path.stat().st_mode & 0o077:
         raise KeyError_(f"key file {path} is readable by others: run 'chmod 600 {path}'")
     key = path.read_text(encoding="utf-8").strip().encode()
-    if len(key) < 32:
-        raise KeyError_(f"key file {path} holds fewer than 32 characters: create a new one with 'utfall keygen'")
+    if len(key) < MIN_KEY_LENGTH:
+        raise KeyError_(f"key file {path} holds fewer than {MIN_KEY_LENGTH} characters: create a "
+                        "new one with 'utfall keygen'")
     return key
 
 

@@ -1,24 +1,26 @@
-"""A whole run: ingest, core, marts, report. Atomic: the run works on a copy of the database and
-replaces the original only when everything succeeded, so a failure leaves it as it was."""
+"""A whole run: ingest, core, marts, report. Atomic: the run holds the database's lock, works on a
+copy of it, writes the report from the copy, and replaces the database and the report only when
+everything succeeded, so a failure leaves both as they were."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
 from adapters.config import ConfigStore
 from adapters.personnummer import Pseudonymiser
-from utfall import transform
+from utfall import files, transform
+from utfall.inbox import scan
 from utfall.ingest import IngestSummary, ingest
+from utfall.lock import writer_lock
 
 VERSION = "0.1.0"
 # DuckDB's own memory; it spills to disk beyond it. With the file readers and the quality frames
@@ -42,10 +44,34 @@ class RunSummary:
     audit_safe: bool | None  # None: not audited in the run
     audit_summary: str
     seconds: dict[str, float]  # wall time per stage: ingest, core, quality, marts, report
+    warnings: list[str]  # about the run's as_of: stated in the summary and the report
 
 
 def report_path_for(db_path: Path) -> Path:
     return db_path.with_name(db_path.stem + "-rapport.html")
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on; the message says what happened and what to do. Nothing changed."""
+
+
+class UsageError(RunError):
+    """A parameter the user gave cannot be right (exit status 2)."""
+
+
+def check_as_of(as_of: date | None, today: date) -> None:
+    if as_of is not None and as_of > today:
+        raise UsageError(f"--as-of {as_of} is after today ({today}): data cannot be complete up "
+                         "to a day that has not come (metrics.md, as_of)")
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection, today: date) -> date:
+    """metrics.md: the last day of the latest covered FS month, never later than the last day
+    of the month before the run date; without coverage, that day. Excel end dates (often
+    planned) never move it."""
+    cap = today.replace(day=1) - timedelta(days=1)
+    (latest,) = con.execute("select last_day(max(month)) from core.fs_coverage").fetchone()
+    return min(latest, cap) if latest else cap
 
 
 def run(
@@ -59,60 +85,108 @@ def run(
     write_report: bool = True,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     workers: int | None = None,
+    allow_withdraw: bool = False,
+    wait_seconds: float = 0.0,
+    today: date | None = None,
+    audit: bool = True,
 ) -> RunSummary:
     """`memory_limit` caps DuckDB (it spills to disk beyond it); `workers` read files (default:
-    one per core)."""
-    if not inbox.is_dir():
-        raise FileNotFoundError(f"inbox {inbox} is not a directory")
+    one per core); `allow_withdraw` lets the run take out more files than a small share of what
+    is loaded; `wait_seconds` waits for another run that holds the database; `today` is the
+    run date (tests); `audit` False leaves the disclosure audit to `utfall audit` (tests)."""
+    today = today or date.today()
+    check_as_of(as_of, today)
     configs = ConfigStore(config_dir)  # invalid configuration stops the run before any work
+    inbox_scan = scan(inbox, configs.kommuner)
+    if inbox_scan.fatal:
+        raise RunError(f"{inbox_scan.fatal}; nothing was changed")
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    work = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    if db_path.exists():
-        shutil.copy2(db_path, work)
+    with writer_lock(db_path, wait_seconds):
+        files.remove_stale(db_path)
+        files.settle(db_path)
+        with files.work_copy(db_path) as work, files.staged(report_path_for(db_path)) as report:
+            summary = _build(work, inbox_scan, inbox, pseudo, configs, as_of, min_cell,
+                             progress, memory_limit, workers, allow_withdraw, today, audit)
+            if write_report:
+                _write_report(work, report.tmp, min_cell)
+            os.chmod(work, 0o600)
+            os.replace(work, db_path)
+            if write_report:
+                report.commit()
+    summary.db_path = db_path
+    summary.report_path = report_path_for(db_path) if write_report else None
+    return summary
+
+
+def _build(work: Path, inbox_scan, inbox, pseudo, configs, as_of, min_cell, progress,
+           memory_limit, workers, allow_withdraw, today, audit) -> RunSummary:
     started = datetime.now()
     seconds: dict[str, float] = {}
-    try:
-        with duckdb.connect(str(work), config={"memory_limit": memory_limit}) as con:
-            with _timed(seconds, "ingest"):
-                transform.create_schemas(con)
-                summary = ingest(con, inbox, configs, pseudo, date.today(), progress,
-                                 workers=workers)
-            with _timed(seconds, "core"):
-                transform.build_core(con)
-            as_of = as_of or transform.latest_covered_day(con) or date.today()
-            with _timed(seconds, "quality"):
-                from utfall import quality  # great-expectations is slow to import
+    with duckdb.connect(str(work), config={"memory_limit": memory_limit}) as con:
+        with _timed(seconds, "ingest"):
+            transform.create_schemas(con)
+            summary = ingest(con, inbox, configs, pseudo, today, progress, workers=workers,
+                             allow_withdraw=allow_withdraw, inbox_scan=inbox_scan)
+        _check_something_loaded(con, summary, inbox)
+        with _timed(seconds, "core"):
+            transform.build_core(con)
+        as_of = as_of or default_as_of(con, today)
+        with _timed(seconds, "quality"):
+            from utfall import quality  # great-expectations is slow to import
 
-                quality.run_checks(con, as_of)
-            with _timed(seconds, "marts"):
-                transform.build_marts(con, as_of, min_cell)
-            con.execute(
-                "insert into meta.run values (?, ?, ?, ?, ?, ?, ?, ?)",
-                [uuid.uuid4().hex[:12], started, datetime.now(), as_of, pseudo.label,
-                 str(inbox), VERSION, min_cell],
-            )
-            with _timed(seconds, "audit"):
-                audit_safe, audit_summary = _audit(con, min_cell)
-            kpi_rows, suppressed = con.execute(
-                "select count(*), count(*) filter (where suppressed) from marts.kpi_published"
-            ).fetchone()
-            con.execute("checkpoint")
-        os.chmod(work, 0o600)
-        os.replace(work, db_path)
-    finally:
-        work.unlink(missing_ok=True)
-        work.with_name(work.name + ".wal").unlink(missing_ok=True)
-    with _timed(seconds, "report"):
-        report = _write_report(db_path, min_cell) if write_report else None
-    return RunSummary(summary, as_of, db_path, report, kpi_rows, suppressed, pseudo.label,
-                      audit_safe, audit_summary, seconds)
+            quality.run_checks(con, as_of)
+        with _timed(seconds, "marts"):
+            transform.build_marts(con, as_of, min_cell)
+        warnings = _as_of_warnings(con, as_of)
+        con.execute("delete from meta.run_warning")
+        for warning in warnings:
+            con.execute("insert into meta.run_warning values (?)", [warning])
+        con.execute(
+            "insert into meta.run values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [uuid.uuid4().hex[:12], started, datetime.now(), as_of, pseudo.label,
+             str(inbox), VERSION, min_cell],
+        )
+        with _timed(seconds, "audit"):
+            audit_safe, audit_summary = _audit(con, min_cell, audit)
+        kpi_rows, suppressed = con.execute(
+            "select count(*), count(*) filter (where suppressed) from marts.kpi_published"
+        ).fetchone()
+        con.execute("checkpoint")
+    return RunSummary(summary, as_of, work, None, kpi_rows, suppressed, pseudo.label,
+                      audit_safe, audit_summary, seconds, warnings)
 
 
-def _audit(con: duckdb.DuckDBPyConnection, min_cell: int) -> tuple[bool | None, str]:
+def _check_something_loaded(con, summary: IngestSummary, inbox: Path) -> None:
+    (live,) = con.execute("select count(*) from meta.delivery where status = 'LOADED'").fetchone()
+    if live:
+        return
+    if not summary.files:
+        raise RunError(f"the inbox {inbox} holds no files: nothing was changed")
+    raise RunError(f"no file of the inbox {inbox} could be loaded ({len(summary.files)} met, "
+                   f"{summary.count('REJECTED')} rejected): nothing was changed. "
+                   + "; ".join(f.message for f in summary.files if f.message)[:600])
+
+
+def _as_of_warnings(con: duckdb.DuckDBPyConnection, as_of: date) -> list[str]:
+    """An as_of the user chose may leave the figures empty or immature: run, but say it."""
+    (started,) = con.execute("select count(*) from core.insats_episode where start_date <= ?",
+                             [as_of]).fetchone()
+    if not started:
+        return [f"as_of {as_of} is before every insats in the data: no figures"]
+    (mature,) = con.execute("select count(*) from marts.kpi_value "
+                            "where kpi_id = 'AME_ARB_STUD_3M' and kommun_kod = 'ALLA'").fetchone()
+    if not mature:
+        return [f"as_of {as_of} leaves every horizon immature: no spell ended 3 months or more "
+                "before it, so there are no follow-up figures"]
+    return []
+
+
+def _audit(con: duckdb.DuckDBPyConnection, min_cell: int,
+           enabled: bool) -> tuple[bool | None, str]:
     """Audit the published table as an intruder would (utfall.audit) into meta.disclosure_audit."""
     rows = con.execute("select count(*) from marts.kpi_published").fetchone()[0]
     con.execute("delete from meta.disclosure_audit")
-    if rows > AUDIT_MAX_ROWS:
+    if rows > AUDIT_MAX_ROWS or not enabled:
         text = (f"Granskningen av den publicerade tabellen ({rows} rader) görs inte i körningen; "
                 "kör utfall audit innan tabellen lämnas ut.")
         con.execute("insert into meta.disclosure_audit values (false, ?, null, null, null, null, ?)",
@@ -134,11 +208,10 @@ def _timed(into: dict[str, float], stage: str):
     into[stage] = time.perf_counter() - t0
 
 
-def _write_report(db_path: Path, min_cell: int) -> Path:
+def _write_report(db_file: Path, out: Path, min_cell: int) -> Path:
     from utfall.report import write_report  # plotly is slow to import; only when needed
 
-    out = report_path_for(db_path)
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with duckdb.connect(str(db_file), read_only=True) as con:
         write_report(con, out, min_cell=min_cell)
     os.chmod(out, 0o600)
     return out

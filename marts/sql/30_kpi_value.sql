@@ -192,13 +192,16 @@ with mature_exit as (
     where mature
 ),
 with_rate as (  -- nulls (unknown sex or born_abroad) form a stratum value of their own
-    select *, avg(o) over (partition by h, y, sex, age_group, born_abroad, fs_at_start,
-                                        long_fs_before) as r
+    -- decimal: a sum of doubles depends on the order DuckDB's threads add them in, and the same
+    -- inbox must give the same figures to the last digit; a decimal sum is exact
+    select *, cast(avg(o) over (partition by h, y, sex, age_group, born_abroad, fs_at_start,
+                                             long_fs_before) as decimal(38, 18)) as r
     from mature_exit
 ),
 per_kommun as (
-    select kommun_kod, h, cast(y as varchar) as period, count(*) as n, sum(o) as o, sum(r) as e,
-           sum(r * (1 - r)) as v
+    select kommun_kod, h, cast(y as varchar) as period, count(*) as n, sum(o) as o,
+           cast(sum(r) as double) as e,
+           cast(sum(cast(r * (1 - r) as decimal(38, 18))) as double) as v
     from with_rate
     group by all
 )

@@ -25,8 +25,8 @@ create table if not exists meta.delivery (
     kommun_kod       varchar,
     system           varchar,
     kind             varchar,              -- extract kind, e.g. procapita_fs, excel_participants
-    status           varchar not null,     -- LOADED, REJECTED, DUPLICATE, REPLACED
-    message          varchar,              -- why rejected / duplicate of what
+    status           varchar not null,     -- LOADED, REJECTED, DUPLICATE, REPLACED, WITHDRAWN
+    message          varchar,              -- why rejected / duplicate of what / why withdrawn
     period_start     date,                 -- first month (or date) the file covers
     period_end       date,                 -- last month (or date) the file covers
     rows_read        integer,              -- data rows met in the file
@@ -36,6 +36,28 @@ create table if not exists meta.delivery (
     loaded_at        timestamp,            -- when the file was read
     replaced_by      varchar,              -- delivery_id of the corrected re-delivery
     duplicate_of     varchar               -- delivery_id with the same content at another path
+);
+-- The cache key of a loaded file's rows, and what decides whether they still hold (utfall.ingest).
+-- Added by alter so that a database built before them is brought up to date in place.
+alter table meta.delivery add column if not exists load_key varchar;     -- sha256 of path, content, configuration, adapter code, key and year
+alter table meta.delivery add column if not exists read_on date;         -- the run date the file was read on
+alter table meta.delivery add column if not exists latest_date date;     -- latest date checked for DATE_FUTURE (privacy.md)
+alter table meta.delivery add column if not exists change varchar;       -- ADDED, CORRECTED, REVERTED, RESTORED, MOVED, REREAD
+
+-- What in the inbox could not be used as of the latest run (utfall.inbox): a file outside
+-- <kommunkod>/<system>/, a folder that is not a municipality or a system, an unreadable entry.
+create table if not exists meta.inbox_problem (
+    path     varchar not null,             -- relative to the inbox; U+FFFD where the name is not UTF-8
+    message  varchar not null              -- what is wrong and what to do
+);
+
+-- What the database was built with: one row. A run with another key is refused (the fingerprint
+-- names the key without revealing it); another adapter version re-reads every file.
+create table if not exists meta.installation (
+    key_fingerprint  varchar not null,     -- HMAC of a fixed text with the installation key
+    key_label        varchar not null,     -- DEMO or INSTALLATION
+    adapter_version  varchar not null,     -- sha256 of the code and data that turn files into staging rows
+    created_at       timestamp not null
 );
 
 -- One row per source row that could not be loaded. Never a personnummer or a name.
@@ -69,6 +91,12 @@ create table if not exists meta.run (
     inbox       varchar,                   -- the inbox the run read
     utfall_version varchar,                -- the version of utfall that built the database
     min_cell    integer                    -- smallest published cell of this run
+);
+
+-- Warnings of the latest build about its as_of (before every insats, every horizon immature):
+-- the run summary and the report state them.
+create table if not exists meta.run_warning (
+    message varchar not null               -- one sentence, in the user's terms
 );
 
 -- Data-quality results of the latest build, per check and municipality (utfall.quality).

@@ -1,0 +1,133 @@
+"""The database and report files of a run: a private work copy, a report written beside its
+final place, stale leftovers of killed runs removed, and a database another program holds
+refused. Every message names the user's file, never a hidden temporary one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of every DuckDB database file
+
+
+class FileProblem(RuntimeError):
+    """A database or report file the run cannot use; the message says what to do."""
+
+
+def _prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale(db_path: Path) -> None:
+    """Work copies, their WAL and spill folders, and half-written reports left by a run that was
+    killed. Called under the lock, so no other run can be using them."""
+    for final in (db_path, _report_of(db_path)):
+        for leftover in final.parent.glob(_prefix(final) + "*.tmp*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
+def _report_of(db_path: Path) -> Path:
+    return db_path.with_name(db_path.stem + "-rapport.html")
+
+
+def settle(db_path: Path) -> None:
+    """The existing database must be utfall's, readable, and held by no other program; a WAL
+    another program left is replayed into it first, or the copy would miss those writes."""
+    if not db_path.exists():
+        return
+    if not db_path.is_file():
+        raise FileProblem(f"--db {db_path} is not a file")
+    with db_path.open("rb") as fh:
+        head = fh.read(12)
+    if head and head[8:12] != DUCKDB_MAGIC:
+        raise FileProblem(f"--db {db_path} is not a DuckDB database: refusing to overwrite it; "
+                          "choose another --db")
+    try:
+        with duckdb.connect(str(db_path)) as con:
+            tables = {t for (t,) in con.execute(
+                "select schema_name || '.' || table_name from duckdb_tables()").fetchall()}
+            if tables and "meta.delivery" not in tables:
+                raise FileProblem(f"--db {db_path} is a DuckDB database that utfall did not "
+                                  "build: refusing to change it; choose another --db")
+            con.execute("checkpoint")
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise FileProblem(f"{db_path} is open for writing by another program ({_holder(exc)}): "
+                              "close that connection (a notebook?) and run again") from None
+        raise FileProblem(f"{db_path} cannot be opened: {_first_line(exc)}") from None
+    except duckdb.Error as exc:
+        raise FileProblem(f"{db_path} cannot be opened as a database: {_first_line(exc)}") from None
+
+
+def _holder(exc: Exception) -> str:
+    text = str(exc)
+    return text[text.find("PID"):].split(")")[0] if "PID" in text else "another process"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300]
+
+
+@contextmanager
+def work_copy(db_path: Path) -> Iterator[Path]:
+    """A private (0600) copy of the database beside it, removed on every way out."""
+    work = db_path.with_name(f"{_prefix(db_path)}{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if db_path.exists():
+            _copy_private(db_path, work)
+        yield work
+    except OSError as exc:
+        raise FileProblem(_os_message(exc, db_path)) from None
+    finally:
+        for leftover in (work, work.with_name(work.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(work.with_name(work.name + ".tmp"), ignore_errors=True)
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 24)
+
+
+@dataclass
+class Staged:
+    final: Path
+    tmp: Path
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.final)
+
+
+@contextmanager
+def staged(final: Path) -> Iterator[Staged]:
+    """A file written beside its final place and moved there by `commit`."""
+    tmp = final.with_name(f"{_prefix(final)}{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield Staged(final, tmp)
+    except OSError as exc:
+        raise FileProblem(_os_message(exc, final)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _os_message(exc: OSError, user_file: Path) -> str:
+    """What went wrong with the disk, in terms of the user's file."""
+    import errno
+
+    where = user_file.parent
+    if exc.errno == errno.ENOSPC:
+        return f"the disk holding {where} is full: free space and run again (nothing was changed)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write in {where} (permission denied or read-only): nothing was changed"
+    return f"{user_file}: {exc.strerror or exc} (nothing was changed)"
