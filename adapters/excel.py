@@ -41,6 +41,7 @@ PARTICIPANT_COLUMNS = {
     "start_date": "object", "end_date": "object",
     "end_reason_local": "str", "end_reason": "str",
     "referred_from_local": "str", "referred_from": "str",
+    "distance_local": "str", "distance": "str",
     "born_abroad": "boolean", "malgrupp": "str",
 }  # fmt: skip
 STATUS_COLUMNS = {
@@ -136,6 +137,7 @@ def _participant(table: Table, row: Row, ctx: _Context) -> tuple[dict, list[dict
     insats_local, insats_typ = _mapped(ctx, "insats_typ", table.value(row, "insats"))
     reason_local, reason = _mapped(ctx, "end_reason", table.value(row, "avslutsorsak"))
     referred_local, referred = _mapped(ctx, "referred_from", table.value(row, "remitterad_fran"))
+    distance_local, distance = _mapped(ctx, "distance", table.value(row, "avstand"))
     _, abroad = _mapped(ctx, "born_abroad", table.value(row, "fodd_utomlands"))
     participant = {
         "sheet": table.sheet, "row_number": row.number,
@@ -146,6 +148,7 @@ def _participant(table: Table, row: Row, ctx: _Context) -> tuple[dict, list[dict
         "start_date": start, "end_date": end,
         "end_reason_local": reason_local, "end_reason": reason,
         "referred_from_local": referred_local, "referred_from": referred,
+        "distance_local": distance_local, "distance": distance,
         "born_abroad": _YES_NO.get(abroad),
         "malgrupp": cell_text(table.value(row, "malgrupp")) or None,
     }  # fmt: skip

@@ -39,6 +39,7 @@ MAPPED_COLUMNS = {
     "status_12": ("status", sg.STATUS_UNMAPPED),
     "avslutsorsak": ("end_reason", sg.END_REASON_UNMAPPED),
     "remitterad_fran": ("referred_from", None),
+    "avstand": ("distance", None),
     "roll": ("role", None),
     "bistandstyp": ("bistand_class", None),
     "bedomning": ("rater", None),

@@ -326,6 +326,7 @@ class Episode:
     referred: str
     reason: str | None = None  # local Avslutsorsak
     reason_kind: str | None = None  # ARBETE / STUDIER / BAD / NEXT
+    distance: str | None = None  # NARA / OSAKER / LANGT: the colour category (Kategori, Färg)
 
 
 @dataclass
@@ -446,9 +447,27 @@ def make_spell(
         if ongoing or day > EXTRACT_DAY:
             break
     spell = Spell(person, episodes, rng.random() < GOOD_SHARE[episodes[-1].typ])
+    set_distance(spell, on_fs)
     set_reasons(rng, spell, profile)
     spell.status = follow_ups(rng, spell, profile)
     return spell
+
+
+def set_distance(spell: Spell, on_fs: bool) -> None:
+    """The colour category at entry, on every episode of the spell; the first episode is blank in
+    about one spell in six (the category was set later), and about one in ten has none at all. Drawn
+    from a stream of its own (seeded by person and start), so the rest of the sample stays as it
+    was before the category existed."""
+    first = spell.episodes[0]
+    rng = random.Random(f"distance|{spell.person.pnr}|{first.start.isoformat()}")
+    weights = (0.2, 0.35, 0.45) if on_fs else (0.45, 0.35, 0.2)
+    distance = rng.choices(("NARA", "OSAKER", "LANGT"), weights)[0]
+    if rng.random() < 0.1:
+        return
+    for episode in spell.episodes:
+        episode.distance = distance
+    if len(spell.episodes) > 1 and rng.random() < 0.17:
+        first.distance = None
 
 
 def set_reasons(rng: random.Random, spell: Spell, profile: Profile) -> None:
@@ -1007,6 +1026,7 @@ def episode_record(spell: Spell, episode: Episode, style: Style) -> dict:
         "insats": episode.local, "start": style.date(episode.start),
         "end": None if episode.end is None else style.date(episode.end),
         "reason": episode.reason, "referred": episode.referred,
+        "kategori": COLOURS.get(episode.distance), "farg": DISTANCE_WORDS.get(episode.distance),
     }  # fmt: skip
     for h in HORIZONS:
         record[f"s{h}"] = spell.status.get(h) if last else None
@@ -1093,8 +1113,12 @@ def write_1480_fs_month(inbox: Inbox, rng: random.Random, lines: list[Line], mon
 
 # fmt: off
 INSATS_1480 = ["Personnummer", "Insats", "Anordnare", "Startdatum", "Slutdatum", "Avslutsorsak",
-               "Remitterad från", "Handläggare"]
+               "Remitterad från", "Kategori", "Handläggare"]
 # fmt: on
+# the distance to the labour market as two municipalities write it (schema.md's distance terms)
+COLOURS = {"NARA": "Grön", "OSAKER": "Gul", "LANGT": "Röd"}
+DISTANCE_WORDS = {"NARA": "Nära arbetsmarknaden", "OSAKER": "Oklar arbetsförmåga",
+                  "LANGT": "Långt från arbetsmarknaden"}
 PROVIDERS = {
     "KARTLAGGNING": "Jobbtorg Centrum",
     "PRAKTIK": "Park och natur Nordost",
@@ -1124,7 +1148,7 @@ def write_1480_insatser(inbox: Inbox, world: World, rng: random.Random) -> list[
         END_REASON_UNMAPPED: 1,
     }
     inject(rng, records, plan, style, faults, ok=lambda r: r["insats"] != RETURBUTIK)
-    keys = ["pnr", "insats", "provider", "start", "end", "reason", "referred", "staff"]
+    keys = ["pnr", "insats", "provider", "start", "end", "reason", "referred", "kategori", "staff"]
     rows = [INSATS_1480] + [text_cells(r, keys) for r in records]
     ongoing = sum(1 for r in records if r["end"] is None)
     inbox.write(
@@ -1285,9 +1309,9 @@ FS_1384 = ["Personnummer", "Ärendenr", "Roll", "Avser period", "Utbet.datum", "
 FS_1384_FAULTS = {2022: {PNR_CHECK: 1}, 2023: {PNR_DATE: 1}, 2024: {PNR_CHECK: 1}}
 # fmt: off
 EXCEL_1384 = ["Personnr", "Namn", "Kön", "Född utomlands", "Insats", "Inskriven", "Utskriven",
-              "Orsak avslut", "Remiss från", "Status 3 mån", "Status 6 mån", "Status 12 mån"]
+              "Orsak avslut", "Remiss från", "Färg", "Status 3 mån", "Status 6 mån", "Status 12 mån"]
 EXCEL_1384_KEYS = ["pnr", "namn", "kon", "abroad", "insats", "start", "end", "reason", "referred",
-                   "s3", "s6", "s12"]
+                   "farg", "s3", "s6", "s12"]
 # fmt: on
 
 

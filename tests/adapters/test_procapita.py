@@ -265,7 +265,7 @@ def test_insatser_rows(insatser):
     assert values(frame, "end_reason_local") == ["Fått arbete", None, "Planerat avslut", "Vet ej"]
     assert values(frame, "end_reason") == ["ARBETE", None, "PLANERAT", "OKAND"]
     assert values(frame, "referred_from_local") == ["IFO", "AF", "Soc sekreterare", "FK"]
-    assert values(frame, "referred_from") == ["IFO", "AF", None, "OVRIGT"]
+    assert values(frame, "referred_from") == ["IFO", "AF", None, "FK"]  # schema.md: FK is its own code
     assert dict(insatser.unmapped) == {("insats_typ", "Stödsamtal"): 1,
                                        ("referred_from", "Soc sekreterare"): 1}
 
