@@ -36,6 +36,8 @@ class Reason(StrEnum):
     HOUSEHOLD_MISSING = "HOUSEHOLD_MISSING"
     SCORE_INVALID = "SCORE_INVALID"  # a score that is not a number or lies outside the scale
     RATER_INVALID = "RATER_INVALID"
+    LINE_MALFORMED = "LINE_MALFORMED"  # a text line that is not a row: an open quote, wrong width
+    DATE_FUTURE = "DATE_FUTURE"  # a date that cannot be true yet (after the run date)
 
 
 class FileRejected(Exception):
@@ -83,6 +85,9 @@ class AdapterResult:
     rows_skipped: int = 0
     period_start: date | None = None
     period_end: date | None = None
+    # the latest of the dates checked for DATE_FUTURE (quarantined ones included), as a day that
+    # is future exactly when it is after the run date: a cached read holds while it is <= today
+    latest_date: date | None = None
     # (field, local value) -> count of rows where no mapping covered the value
     unmapped: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)  # e.g. sheets skipped and why

@@ -7,10 +7,11 @@ Arrow. Raw personnummer never leave this module: rows carry only person_key and 
 
 Counting (read = loaded + quarantined + skipped):
 - rows_read is every line of the file except the header line: title and blank lines above the
-  header, and every record below it.
-- skipped: lines above the header, blank lines, total lines ('Summa', 'Totalt'), and lines with
-  Roll = Barn (read, never loaded, not an error).
-- quarantined: one row per line that cannot be loaded, under the first problem found, in column
+  header, and every line below it.
+- skipped: lines above the header, blank lines, total lines ('Summa', 'Totalt'), lines repeating
+  the header, and lines with Roll = Barn (read, never loaded, not an error).
+- quarantined: one row per line that cannot be loaded: LINE_MALFORMED for a line that is not a
+  row of the header's layout (adapters.textfile), else under the first problem found, in column
   order personnummer, household, month/start date, amount/end date, payment date.
 """
 
@@ -33,7 +34,7 @@ from adapters import redact
 from adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason, SourceFile
 from adapters.config import SystemConfig
 from adapters.personnummer import InvalidPersonnummer, Pseudonymiser, parse
-from adapters.textfile import TextTable, read_text_table
+from adapters.textfile import TOTAL, TextTable, read_text_table
 from adapters.values import is_blank, parse_amount, parse_date, parse_month
 
 SYSTEM = "procapita"
@@ -54,7 +55,6 @@ INSATS_COLUMNS = [
     "distance_local", "distance",
 ]
 
-_TOTAL = r"^\s*(summa|totalt?)(\W|$)"  # Arrow (RE2) syntax
 # 'code text' in Försörjningshinder: a leading token with a digit ('11', 'A1', '2.3'), an optional
 # separator, then the text
 _HINDER_CODE = re.compile(r"\(?([0-9A-Za-z.]*\d[0-9A-Za-z.]*)\)?\s*[-–:.)]?\s+(.+)")
@@ -78,6 +78,8 @@ def read(
     build = {FS_KIND: _payments, HOUSEHOLD_KIND: _household, INSATS_KIND: _insatser}[kind]
     build(rows, config, pseudo, today, result)
     result.rows_skipped = table.lines_above_header + int(rows.skipped.sum())
+    table.set_aside(result, source.rel_path)
+    result.quarantine.sort(key=lambda q: q.row_number)
     return result
 
 
@@ -411,7 +413,7 @@ class _Rows:
                 if first.any():  # the regex runs only on the cells that decide
                     chosen = cells.filter(pa.array(first))
                     total[first] = _numpy(
-                        pc.match_substring_regex(chosen, _TOTAL, ignore_case=True))
+                        pc.match_substring_regex(chosen, TOTAL, ignore_case=True))
                 decided |= filled
             if position in known:
                 self._distinct[position] = _Distinct(cells)

@@ -96,7 +96,7 @@ def _tables(source: SourceFile, config: SystemConfig, result: AdapterResult) -> 
     if _is_workbook(source):
         tables = _sheet_tables(source, config, result)
     else:  # a text export: textfile finds its encoding, delimiter and header
-        tables = [_text_table(source, config)]
+        tables = [_text_table(source, config, result)]
     for table in tables:
         _check_layout(table, source)
     return tables
@@ -116,8 +116,9 @@ def _sheet_tables(source: SourceFile, config: SystemConfig, result: AdapterResul
     )  # fmt: skip
 
 
-def _text_table(source: SourceFile, config: SystemConfig) -> Table:
+def _text_table(source: SourceFile, config: SystemConfig, result: AdapterResult) -> Table:
     text = read_text_table(source.path, config, source.rel_path)
+    text.set_aside(result, source.rel_path)  # bad and repeated header lines are not rows
     columns = [Column(j, h, config.column_for(h) if h else None) for j, h in enumerate(text.header)]
     below = [
         Row(int(number), list(cells))

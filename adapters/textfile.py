@@ -4,6 +4,11 @@ Exports arrive as Windows-1252 or UTF-8 (with or without BOM), separated by ';',
 title lines above the header. DuckDB cannot decode Windows-1252 (STACK-NOTES.md), so files are
 read with Arrow's CSV reader (transcoding through Python's codecs), all cells as text; the adapter
 parses the values.
+
+Every line below the header is one of: a record (blank and total lines included, for the adapter
+to skip), a repeated header line (skipped), or a bad line (a quote that does not close, another
+number of fields than the header): bad lines are quarantined with their number, and a file with
+too many of them is rejected whole (`set_aside` puts both into an adapter's result).
 """
 
 from __future__ import annotations
@@ -11,16 +16,17 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from adapters.base import FileRejected
+from adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason
 from adapters.config import SystemConfig
 
 HEADER_SEARCH_LINES = 15  # the header row lies within the first 15 lines
@@ -30,6 +36,14 @@ _THREADED_FROM_BYTES = 16 * 1024 * 1024
 _CHUNK = 16 * 1024 * 1024
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # as Arrow and the csv module see lines
 _DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "semicolon": ";", "comma": ","}
+# A total line: its first non-blank cell starts with Summa or Totalt (Python and Arrow RE2 syntax)
+TOTAL = r"^\s*(summa|totalt?)(\W|$)"
+TOTAL_LINE = re.compile(TOTAL, re.IGNORECASE)
+# A file is rejected whole when more of its lines below the header are bad than both of these: a
+# few bad lines are typing slips worth quarantining one by one; beyond that the file is damaged or
+# is not laid out as its header says, and loading the rest would publish a part as the whole.
+MAX_BAD_SHARE = 0.05
+MAX_BAD_LINES = 10
 
 # Magic numbers of formats people send by mistake under a .csv / .txt name.
 _MAGIC = {
@@ -39,22 +53,31 @@ _MAGIC = {
 }
 
 
+@dataclass(frozen=True)
+class BadLine:
+    line: int  # 1-based
+    detail: str  # what is wrong, never the line's content
+
+
 @dataclass
 class TextTable:
     """A text export as cells of text, with the 1-based line number of each record.
 
     `columns` holds one Arrow string array per header cell, '' where a line has fewer cells;
-    cells past the header's width are dropped. It holds every record after the header, blank ones
-    included, so that the caller can count them. `rows` is the same as a DataFrame (columns
-    0..n-1), built when asked for.
+    cells past the header's width are dropped (they are blank: a line with more filled cells is a
+    bad line). It holds every record after the header, blank ones included, so that the caller
+    can count them. `rows` is the same as a DataFrame (columns 0..n-1), built when asked for.
+    Repeated header lines and bad lines are not records: `set_aside` counts them.
     """
 
     header: list[str]
     header_line: int  # 1-based; the lines above it are titles or blank
     columns: list[pa.Array]
-    line_numbers: np.ndarray  # 1-based line where each record starts, aligned with the cells
+    line_numbers: np.ndarray  # 1-based line of each record, aligned with the cells
     encoding: str
     delimiter: str
+    bad_lines: list[BadLine] = field(default_factory=list)
+    repeated_header_lines: list[int] = field(default_factory=list)
 
     @property
     def lines_above_header(self) -> int:
@@ -69,11 +92,21 @@ class TextTable:
         return pd.DataFrame({i: pd.arrays.ArrowExtensionArray(column)
                              for i, column in enumerate(self.columns)}, index=range(self.n))
 
+    def set_aside(self, result: AdapterResult, name: str) -> None:
+        """Count the lines that are not records into `result`: bad lines read and quarantined,
+        repeated header lines read and skipped."""
+        result.rows_read += len(self.bad_lines) + len(self.repeated_header_lines)
+        result.rows_skipped += len(self.repeated_header_lines)
+        result.quarantine.extend(
+            QuarantineRow(bad.line, Reason.LINE_MALFORMED, f"{name} line {bad.line}: {bad.detail}")
+            for bad in self.bad_lines)
+
 
 def read_text_table(path: Path, config: SystemConfig, name: str) -> TextTable:
     """Read a delimited text export; `name` (the inbox-relative path) is used in messages.
 
-    Raises FileRejected for an empty or binary file, or when no header row is found.
+    Raises FileRejected for an empty or binary file, when no header row is found, or when too
+    many lines do not parse as rows of the header's layout.
     """
     head = _read_head(path)
     _reject_non_text(head, name)
@@ -82,8 +115,47 @@ def read_text_table(path: Path, config: SystemConfig, name: str) -> TextTable:
     if not sample.strip():
         raise FileRejected(f"{name}: the file is empty")
     delimiter, header_index, header = _find_header(sample, config, name)
-    rows, line_numbers = _read_records(path, encoding, delimiter, header_index, len(header))
-    return TextTable(header, header_index + 1, rows, line_numbers, encoding, delimiter)
+    columns, lines, bad = _read_records(path, encoding, delimiter, header_index + 1, header)
+    columns, lines, repeated = _without_repeated_header(columns, lines, header)
+    _reject_if_damaged(bad, len(lines) + len(bad) + len(repeated), delimiter, len(header), name)
+    return TextTable(header, header_index + 1, columns, lines, encoding, delimiter, bad, repeated)
+
+
+def _without_repeated_header(columns: list[pa.Array], lines: np.ndarray, header: list[str]):
+    """Records that repeat the header (files concatenated, a report's page break) taken out."""
+    first = next((i for i, cell in enumerate(header) if cell), None)
+    if first is None or not len(lines):
+        return columns, lines, []
+    candidates = np.flatnonzero(_numpy(pc.equal(pc.utf8_trim_whitespace(columns[first]),
+                                                header[first])))
+    repeated = [row for row in candidates
+                if [_clean_header(c[row].as_py()) for c in columns] == header]
+    if not repeated:
+        return columns, lines, []
+    keep = np.ones(len(lines), dtype=bool)
+    keep[repeated] = False
+    mask = pa.array(keep)
+    return [c.filter(mask) for c in columns], lines[keep], [int(lines[r]) for r in repeated]
+
+
+def _numpy(flags: pa.Array) -> np.ndarray:
+    return flags.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _reject_if_damaged(bad: list[BadLine], below: int, delimiter: str, width: int,
+                       name: str) -> None:
+    if len(bad) <= MAX_BAD_LINES or len(bad) <= MAX_BAD_SHARE * below:
+        return
+    shown = ", ".join(f"line {b.line} ({b.detail})" for b in bad[:3])
+    raise FileRejected(
+        f"{name}: {len(bad)} of the {below} lines below the header do not parse as rows of "
+        f"{width} fields separated by {_DELIMITER_WORDS.get(delimiter, repr(delimiter))} "
+        f"(first: {shown}); the file seems damaged or saved with another layout: nothing of it "
+        f"was loaded"
+    )
+
+
+_DELIMITER_WORDS = {";": "';'", "\t": "tabs", ",": "','"}
 
 
 # --- what kind of file ---------------------------------------------------------------------------
@@ -218,81 +290,202 @@ def _likely_header(sample: str, delimiters: list[str]) -> list[str]:
 
 
 # --- the records ---------------------------------------------------------------------------------
+# One physical line is one row: an export's values never hold a line break, so a line that does
+# not parse on its own (a quote that does not close before the end of the line, another number of
+# fields than the header) is set aside under its own number instead of being merged with the lines
+# after it, as a CSV reader would.
 
 
-def _read_records(
-    path: Path, encoding: str, delimiter: str, header_index: int, width: int
-) -> tuple[list[pa.Array], np.ndarray]:
-    """Fast path: Arrow's CSV reader (several times faster than pandas' on 30 million lines).
-    Its records are lines only when no quoted value spans lines; otherwise, and for encodings
-    Arrow cannot take, the csv module, which tracks lines itself."""
+def _read_records(path: Path, encoding: str, delimiter: str, skip: int, header: list[str]):
+    """(cells, line numbers, bad lines) below the header. Fast path: Arrow's CSV reader (several
+    times faster than pandas' on 30 million lines), when its records are the file's lines one to
+    one; otherwise the file is decoded here, lines whose quotes do not close are blanked out, and
+    Arrow reads the rest."""
     if encoding != "utf-16":
-        fast = _read_with_arrow(path, encoding, delimiter, header_index + 1, width)
+        fast = _read_with_arrow(path, encoding, delimiter, skip, header)
         if fast is not None:
             return fast
-    return _read_with_csv(path, encoding, delimiter, header_index, width)
+    return _read_line_by_line(path, encoding, delimiter, skip, header)
 
 
-def _read_with_arrow(path: Path, encoding: str, delimiter: str, skip: int, width: int):
-    """Records below the header, or None when lines and records do not match one to one.
+def _read_with_arrow(path: Path, encoding: str, delimiter: str, skip: int, header: list[str]):
+    """Records below the header, or None when Arrow's records are not the file's lines.
 
-    Lines with another number of cells than the header are set aside by Arrow; they are split
-    here and put back at their line. Arrow numbers them only when it reads on one thread, so a
-    file with such lines is read again on one thread."""
+    Lines with another number of cells than the header are set aside by Arrow and judged here.
+    Arrow numbers them only when it reads on one thread, so a file with such lines is read
+    again on one thread."""
+    lines, has_quote, last_line = _scan(path)
+    if has_quote and not _quotes_close(last_line.decode(encoding, errors="replace"), delimiter):
+        return None  # at the end of the file an open quote swallows nothing Arrow would show
     try:
         # threads pay off on large files only; a monthly file of a few thousand lines reads
         # faster on one (and files are read in parallel processes anyway)
         threads = path.stat().st_size > _THREADED_FROM_BYTES
-        table, odd = _arrow_csv(path, encoding, delimiter, skip, width, threads=threads)
-        if any(number is None for number, _ in odd):
-            table, odd = _arrow_csv(path, encoding, delimiter, skip, width, threads=False)
+        source, arrow_encoding = path, "utf8" if encoding.startswith("utf-8") else encoding
+        if arrow_encoding != "utf8" and not threads:
+            # a small file decoded here in one call: Arrow's transcoding stream costs ~0.5 ms a file
+            source, arrow_encoding = _utf8(path.read_bytes().decode(encoding)), "utf8"
+        table, odd = _arrow_csv(source, arrow_encoding, delimiter, skip, len(header), threads)
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError):
         return None
-    if table.num_rows + len(odd) != _count_lines(path) - skip:  # a quoted value spans lines
+    if table.num_rows + len(odd) != lines - skip:
         return None
-    return _merge_odd_lines(table, odd, skip, delimiter, width)
+    if has_quote and _spans_lines(table, odd):  # an open quote took in the lines after it
+        return None
+    return _records(table, odd, skip, delimiter, header, unclosed=set())
 
 
-def _arrow_csv(path: Path, encoding: str, delimiter: str, skip: int, width: int, threads: bool):
+def _read_line_by_line(path: Path, encoding: str, delimiter: str, skip: int, header: list[str]):
+    text = _one_line_break(path.read_bytes().decode(encoding, errors="replace"))
+    unclosed, pieces, last = set(), [], 0
+    line, counted_to = 1, 0
+    for match in _unclosed_lines(delimiter).finditer(text):
+        line += text.count("\n", counted_to, match.start())
+        counted_to = match.start()
+        unclosed.add(line)
+        pieces.append(text[last:match.start()])  # the line is blanked: it keeps its number
+        last = match.end()
+    pieces.append(text[last:])
+    data = "".join(pieces)
+    if data.count("\n") + (not data.endswith("\n")) <= skip:  # nothing below the header
+        return [pa.array([], pa.string()) for _ in header], np.array([], dtype=np.int64), []
+    table, odd = _arrow_csv(_utf8(data), "utf8", delimiter, skip, len(header), threads=False)
+    return _records(table, odd, skip, delimiter, header, {n for n in unclosed if n > skip})
+
+
+def _utf8(text: str) -> pa.BufferReader:
+    return pa.BufferReader(text.encode())
+
+
+def _one_line_break(text: str) -> str:
+    """CRLF and CR as LF: Arrow and the header search see a line at each of them."""
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _scan(path: Path) -> tuple[int, bool, bytes]:
+    """Lines as Arrow counts them when every line ends in LF or CRLF; whether any '"' occurs;
+    the last line."""
+    lines, has_quote, previous, chunk = 0, False, b"", b"\n"
+    with path.open("rb") as fh:
+        while block := fh.read(_CHUNK):
+            previous, chunk = chunk, block
+            lines += chunk.count(b"\n")
+            has_quote = has_quote or b'"' in chunk
+    ended = chunk.endswith(b"\n")
+    tail = chunk.rstrip(b"\r\n")
+    if b"\n" not in tail:  # the last line began in the chunk before
+        tail = (previous + chunk).rstrip(b"\r\n")
+    return lines + (0 if ended else 1), has_quote, tail.rsplit(b"\n", 1)[-1]
+
+
+def _spans_lines(table: pa.Table, odd: list) -> bool:
+    """A cell or set-aside line with a line break in it: some quote opened and did not close."""
+    if any("\n" in text or "\r" in text for _, text in odd):
+        return True
+    # the cells' bytes searched in one piece per chunk (a copy and a memchr), not cell by cell
+    return any(b"\n" in data or b"\r" in data
+               for column in table.columns for chunk in column.chunks
+               for data in [_value_bytes(chunk)])
+
+
+def _value_bytes(chunk: pa.Array) -> bytes:
+    if not len(chunk) or chunk.buffers()[2] is None:
+        return b""
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)
+    start, end = offsets[chunk.offset], offsets[chunk.offset + len(chunk)]
+    return chunk.buffers()[2].slice(start, end - start).to_pybytes()
+
+
+def _arrow_csv(source, encoding: str, delimiter: str, skip: int, width: int, threads: bool):
     odd: list[tuple[int | None, str]] = []
 
     def set_aside(row) -> str:
         odd.append((row.number, row.text))
         return "skip"
 
-    names = [str(i) for i in range(width)]
-    source, arrow_encoding = path, "utf8" if encoding.startswith("utf-8") else encoding
-    if arrow_encoding != "utf8" and not threads:
-        # a small file decoded here in one call: Arrow's transcoding stream costs ~0.5 ms a file
-        source, arrow_encoding = pa.BufferReader(path.read_bytes().decode(encoding).encode()), "utf8"
-    table = pacsv.read_csv(
-        source,
-        read_options=pacsv.ReadOptions(
-            encoding=arrow_encoding, skip_rows=skip, column_names=names, use_threads=threads,
-        ),
-        parse_options=pacsv.ParseOptions(
-            delimiter=delimiter, ignore_empty_lines=False, invalid_row_handler=set_aside,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={n: pa.string() for n in names},
-            strings_can_be_null=False, quoted_strings_can_be_null=False,
-        ),
-    )
+    def read(use_threads: bool) -> pa.Table:
+        block = {}
+        if isinstance(source, pa.BufferReader):  # in one block: a line longer than a block fails
+            source.seek(0)
+            block = {"block_size": max(source.size(), 1 << 20)}
+        names = [str(i) for i in range(width)]
+        return pacsv.read_csv(
+            source,
+            read_options=pacsv.ReadOptions(
+                encoding=encoding, skip_rows=skip, column_names=names, use_threads=use_threads,
+                **block,
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, ignore_empty_lines=False, invalid_row_handler=set_aside,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+
+    table = read(threads)
+    if threads and any(number is None for number, _ in odd):
+        odd.clear()
+        table = read(False)
     return table, odd
 
 
-def _merge_odd_lines(table: pa.Table, odd: list, skip: int, delimiter: str, width: int):
+def _records(table: pa.Table, odd: list, skip: int, delimiter: str, header: list[str],
+             unclosed: set[int]):
+    """Arrow's regular records and the lines it set aside, each in its place: a set-aside line
+    that is blank, a total line or only short of unnamed columns is a record like the others;
+    any other, and every line in `unclosed`, is a bad line."""
+    width, named = len(header), _named_width(header)
     lines = np.arange(skip + 1, skip + table.num_rows + len(odd) + 1)
     odd_lines = np.array([number for number, _ in odd], dtype=np.int64)
     regular_lines = lines[~np.isin(lines, odd_lines)]
-    if odd:
-        cells = [_fit(next(csv.reader([text], delimiter=delimiter), []), width) for _, text in odd]
-        extra = pa.table({name: [row[i] for row in cells] for i, name in enumerate(table.column_names)})
+    bad = [BadLine(n, _UNCLOSED) for n in sorted(unclosed)]
+    extra_rows, extra_lines = [], []
+    for number, text in odd:
+        if number in unclosed:
+            continue
+        cells = _cells(text, delimiter)
+        problem = _field_count_problem(cells, width, named)
+        if problem:
+            bad.append(BadLine(number, problem))
+        else:
+            extra_rows.append(_fit(cells, width))
+            extra_lines.append(number)
+    if extra_rows:
+        extra = pa.table({name: [row[i] for row in extra_rows]
+                          for i, name in enumerate(table.column_names)})
         table = pa.concat_tables([table, extra.cast(table.schema)])
-        all_lines = np.concatenate([regular_lines, odd_lines])
+        all_lines = np.concatenate([regular_lines, np.array(extra_lines, dtype=np.int64)])
         order = np.argsort(all_lines, kind="stable")
         table, regular_lines = table.take(pa.array(order)), all_lines[order]
-    return _columns(table.columns, width), regular_lines
+    if unclosed:  # blanked lines read as blank records: they are bad lines, not records
+        keep = ~np.isin(regular_lines, np.array(sorted(unclosed), dtype=np.int64))
+        table, regular_lines = table.filter(pa.array(keep)), regular_lines[keep]
+    return _columns(table.columns, width), regular_lines, sorted(bad, key=lambda b: b.line)
+
+
+_UNCLOSED = "a quote (\") opens a value and does not close before the end of the line"
+
+
+def _named_width(header: list[str]) -> int:
+    """Cells up to the last named header cell: a line may leave out unnamed cells after it."""
+    return max((i + 1 for i, cell in enumerate(header) if cell), default=0)
+
+
+def _field_count_problem(cells: list[str], width: int, named: int) -> str | None:
+    """Why a line with another number of cells than the header is not a row, or None when it is:
+    blank, a total line, short of unnamed cells only, or long by blank cells only (a trailing
+    delimiter)."""
+    filled = [i for i, cell in enumerate(cells) if cell.strip()]
+    if not filled or TOTAL_LINE.match(cells[filled[0]]):
+        return None
+    if len(cells) < named or filled[-1] >= width:
+        fields = "1 field" if len(cells) == 1 else f"{len(cells)} fields"
+        return f"{fields} where the header has {width}"
+    return None
 
 
 def _fit(cells: list[str], width: int) -> list[str]:
@@ -305,24 +498,44 @@ def _columns(columns: list, width: int) -> list[pa.Array]:
             for column in columns[:width]]
 
 
-def _count_lines(path: Path) -> int:
-    lines, last = 0, b"\n"
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    return lines + (0 if last == b"\n" else 1)
+# A value as Arrow reads it: quoted ("" inside for a quote; text after the closing quote is kept),
+# or unquoted, where a quote is a character like any other.
+_FIELD = r'(?:"(?:[^"\n]|"")*+"[^{d}\n]*|(?!")[^{d}\n]*)'
 
 
-def _read_with_csv(path: Path, encoding: str, delimiter: str, header_index: int, width: int):
-    records, starts = [], []
-    with path.open(encoding=encoding, errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        previous_end = 0
-        for cells in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            if start > header_index + 1:
-                records.append(_fit(cells, width))
-                starts.append(start)
-    columns = [pa.array([row[i] for row in records], type=pa.string()) for i in range(width)]
-    return _columns(columns, width), np.array(starts, dtype=np.int64)
+@cache
+def _field_pattern(delimiter: str) -> re.Pattern:
+    d = re.escape(delimiter)
+    return re.compile(rf'"((?:[^"\n]|"")*+)"([^{d}\n]*)|((?!")[^{d}\n]*)')
+
+
+@cache
+def _unclosed_lines(delimiter: str) -> re.Pattern:
+    """Lines (LF-separated) that are not a sequence of values: some quote does not close."""
+    field = _FIELD.format(d=re.escape(delimiter))
+    return re.compile(rf"^(?!{field}(?:{re.escape(delimiter)}{field})*$)[^\n]+",
+                      re.MULTILINE)
+
+
+def _quotes_close(line: str, delimiter: str) -> bool:
+    return _unclosed_lines(delimiter).match(line) is None
+
+
+def _cells(line: str, delimiter: str) -> list[str]:
+    """The cells of a line whose quotes close, split as Arrow splits them."""
+    pattern, cells, pos = _field_pattern(delimiter), [], 0
+    while True:
+        match = pattern.match(line, pos)
+        if match is None:  # not reached for a line whose quotes close
+            return [*cells, line[pos:]]
+        if match[3] is not None:
+            cells.append(match[3])
+        else:
+            cells.append(match[1].replace('""', '"') + match[2])
+        pos = match.end()
+        if pos >= len(line):
+            return cells
+        pos += 1  # the delimiter
+        if pos == len(line):
+            cells.append("")
+            return cells
