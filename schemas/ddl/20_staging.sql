@@ -45,7 +45,7 @@ create table if not exists staging.procapita_insats (
     start_date date not null, end_date date,
     end_reason_local varchar, end_reason varchar,
     referred_from_local varchar, referred_from varchar,
-    distance_local varchar, distance varchar  -- Kategori / Färg: NARA, OSAKER, LANGT, null = none or unmapped
+    distance_local varchar, distance varchar
 );
 
 create table if not exists staging.excel_participant (
