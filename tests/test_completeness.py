@@ -277,3 +277,19 @@ def test_a_delivery_whose_columns_were_not_recorded_is_not_judged(lists):
         None, 4, 0, 0.0)
     assert one(results, "field_completeness_expected_column", "1481", None, con).passed
     assert completeness.missing_columns_sentences(con) == []
+
+
+def test_the_report_shows_the_missing_column_and_the_shares_on_the_municipality_page(lists):
+    from utfall.run import run
+
+    inbox, _, con = lists
+    con.close()
+    out = inbox.parent / "report"
+    summary = run(inbox, out / "u.duckdb", keys.demo(), ROOT / "config" / "kommuner",
+                  today=TODAY, audit=False)
+    page = summary.report_path.read_text(encoding="utf-8")
+    mine = page[page.index('id="kommun-1481"'):]
+    mine = mine[:mine.index("</article>")]
+    assert ("Deltagare 2023.xlsx, blad 2023: ingen kolumn Avslutsorsak — avslutsorsak okänd "
+            "för 4 avslutade insatser") in mine
+    assert "<td>Avslutsorsak</td><td class=\"num\">2</td><td class=\"num\">1</td>" in mine

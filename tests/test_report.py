@@ -521,40 +521,6 @@ def test_new_breakdowns_come_from_the_code_list(full_page):
         "Socialtjänsten (IFO)", "Arbetsförmedlingen"]
 
 
-def test_completeness_is_shown_where_the_module_gives_it(tmp_path, monkeypatch):
-    import dataclasses
-    import sys
-    import types
-
-    import utfall
-
-    @dataclasses.dataclass
-    class Share:
-        kommun_kod: str
-        path: str
-        field: str
-        column_present: bool
-        share_known: float
-
-    @dataclasses.dataclass
-    class Sentence:
-        kommun_kod: str
-        text: str
-
-    fake = types.ModuleType("utfall.completeness")
-    fake.completeness_table = lambda con: [Share("1480", "1480/excel/a.xlsx", "end_reason",
-                                                 False, 0.0)]
-    fake.missing_columns_sentences = lambda con: [
-        Sentence("1480", "a.xlsx: ingen kolumn Avslutsorsak")]
-    monkeypatch.setitem(sys.modules, "utfall.completeness", fake)
-    monkeypatch.setattr(utfall, "completeness", fake, raising=False)
-    page = write_report(_headline_db(), tmp_path / "r.html").read_text(encoding="utf-8")
-    goteborg = _section(page, 'id="kommun-1480"', "</article>")
-    assert '<p class="note">a.xlsx: ingen kolumn Avslutsorsak</p>' in goteborg
-    assert ("<tr><td>1480/excel/a.xlsx</td><td>Avslutsorsak</td><td>nej</td>"
-            f'<td class="num">0,0{NBSP}%</td></tr>') in goteborg
-
-
 @pytest.mark.parametrize("message, swedish", [
     ("1384/excel/D.xlsx: the workbook is damaged (broken zip archive)",
      "1384/excel/D.xlsx: arbetsboken är skadad (trasigt zip-arkiv)"),

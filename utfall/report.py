@@ -710,26 +710,14 @@ def _breakdown_order(con) -> dict:
 
 
 def _completeness(con) -> tuple[list[dict], list[dict]]:
-    """Field completeness per delivery (utfall.completeness, written beside this module); the
-    report works without it, as on a database built before it existed."""
-    try:
-        from utfall import completeness
-    except ImportError:
-        return [], []
-    try:
-        table = [_as_record(r) for r in completeness.completeness_table(con)]
-        sentences = [_as_record(r) for r in completeness.missing_columns_sentences(con)]
-    except (AttributeError, duckdb.Error):
-        return [], []
+    """Field completeness per municipality and the missing columns (utfall.completeness), as
+    records that carry their municipality."""
+    from utfall import completeness
+
+    table = [{"kommun_kod": k.kommun_kod, **dataclasses.asdict(f)}
+             for k in completeness.completeness_table(con) for f in k.fields]
+    sentences = [dataclasses.asdict(m) for m in completeness.missing_columns(con)]
     return table, sentences
-
-
-def _as_record(item) -> dict:
-    if dataclasses.is_dataclass(item):
-        return dataclasses.asdict(item)
-    if isinstance(item, dict):
-        return dict(item)
-    return {"text": str(item)}
 
 
 def _deliveries(con) -> pd.DataFrame:
@@ -1056,41 +1044,24 @@ def _kommun_quality(data: ReportData, code: str) -> dict:
                           for r in checks.to_dict("records")],
                          "Inga kontroller visar avvikelser.", numeric={3}),
         "completeness": _completeness_table(data.completeness, code),
-        "sentences": [_sentence(r) for r in data.completeness_sentences
-                      if r.get("kommun_kod") in (code, None)],
+        "sentences": [r["sentence"] for r in data.completeness_sentences
+                      if r["kommun_kod"] == code],
         "has_completeness": bool(data.completeness or data.completeness_sentences),
     }
 
 
-COMPLETENESS_LABELS = {"path": "Fil", "system": "System", "sheet": "Blad", "field": "Fält",
-                       "column_present": "Kolumnen finns", "rows": "Rader",
-                       "rows_known": "Rader med känt värde", "share_known": "Andel kända"}
+# the completeness table's columns (utfall.completeness.FieldRow), in order, with their headers
+COMPLETENESS_COLUMNS = [("kind_sv", "Leverans"), ("label", "Fält"), ("parts", "Filer/blad"),
+                        ("parts_without_column", "Utan kolumnen"), ("rows", "Rader"),
+                        ("rows_known", "Med känt värde"), ("share_known", "Andel kända")]
 
 
 def _completeness_table(records: list[dict], code: str) -> dict:
-    mine = [r for r in records if r.get("kommun_kod") == code]
-    keys = [k for k in (mine[0] if mine else {}) if k not in ("kommun_kod", "delivery_id")]
-    rows = [[_completeness_value(k, r[k]) for k in keys] for r in mine]
-    numeric = {i for i, k in enumerate(keys) if k in ("rows", "rows_known", "share_known")}
-    return _table([COMPLETENESS_LABELS.get(k, k) for k in keys], rows,
-                  "Inga uppgifter om fältens fullständighet.", numeric=numeric)
-
-
-def _completeness_value(key: str, value):
-    if isinstance(value, bool):
-        return "ja" if value else "nej"
-    if key == "field":
-        return FIELD_LABELS.get(value, value)
-    if key.startswith("share") and not _missing(value):
-        return format_value(value, "share")
-    return value
-
-
-def _sentence(record: dict) -> str:
-    for key in ("text", "sentence", "sentence_sv", "message"):
-        if record.get(key):
-            return str(record[key])
-    return next((str(v) for v in record.values() if isinstance(v, str) and " " in v), "")
+    rows = [[format_value(r[key], "share") if key == "share_known" and not _missing(r[key])
+             else r[key] for key, _ in COMPLETENESS_COLUMNS]
+            for r in records if r["kommun_kod"] == code]
+    return _table([header for _, header in COMPLETENESS_COLUMNS], rows,
+                  "Inga uppgifter om fältens fullständighet.", numeric={2, 3, 4, 5, 6})
 
 
 def _table(headers: list[str], rows: list[list], empty: str,

@@ -173,8 +173,8 @@ def _as_of_warnings(con: duckdb.DuckDBPyConnection, as_of: date) -> list[str]:
                              [as_of]).fetchone()
     if not started:
         return [f"as_of {as_of} is before every insats in the data: no figures"]
-    (mature,) = con.execute("select count(*) from marts.kpi_value "
-                            "where kpi_id = 'AME_ARB_STUD_3M' and kommun_kod = 'ALLA'").fetchone()
+    (mature,) = con.execute("select count(*) from marts.participation_spell "
+                            "where mature_3m").fetchone()
     if not mature:
         return [f"as_of {as_of} leaves every horizon immature: no spell ended 3 months or more "
                 "before it, so there are no follow-up figures"]
