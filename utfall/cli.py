@@ -13,6 +13,7 @@ import click
 
 from adapters.config import ConfigError
 from utfall import keys
+from utfall.files import open_read_only
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "kommuner"
 
@@ -182,7 +183,7 @@ def _print_summary(s) -> None:
             click.echo(f"  {words}{where}: {f.rel_path}")
         if len(changed) > SHOW_PER_CHANGE:
             click.echo(f"  … and {len(changed) - SHOW_PER_CHANGE} more {words}")
-    for path, why in i.withdrawn:
+    for _, why in i.withdrawn:
         click.echo(f"  withdrawn: {why} (its rows were taken out)")
     click.echo(f"As of: {s.as_of}")
     for warning in s.warnings:
@@ -215,9 +216,7 @@ def keygen(out: Path) -> None:
 def unmapped(db_path: Path) -> None:
     """List, per municipality, the values no mapping covers, with counts, and the headers no
     alias covers (add them under header_aliases in the municipality's configuration)."""
-    import duckdb
-
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with open_read_only(db_path) as con:
         values = con.execute(
             "select u.kommun_kod, u.system, u.field, u.value_local, sum(u.n) as n "
             "from meta.unmapped_value as u join meta.delivery as d using (delivery_id) "
@@ -326,7 +325,7 @@ def audit_cmd(db_path: Path, min_cell: int | None, json_path: Path | None, exact
     from utfall.audit import AuditError, audit
 
     try:
-        with duckdb.connect(str(db_path), read_only=True) as con:
+        with open_read_only(db_path) as con:
             if min_cell is None:
                 try:
                     row = con.execute("select min_cell from meta.run where min_cell is not null "

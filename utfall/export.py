@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from utfall.files import open_read_only
+
 DEFAULT_MIN_CELL = 5
 DEFAULT_DECIMALS = 4
 PUBLISHED = "marts.kpi_published"
@@ -102,7 +104,7 @@ def export(db_path: Path, out_dir: Path, formats: tuple[str, ...] = ("csv", "xls
            decimals: int = DEFAULT_DECIMALS) -> list[Path]:
     """Write kpi_published (and the KPI catalogue) as CSV and/or Excel; files built with the demo
     key carry DEMO in their name and say so inside."""
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with open_read_only(db_path) as con:
         values = published_frame(con, decimals)
         catalogue = con.execute("select * from marts.kpi order by kpi_id").df()
         demo = key_label(con) == "DEMO"
@@ -162,7 +164,7 @@ def kolada(db_path: Path, out_dir: Path, exact: bool = False) -> Path:
         from utfall.exact import TABLE as table
     else:
         table = PUBLISHED
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with open_read_only(db_path) as con:
         frame = con.execute(_kolada_sql(table, exact)).df()
         demo = key_label(con) == "DEMO"
     frame["count"] = frame["count"].astype("Int64")

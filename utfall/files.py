@@ -131,3 +131,20 @@ def _os_message(exc: OSError, user_file: Path) -> str:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write in {where} (permission denied or read-only): nothing was changed"
     return f"{user_file}: {exc.strerror or exc} (nothing was changed)"
+
+
+def open_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """A reader's connection (unmapped, export, audit, notebooks): never a write, and a one-line
+    answer when the file is not a database or another program holds it for writing."""
+    if not db_path.is_file():
+        raise FileProblem(f"{db_path} does not exist: build it first with utfall run")
+    try:
+        return duckdb.connect(str(db_path), read_only=True)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise FileProblem(f"{db_path} is open for writing by another program "
+                              f"({_holder(exc)}): close that connection and try again") from None
+        raise FileProblem(f"{db_path} cannot be opened: {_first_line(exc)}") from None
+    except duckdb.Error as exc:
+        raise FileProblem(f"{db_path} is not a database utfall can read: "
+                          f"{_first_line(exc)}") from None

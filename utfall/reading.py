@@ -6,6 +6,8 @@ writing it stays with the one process that holds the database."""
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 import traceback
 from collections import deque
@@ -91,7 +93,22 @@ _worker: dict[str, object] = {}  # what every file in a worker process is read w
 
 
 def _start_worker(configs: ConfigStore, pseudo: Pseudonymiser, today: date) -> None:
+    _die_with_parent()
     _worker.update(configs=configs, pseudo=pseudo, today=today)
+
+
+def _die_with_parent() -> None:
+    """A reader must not outlive a killed run (it would hold memory and files for nothing):
+    Linux ends it when its parent dies. Elsewhere the pool's own shutdown has to do."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 def _read_in_worker(job: Job) -> Read:
