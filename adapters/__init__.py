@@ -17,12 +17,14 @@ def adapter_for(system: str) -> ModuleType | None:
 
 
 def read(system: str, source, config, pseudo, today):
-    """The adapter layer's one door: the system's adapter, then the personnummer mask over every
-    text it returns or rejects with (adapters.redact)."""
-    from adapters import redact
+    """The adapter layer's one door: the system's adapter, then dates that cannot be true yet
+    (adapters.future: quarantined, and result.latest_date), then the personnummer mask over
+    every text it returns or rejects with (adapters.redact)."""
+    from adapters import future, redact
     from adapters.base import FileRejected
 
     try:
-        return redact.result(adapter_for(system).read(source, config, pseudo, today), pseudo)
+        result = adapter_for(system).read(source, config, pseudo, today)
+        return redact.result(future.apply(result, today, source.rel_path), pseudo)
     except FileRejected as exc:
         raise FileRejected(redact.text(str(exc))) from None
