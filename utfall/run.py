@@ -100,6 +100,8 @@ def run(
     inbox_scan = scan(inbox, configs.kommuner)
     if inbox_scan.fatal:
         raise RunError(f"{inbox_scan.fatal}; nothing was changed")
+    if write_report:
+        _check_report_place(report_path_for(db_path))
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(db_path, wait_seconds):
         files.remove_stale(db_path)
@@ -112,7 +114,7 @@ def run(
             os.chmod(work, 0o600)
             os.replace(work, db_path)
             if write_report:
-                report.commit()
+                _commit_report(report, db_path)
     summary.db_path = db_path
     summary.report_path = report_path_for(db_path) if write_report else None
     return summary
@@ -154,6 +156,21 @@ def _build(work: Path, inbox_scan, inbox, pseudo, configs, as_of, min_cell, prog
         con.execute("checkpoint")
     return RunSummary(summary, as_of, work, None, kpi_rows, suppressed, pseudo.label,
                       audit_safe, audit_summary, seconds, warnings)
+
+
+def _check_report_place(report: Path) -> None:
+    if report.is_dir():
+        raise RunError(f"the report's place {report} is a folder: move it away and run again; "
+                       "nothing was changed")
+
+
+def _commit_report(report: files.Staged, db_path: Path) -> None:
+    try:
+        report.commit()
+    except OSError as exc:
+        raise RunError(f"the database {db_path} was updated, but the report could not be "
+                       f"written to {report.final} ({exc.strerror or exc}): the report there "
+                       "is from an earlier run") from None
 
 
 def _check_something_loaded(con, summary: IngestSummary, inbox: Path) -> None:
