@@ -549,3 +549,10 @@ def test_overview_cells_without_an_interval_are_never_marked():
     alla = pd.Series({"kommun_kod": "ALLA", "suppressed": False, "value": 12.0, "ci_low": None,
                       "ci_high": None})
     assert compare_with_alla(row, alla) == ""
+
+
+def test_every_quarantine_reason_has_a_swedish_label():
+    from adapters.base import Reason
+    from utfall.report import REASON_LABELS
+
+    assert sorted(set(Reason) - set(REASON_LABELS)) == []

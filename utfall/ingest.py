@@ -529,7 +529,7 @@ def _write_result(batch, did, sha, rel, kommun, system, result: AdapterResult,
             period=(result.period_start, result.period_end),
             counts=(result.rows_read, result.rows_loaded, result.rows_quarantined,
                     result.rows_skipped),
-            cache=(key, today, getattr(result, "latest_date", None), change))
+            cache=(key, today, result.latest_date, change))
 
 
 def _record(batch, did, sha, rel, kommun, system, status, message, kind=None,

@@ -136,6 +136,8 @@ STATUS_LABELS = {"LOADED": "Inläst", "REJECTED": "Avvisad", "DUPLICATE": "Dubbl
                  "WITHDRAWN": "Återkallad"}
 REASON_LABELS = {
     "PNR_INVALID": "Ogiltigt personnummer", "PNR_MISSING": "Personnummer saknas",
+    "PNR_INTERIM": "Reservnummer (inte ett personnummer)",
+    "LINE_MALFORMED": "Raden går inte att läsa (citattecken eller antal fält)",
     "ID_MISSING": "Varken personnummer eller deltagarnummer",
     "DATE_INVALID": "Ogiltigt datum", "DATE_MISSING": "Datum saknas",
     "DATE_FUTURE": "Datum i framtiden",
