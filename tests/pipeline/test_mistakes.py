@@ -260,3 +260,17 @@ def test_a_reader_is_told_when_another_program_writes_the_database(built, tmp_pa
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_wal_left_by_a_researchers_program_is_replayed_not_lost(built, tmp_path):
+    inbox, db = copy_of(built, tmp_path)
+    subprocess.run([sys.executable, "-c",
+                    "import duckdb, os, sys; c = duckdb.connect(sys.argv[1]); "
+                    "c.execute('create table main.mine as select 42 as answer'); os._exit(0)",
+                    str(db)], check=True)
+    assert db.with_name(db.name + ".wal").exists()
+    result = run(inbox, db)
+    assert result.exit_code == 0, result.output
+    assert not db.with_name(db.name + ".wal").exists()
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select answer from main.mine").fetchone() == (42,)
