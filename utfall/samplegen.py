@@ -447,19 +447,23 @@ def make_spell(
         if ongoing or day > EXTRACT_DAY:
             break
     spell = Spell(person, episodes, rng.random() < GOOD_SHARE[episodes[-1].typ])
-    set_distance(spell, on_fs)
+    set_entry(spell, on_fs)
     set_reasons(rng, spell, profile)
     spell.status = follow_ups(rng, spell, profile)
     return spell
 
 
-def set_distance(spell: Spell, on_fs: bool) -> None:
-    """The colour category at entry, on every episode of the spell; the first episode is blank in
-    about one spell in six (the category was set later), and about one in ten has none at all. Drawn
-    from a stream of its own (seeded by person and start), so the rest of the sample stays as it
-    was before the category existed."""
+def set_entry(spell: Spell, on_fs: bool) -> None:
+    """About one spell in twenty referred by the health services ('Vården'), and the colour
+    category at entry on every episode of the spell; the first episode is blank in about one
+    spell in six (the category was set later), and about one in ten has none at all. Drawn from a
+    stream of its own (seeded by person and start), so the rest of the sample stays as it was
+    before these were added."""
     first = spell.episodes[0]
     rng = random.Random(f"distance|{spell.person.pnr}|{first.start.isoformat()}")
+    if rng.random() < 0.05:
+        for episode in spell.episodes:
+            episode.referred = "Vården"
     weights = (0.2, 0.35, 0.45) if on_fs else (0.45, 0.35, 0.2)
     distance = rng.choices(("NARA", "OSAKER", "LANGT"), weights)[0]
     if rng.random() < 0.1:
