@@ -1,8 +1,6 @@
 """utfall audit on the bundled sample: no count below min_cell can be pinned (privacy.md "Small
 cells"), measured against the exact table too."""
 
-import time
-
 import duckdb
 import pytest
 
@@ -14,16 +12,13 @@ def test_the_sample_pins_no_small_count(sample_run):
     summary, _ = sample_run
     with duckdb.connect(str(summary.db_path), read_only=True) as con:
         published = con.execute("select count(*) from marts.kpi_published").fetchone()[0]
-        start = time.perf_counter()
         r = audit(con)
-        seconds = time.perf_counter() - start
     assert published > 0, "marts.kpi_published is empty: the published table is not built"
     assert r.rows == published and r.cells_checked > 1000
     assert r.infeasible_components == 0
     assert r.truth_available and r.truth_violations == 0  # every relation holds for the truth
     assert r.pinned == 0 and r.pinned_below_min_cell == 0
     assert r.true_small > 1000 and r.true_small_pinned == 0
-    assert seconds < 60
 
 
 @pytest.mark.pipeline

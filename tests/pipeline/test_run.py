@@ -88,9 +88,9 @@ def _kpi_rows(db: Path):
 
 def test_running_twice_loads_nothing_new_and_gives_identical_tables(tmp_path):
     db = tmp_path / "u.duckdb"
-    run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False)
+    run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
     first = _kpi_rows(db)
-    second = run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False)
+    second = run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
     assert second.ingest.count("LOADED") == 0
     assert _kpi_rows(db) == first
 
@@ -113,13 +113,13 @@ def test_corrected_redelivery_replaces_the_earlier_version(tmp_path):
     inbox = tmp_path / "inbox"
     shutil.copytree(SAMPLE_INBOX, inbox)
     db = tmp_path / "u.duckdb"
-    run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False)
+    run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
     target = sorted((inbox / "1480" / "procapita").glob("*.csv"))[0]
     rel = target.relative_to(inbox).as_posix()
     lines = target.read_bytes().split(b"\r\n")
     target.write_bytes(b"\r\n".join(lines[:-3] + [b""]))  # the corrected file drops two lines
     before = q(db, "select rows_read from meta.delivery where path = ?", [rel])[0][0]
-    summary = run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False)
+    summary = run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
     assert [f.rel_path for f in summary.ingest.files if f.status == "LOADED"] == [rel]
     rows = q(db, "select status, rows_read, replaced_by is not null from meta.delivery "
                  "where path = ? order by loaded_at", [rel])
@@ -128,7 +128,7 @@ def test_corrected_redelivery_replaces_the_earlier_version(tmp_path):
 
 def test_failed_build_leaves_the_database_as_it_was(tmp_path, monkeypatch):
     db = tmp_path / "u.duckdb"
-    run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False)
+    run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
     before = db.read_bytes()
     inbox = tmp_path / "inbox"
     shutil.copytree(SAMPLE_INBOX, inbox)
@@ -138,7 +138,7 @@ def test_failed_build_leaves_the_database_as_it_was(tmp_path, monkeypatch):
 
     monkeypatch.setattr(transform, "build_marts", broken_marts)
     with pytest.raises(RuntimeError, match="injected"):
-        run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False)
+        run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
     assert db.read_bytes() == before
     assert not list(tmp_path.glob(".u.duckdb.*"))
     assert q(db, "select count(*) from marts.kpi_value")[0][0] > 0
@@ -226,12 +226,15 @@ def test_cli_export_writes_only_published_values(sample_run, tmp_path):
     summary, _ = sample_run
     result = CliRunner().invoke(main, ["export", "--db", str(summary.db_path), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    frame = pd.read_csv(tmp_path / "utfall-kpi-DEMO.csv", sep=";", decimal=",")
+    frame = pd.read_csv(tmp_path / "utfall-kpi-DEMO.csv", sep=";", decimal=",",
+                        encoding="utf-8-sig", dtype={"kommun_kod": str})
     assert list(frame.columns) == ["kpi_id", "kommun_kod", "period", "period_type", "dimension",
-                                   "dimension_value", "numerator", "denominator", "value",
+                                   "dimension_value", "unit", "numerator", "denominator", "value",
                                    "ci_low", "ci_high", "suppressed"]
     assert len(frame) == q(summary.db_path, "select count(*) from marts.kpi_published")[0][0]
-    assert frame.loc[frame["suppressed"], ["numerator", "denominator", "value"]].isna().all().all()
+    assert set(frame["suppressed"]) == {"ja", "nej"}
+    suppressed = frame["suppressed"] == "ja"
+    assert frame.loc[suppressed, ["numerator", "denominator", "value"]].isna().all().all()
     # quarters only for TOTAL: the published table links fewer cells
     assert set(frame.loc[frame["period_type"] == "QUARTER", "dimension"]) == {"TOTAL"}
     assert (tmp_path / "utfall-kpi-DEMO.xlsx").exists()
