@@ -556,3 +556,14 @@ def test_every_quarantine_reason_has_a_swedish_label():
     from utfall.report import REASON_LABELS
 
     assert sorted(set(Reason) - set(REASON_LABELS)) == []
+
+
+@pytest.mark.parametrize("value, unit, text", [
+    (0.4235, "share", "42,4\u00a0%"), (1234, "count", "1\u00a0234"), (3.45, "months", "3,5\u00a0mån"),
+    (-0.021, "share_difference", "\u22122,1\u00a0procentenheter"),
+    (0.0004, "share_difference", "0,0\u00a0procentenheter"),
+])
+def test_values_are_formatted_for_their_unit(value, unit, text):
+    from utfall.report import format_value
+
+    assert format_value(value, unit) == text

@@ -369,6 +369,8 @@ def format_value(value, unit: str) -> str:
         return f"{round(value):,}".replace(",", "\u00a0")
     if unit == "months":
         return f"{_decimal(value)}\u00a0mån"
+    if unit == "share_difference":
+        return f"{format_points(value)}\u00a0procentenheter"
     return _decimal(value, 2)
 
 
