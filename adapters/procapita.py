@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from adapters import redact
 from adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason, SourceFile
 from adapters.config import SystemConfig
-from adapters.personnummer import InvalidPersonnummer, Pseudonymiser, parse
+from adapters.personnummer import InterimNumber, InvalidPersonnummer, Pseudonymiser, parse
 from adapters.textfile import TOTAL, TextTable, read_text_table
 from adapters.values import is_blank, parse_amount, parse_date, parse_month
 
@@ -74,6 +74,9 @@ def read(
     kind = _kind(columns, _seen(table.header, config), source.rel_path)
     rows = _Rows(table, columns, source.rel_path)
     result = AdapterResult(kind=kind, notes=notes, columns_found={None: list(columns)})
+    unknown = [h for h in table.header if h and config.column_for(h) is None]
+    result.unknown_headers = redact.unknown_headers(None, unknown, table.header,
+                                                    redact.aliases(config))
     result.rows_read = table.lines_above_header + rows.n
     build = {FS_KIND: _payments, HOUSEHOLD_KIND: _household, INSATS_KIND: _insatser}[kind]
     build(rows, config, pseudo, today, result)
@@ -267,6 +270,8 @@ def _person_parser(pseudo: Pseudonymiser, today: date) -> Callable[[str], tuple]
             raise _Invalid(Reason.PNR_MISSING, "personnummer is missing")
         try:
             pnr = parse(text, today)
+        except InterimNumber as exc:
+            raise _Invalid(Reason.PNR_INTERIM, f"an interim number, no personnummer: {exc}") from None
         except InvalidPersonnummer as exc:  # its message never holds the number
             raise _Invalid(Reason.PNR_INVALID, f"not a valid personnummer: {exc}") from None
         return pseudo.person_key(pnr), pnr.birth_year, pnr.birth_month, pnr.sex

@@ -494,3 +494,17 @@ def test_a_bom_before_windows_1252_text_is_read_as_windows_1252(tmp_path):
     assert values(frame, "role") == ["SOKANDE", "MEDSOKANDE"]  # 'Sökande', not 'S\ufffdkande'
     assert values(frame, "person_key") == [key(fx.P1), key(fx.P7)]
     assert values(frame, "bistand_class") == ["FS", "FS"]
+
+
+def test_interim_numbers_are_quarantined_and_unknown_headers_listed(tmp_path):
+    path = tmp_path / "ekb_2023-04.txt"
+    path.write_text(
+        "Personnr\tÄrendenr\tAvser period\tBelopp (kr)\tÄndamål\tKommentar\tBelop\n"
+        "198503122387\t2023-0042\t202304\t9 876,00\tFörsörjningsstöd\t\t\n"
+        "19900101-T123\t2023-0043\t202304\t1 000,00\tFörsörjningsstöd\t\t\n",
+        encoding="utf-8")
+    r = read(path)
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (2, 1, 1)
+    assert quarantine(r) == [(3, Reason.PNR_INTERIM, "Personnr")]  # the column as delivered
+    assert "T123" not in r.quarantine[0].message
+    assert r.unknown_headers == [(None, "Kommentar", None), (None, "Belop", "belopp")]
