@@ -29,9 +29,12 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Dagster's UI and daemon on the build (README, Dagster): UTFALL_INBOX, UTFALL_KEY_FILE or
+# UTFALL_KEY, UTFALL_CONFIG_DIR and UTFALL_DB from the environment or .env; the sample without.
+# `dg dev` is what the pinned Dagster recommends (`dagster dev` warns that it is superseded).
 dagster: $(STAMP)
 	mkdir -p .dagster_home && cp pipelines/dagster.yaml .dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dg dev -m pipelines.definitions
 
 # The researchers' desk: JupyterLab from the project's environment on notebooks/, which open
 # UTFALL_DB read-only (default: the database `make demo` builds).

@@ -1,207 +1,205 @@
-"""Dagster definitions: the same build as `utfall run`, as assets grouped by layer.
+"""Dagster definitions: the same build as `utfall run`, one atomic step per batch of deliveries.
 
-Asset keys are [schema, table]; groups are the DuckDB schemas. The assets are thin: they call
-utfall.ingest and utfall.transform, which know nothing of Dagster.
+Why one step: ALLA, FS paid in any municipality and statuses from any source make every KPI
+depend on every municipality, and ingest decides the live files from the whole inbox (the first
+file of each content, withdrawals). So core, quality, marts and the report are rebuilt whole,
+and a run per municipality would rebuild them once per municipality and show a half-updated
+report between runs. The job `build_all` therefore runs utfall.run.run once per batch (its lock,
+key check, private work copy, report before the swap, meta tables) and then reports every table
+as an asset with its row count, the checks from what the build computed, and the deliveries per
+municipality as partitions of the external asset inbox/deliveries.
 """
-
 
 
 import hashlib
 import json
-import os
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
+import duckdb
 
-from adapters.config import ConfigStore
+from adapters.config import ConfigError
+from pipelines import checks
+from pipelines.contracts import INBOX, REPORT, report_spec, table_specs
+from pipelines.settings import UtfallSettings
 from utfall import keys, transform
-from utfall.ingest import STAGING_TABLES, discover, ingest
-from utfall.run import DEFAULT_MEMORY_LIMIT
+from utfall.files import FileProblem
+from utfall.inbox import Scan, scan
+from utfall.ingest import KeyMismatch, TooManyWithdrawals
+from utfall.lock import Locked
+from utfall.run import RunError, RunSummary, run
 
-ROOT = Path(__file__).resolve().parent.parent
-
-CORE_TABLES = ("person", "insats_episode", "fs_month", "fs_coverage", "status_observation",
-               "progression_assessment")
-MARTS_TABLES = ("participation_spell", "kpi", "kpi_value", "kpi_published")
-
-# Staging is partitioned by municipality: a delivery re-reads only its municipality's files.
-# Core and marts are not: ALLA, FS paid in any municipality and statuses from any source make
-# every KPI depend on every municipality; they are set-based and rebuilt whole.
+# The failures `utfall run` states in one line (utfall.cli): a Dagster run states the same.
+EXPECTED_ERRORS = (ConfigError, keys.KeyError_, FileProblem, KeyMismatch, TooManyWithdrawals,
+                   Locked, RunError)
 kommun_partitions = dg.DynamicPartitionsDefinition(name="kommun")
+SETTINGS = UtfallSettings.from_environment()
 
-
-class UtfallSettings(dg.ConfigurableResource):
-    """Where things are. The one place that reads the environment."""
-
-    inbox: str = str(ROOT / "data" / "sample" / "inbox")
-    config_dir: str = str(ROOT / "config" / "kommuner")
-    key_file: str | None = None
-    demo_key: bool = True  # the sample; set UTFALL_KEY or key_file for a real inbox
-
-    def pseudonymiser(self):
-        key_file = Path(self.key_file) if self.key_file else None
-        use_demo = self.demo_key and key_file is None and not os.environ.get(keys.ENV_VAR)
-        return keys.load(key_file, use_demo, Path(self.inbox))
+inbox_deliveries = dg.AssetSpec(
+    INBOX, group_name="inbox", partitions_def=kommun_partitions, kinds={"file"},
+    description="The files as delivered, <inbox>/<kommunkod>/<system>/<file>: the raw layer, "
+                "never copied into the database (they hold personnummer). One partition per "
+                "municipality; a materialisation is a build that met new, corrected or withdrawn "
+                "files of it. " + SETTINGS.describe())
 
 
 class BuildConfig(dg.Config):
-    as_of: str | None = None  # YYYY-MM-DD; default: the last day of the latest covered month
+    """The options of `utfall run` a build can take."""
+
+    as_of: str | None = None  # YYYY-MM-DD; default: metrics.md's, as for `utfall run`
     min_cell: int = transform.DEFAULT_MIN_CELL
-
-
-def _specs(schema: str, tables: tuple[str, ...], deps: list[dg.AssetKey]) -> list[dg.AssetSpec]:
-    return [dg.AssetSpec(key=[schema, t], group_name=schema, deps=deps) for t in tables]
-
-
-@dg.multi_asset(
-    specs=[*_specs("staging", STAGING_TABLES, []),
-           *_specs("meta", ("delivery", "quarantine", "unmapped_value"), [])],
-    can_subset=False,
-    partitions_def=kommun_partitions,
-)
-def staging_tables(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                   settings: UtfallSettings):
-    """Read the municipality's new or corrected files through their adapters."""
-    with duckdb.get_connection() as con:
-        transform.create_schemas(con)
-        summary = ingest(con, Path(settings.inbox), ConfigStore(Path(settings.config_dir)),
-                         settings.pseudonymiser(), date.today(),
-                         only_kommun=context.partition_key)
-        counts = {t: con.execute(f"select count(*) from staging.{t}").fetchone()[0]
-                  for t in STAGING_TABLES}
-    meta = {"files": len(summary.files), "rows_loaded": summary.total("rows_loaded"),
-            "rows_quarantined": summary.total("rows_quarantined"),
-            "files_rejected": summary.count("REJECTED"), "kommun": context.partition_key}
-    for t in STAGING_TABLES:
-        yield dg.MaterializeResult(asset_key=["staging", t],
-                                   metadata={"dagster/row_count": counts[t]})
-    for t in ("delivery", "quarantine", "unmapped_value"):
-        yield dg.MaterializeResult(asset_key=["meta", t], metadata=meta)
+    allow_withdraw: bool = False  # take out more withdrawn files than a small share
+    wait_seconds: float = 600.0  # for a `utfall run` holding the database
 
 
 @dg.multi_asset(
-    specs=_specs("core", CORE_TABLES, [dg.AssetKey(["staging", t]) for t in STAGING_TABLES]
-                 + [dg.AssetKey(["meta", "delivery"])]),
+    name="build", specs=[*table_specs(), report_spec()], check_specs=checks.specs(),
     can_subset=False,
-)
-def core_tables(duckdb: DuckDBResource):
-    """The common schema of spec/schema.md, from staging."""
-    with duckdb.get_connection() as con:
-        transform.build_core(con)
-        for t in CORE_TABLES:
-            n = con.execute(f"select count(*) from core.{t}").fetchone()[0]
-            yield dg.MaterializeResult(asset_key=["core", t], metadata={"dagster/row_count": n})
+    description="utfall run: ingest the inbox, core, quality, marts, audit and the report, on a "
+                "private copy swapped in only when everything succeeded.")
+def build(context: dg.AssetExecutionContext, config: BuildConfig, settings: UtfallSettings):
+    summary = _run(context, config, settings)
+    _record_deliveries(context, summary, Path(settings.inbox))
+    with duckdb.connect(str(summary.db_path), read_only=True) as con:
+        yield from _materializations(con, summary)
+        yield from checks.quality_results(con)
+        yield checks.audit_result(con)
+    yield checks.freshness_result(Path(settings.inbox), date.today())
 
 
-@dg.multi_asset(
-    specs=_specs("marts", MARTS_TABLES, [dg.AssetKey(["core", t]) for t in CORE_TABLES]),
-    can_subset=False,
-)
-def marts_tables(duckdb: DuckDBResource, config: BuildConfig):
-    """Spells and KPIs as of the run's as_of date."""
-    with duckdb.get_connection() as con:
-        as_of = (date.fromisoformat(config.as_of) if config.as_of
-                 else transform.latest_covered_day(con) or date.today())
-        transform.build_marts(con, as_of, config.min_cell)
-        for t in MARTS_TABLES:
-            n = con.execute(f"select count(*) from marts.{t}").fetchone()[0]
-            yield dg.MaterializeResult(asset_key=["marts", t],
-                                       metadata={"dagster/row_count": n, "as_of": str(as_of)})
+def _run(context, config: BuildConfig, settings: UtfallSettings) -> RunSummary:
+    context.log.info(settings.describe())
+    try:
+        as_of = date.fromisoformat(config.as_of) if config.as_of else None
+    except ValueError:
+        raise dg.Failure(f"as_of '{config.as_of}' is not a date in the form YYYY-MM-DD",
+                         allow_retries=False) from None
+    try:
+        summary = run(Path(settings.inbox), Path(settings.db), settings.pseudonymiser(),
+                      Path(settings.config_dir), as_of, config.min_cell,
+                      progress=_progress(context), allow_withdraw=config.allow_withdraw,
+                      wait_seconds=config.wait_seconds)
+    except EXPECTED_ERRORS as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from None
+    context.log.info("seconds per stage: " + ", ".join(
+        f"{stage} {seconds:.1f}" for stage, seconds in summary.seconds.items()))
+    for warning in summary.warnings:
+        context.log.warning(warning)
+    return summary
 
 
-@dg.asset(key=["report", "comparison_html"], group_name="report",
-          deps=[dg.AssetKey(["marts", "kpi_published"]), dg.AssetKey(["marts", "kpi"])])
-def comparison_report(duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """The managers' network's comparison report, beside the database."""
-    from utfall.report import write_report
-
-    out = Path(duckdb.database).with_name(Path(duckdb.database).stem + "-rapport.html")
-    with duckdb.get_connection() as con:
-        write_report(con, out)
-    return dg.MaterializeResult(metadata={"path": str(out)})
-
-
-def _quality_check(table: str):
-    """great-expectations and set-based checks of one core table (utfall.quality). Blocking when
-    an ERROR check fails: a wrong core table would poison the marts."""
-
-    @dg.asset_check(asset=dg.AssetKey(["core", table]), name=f"{table}_quality", blocking=True,
-                    description=f"Data-quality checks of core.{table} (utfall.quality)")
-    def _fn(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        from utfall import quality
-
-        with duckdb.get_connection() as con:
-            as_of = transform.latest_covered_day(con) or date.today()
-            results = quality.run_table_checks(con, f"core.{table}", as_of)
-        failed = [r for r in results if not r.passed]
-        errors = [r for r in failed if r.severity == "ERROR"]
-        return dg.AssetCheckResult(
-            passed=not errors,
-            severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
-            metadata={
-                "checks": len(results),
-                "failed": [f"{r.check_name} {r.kommun_kod or ''}: {r.unexpected if r.error is None else r.error}"
-                           for r in failed][:50],
-            },
-        )
-
-    return _fn
+def _progress(context):
+    def logged(paths):
+        paths = list(paths)
+        step = max(1, len(paths) // 10)
+        for i, path in enumerate(paths, 1):
+            yield path
+            if i % step == 0 or i == len(paths):
+                context.log.info(f"files written to staging: {i} of {len(paths)}")
+    return logged
 
 
-CHECKS = [_quality_check(t) for t in CORE_TABLES]
+def _materializations(con: duckdb.DuckDBPyConnection, summary: RunSummary):
+    build_meta = {"as_of": str(summary.as_of), "key": summary.key_label}
+    for spec in table_specs():
+        table = ".".join(spec.key.path)
+        (rows,) = con.execute(f"select count(*) from {table}").fetchone()
+        yield dg.MaterializeResult(asset_key=spec.key,
+                                   metadata={"dagster/row_count": rows, **build_meta})
+    yield dg.MaterializeResult(asset_key=REPORT, metadata={
+        **build_meta, "path": dg.MetadataValue.path(str(summary.report_path)),
+        "published rows": summary.kpi_rows, "suppressed": summary.kpi_suppressed,
+        "disclosure audit": summary.audit_summary,
+        "warnings": "; ".join(summary.warnings) or "none",
+        **{f"seconds {stage}": round(s, 1) for stage, s in summary.seconds.items()}})
 
-build_kommun = dg.define_asset_job(
-    "build_kommun", selection=dg.AssetSelection.all(), partitions_def=kommun_partitions,
-    tags={"dagster/concurrency_key": "duckdb"},  # DuckDB takes one writer at a time
-)
+
+def _record_deliveries(context, summary: RunSummary, inbox: Path) -> None:
+    """Each municipality whose files changed in this build gets a materialisation of its
+    partition of inbox/deliveries, so that its history is its delivery history."""
+    latest = checks.latest_deliveries(inbox)
+    per_kommun: dict[str, list] = {}
+    for outcome in summary.ingest.files:
+        if outcome.change or outcome.status == "REJECTED":
+            per_kommun.setdefault(outcome.kommun_kod or outcome.rel_path.split("/")[0], []).append(outcome)
+    withdrawn = {}
+    for path, _ in summary.ingest.withdrawn:
+        withdrawn.setdefault(path.split("/")[0], []).append(path)
+    changed = sorted(set(per_kommun) | set(withdrawn))
+    known = set(context.instance.get_dynamic_partitions(kommun_partitions.name))
+    new = sorted((set(latest) | set(changed)) - known)
+    if new:
+        context.instance.add_dynamic_partitions(kommun_partitions.name, new)
+    for kommun in changed:
+        outcomes = per_kommun.get(kommun, [])
+        context.log_event(dg.AssetMaterialization(asset_key=INBOX, partition=kommun, metadata={
+            "files read": sum(o.status == "LOADED" for o in outcomes),
+            "files rejected": sum(o.status == "REJECTED" for o in outcomes),
+            "files withdrawn": len(withdrawn.get(kommun, [])),
+            "rows loaded": sum(o.rows_loaded for o in outcomes),
+            "rows quarantined": sum(o.rows_quarantined for o in outcomes),
+            "latest delivery": str(latest.get(kommun, "none in the inbox"))}))
 
 
-def inbox_fingerprints(inbox: Path) -> dict[str, str]:
+build_all = dg.define_asset_job(
+    "build_all", selection=dg.AssetSelection.assets(build),
+    description="The whole build, as `utfall run`. " + SETTINGS.describe())
+
+
+def inbox_fingerprints(found: Scan) -> dict[str, str]:
     """Per municipality folder, a fingerprint of its files' paths, sizes and modification times."""
     per_kommun: dict[str, list[str]] = {}
-    for path in discover(inbox):
-        rel = path.relative_to(inbox).as_posix()
-        stat = path.stat()
-        per_kommun.setdefault(rel.split("/")[0], []).append(f"{rel}|{stat.st_size}|{stat.st_mtime_ns}")
-    return {k: hashlib.sha256("\n".join(v).encode()).hexdigest()[:16] for k, v in per_kommun.items()}
+    for f in found.files:
+        stat = f.path.stat()
+        per_kommun.setdefault(f.kommun_kod, []).append(f"{f.rel_path}|{stat.st_size}|{stat.st_mtime_ns}")
+    return {k: _digest(v) for k, v in sorted(per_kommun.items())}
 
 
-@dg.sensor(job=build_kommun, minimum_interval_seconds=60)
+def _digest(parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _changed(before: dict[str, str], now: dict[str, str]) -> str:
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    text = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    return text or "none"
+
+
+@dg.sensor(job=build_all, minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.RUNNING)
 def inbox_sensor(context: dg.SensorEvaluationContext, settings: UtfallSettings):
-    """A new or changed delivery starts a run for its municipality's partition only."""
-    seen = json.loads(context.cursor) if context.cursor else {}
-    now = inbox_fingerprints(Path(settings.inbox))
-    changed = sorted(k for k, fp in now.items() if seen.get(k) != fp)
-    if not changed:
-        return dg.SkipReason("no new deliveries")
-    new_partitions = [k for k in changed if not context.instance.has_dynamic_partition("kommun", k)]
-    context.update_cursor(json.dumps(now, sort_keys=True))
+    """A batch of deliveries, once the inbox has been still for a tick, starts one build. An
+    unusable inbox starts one too, which fails with `utfall run`'s message."""
+    found = scan(Path(settings.inbox))
+    now = inbox_fingerprints(found)
+    state = json.loads(context.cursor) if context.cursor else {}
+    digest = _digest(now or {"unusable inbox": found.fatal or "no files"})
+    if digest == state.get("built"):
+        return dg.SkipReason("no new deliveries since the last build")
+    if digest != state.get("seen"):
+        context.update_cursor(json.dumps({**state, "seen": digest}))
+        return dg.SkipReason("deliveries arriving: the build starts when the inbox is still")
+    context.update_cursor(json.dumps({"seen": digest, "built": digest, "kommuner": now}))
+    new = [k for k in now if not context.instance.has_dynamic_partition(kommun_partitions.name, k)]
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=k, run_key=f"{k}:{now[k]}") for k in changed],
-        dynamic_partitions_requests=[kommun_partitions.build_add_request(new_partitions)]
-        if new_partitions else [],
-    )
+        run_requests=[dg.RunRequest(run_key=f"inbox:{digest}", tags={
+            "utfall/changed": _changed(state.get("kommuner", {}), now)})],
+        dynamic_partitions_requests=[kommun_partitions.build_add_request(new)] if new else [])
 
 
-@dg.schedule(job=build_kommun, cron_schedule="0 6 2 * *", execution_timezone="Europe/Stockholm")
+@dg.schedule(job=build_all, cron_schedule="0 6 2 * *", execution_timezone="Europe/Stockholm",
+             default_status=dg.DefaultScheduleStatus.RUNNING)
 def monthly_build(context: dg.ScheduleEvaluationContext):
-    """Every month, after the deliveries of the month before: every known municipality."""
-    for kommun in context.instance.get_dynamic_partitions("kommun"):
-        yield dg.RunRequest(partition_key=kommun, run_key=f"monthly:{context.scheduled_execution_time:%Y-%m}:{kommun}")
+    """Every month, even without deliveries: the run date caps the default as_of, so a new
+    month moves every figure on."""
+    return dg.RunRequest(run_key=f"monthly:{context.scheduled_execution_time:%Y-%m}")
 
 
 defs = dg.Definitions(
-    assets=[staging_tables, core_tables, marts_tables, comparison_report],
-    asset_checks=CHECKS,
-    jobs=[build_kommun],
+    assets=[inbox_deliveries, build],
+    jobs=[build_all],
     sensors=[inbox_sensor],
     schedules=[monthly_build],
-    resources={
-        "duckdb": DuckDBResource(
-            database=os.environ.get("UTFALL_DB", str(ROOT / "build" / "dagster.duckdb")),
-            connection_config={"memory_limit": DEFAULT_MEMORY_LIMIT}),
-        "settings": UtfallSettings(),
-    },
+    resources={"settings": SETTINGS},
 )

@@ -1,0 +1,143 @@
+"""Asset checks that read what the build computed once (meta.quality_check, meta.disclosure_audit)
+and say it in words, and the delivery freshness check: who has not delivered for a while."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from schemas import kommuner
+from utfall import quality
+from utfall.inbox import scan
+
+FRESHNESS_DAYS = 45  # a municipality delivers monthly; half a month of grace
+SHOW_FAILED = 20  # failures named in a check's description; the table in its metadata has all
+DELIVERY = dg.AssetKey(["meta", "delivery"])
+PUBLISHED = dg.AssetKey(["marts", "kpi_published"])
+
+
+def label(code: str) -> str:
+    return kommuner.label(code) if kommuner.name(code) else code
+
+
+def _key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(table.split("."))
+
+
+def specs() -> list[dg.AssetCheckSpec]:
+    quality_specs = [dg.AssetCheckSpec(
+        "quality", asset=_key(table),
+        description=f"utfall.quality on {table}, computed once per build into "
+                    f"meta.quality_check: {', '.join(quality.checks_for_table(table))}")
+        for table in quality.TABLES]
+    return [*quality_specs,
+            dg.AssetCheckSpec("disclosure_audit", asset=PUBLISHED,
+                              description="The build's disclosure audit of the published table "
+                                          "(meta.disclosure_audit, utfall.audit)"),
+            dg.AssetCheckSpec("delivery_freshness", asset=DELIVERY,
+                              description="Every municipality's latest delivery is at most "
+                                          f"{FRESHNESS_DAYS} days old (the newest file's date in "
+                                          "the inbox)")]
+
+
+def quality_results(con: duckdb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
+    rows = con.execute(
+        "select q.table_name, q.check_name, q.kommun_kod, d.path, q.description, q.severity, "
+        "q.rows_checked, q.unexpected, q.passed, q.error "
+        "from meta.quality_check q left join meta.delivery d using (delivery_id) "
+        "order by q.table_name, q.severity, q.check_name, q.kommun_kod nulls first, d.path"
+    ).fetchall()
+    by_table: dict[str, list[tuple]] = {table: [] for table in quality.TABLES}
+    for row in rows:
+        by_table.setdefault(row[0], []).append(row[1:])
+    return [_quality_result(table, found) for table, found in by_table.items()
+            if table in quality.TABLES]
+
+
+def _quality_result(table: str, rows: list[tuple]) -> dg.AssetCheckResult:
+    failed = [r for r in rows if not r[7]]
+    errors = [r for r in failed if r[4] == "ERROR"]
+    if not rows:
+        text = f"No check of {table} ran in the build: meta.quality_check has no row for it."
+    elif not failed:
+        text = f"All {len(rows)} checks of {table} passed." if len(rows) > 1 else (
+            f"The one check of {table} passed.")
+    else:
+        text = (f"{len(failed)} of {len(rows)} checks of {table} failed "
+                f"({len(errors)} ERROR, {len(failed) - len(errors)} WARNING):\n"
+                + "\n".join(f"- {_sentence(r)}" for r in failed[:SHOW_FAILED])
+                + (f"\n- … and {len(failed) - SHOW_FAILED} more (see the table)"
+                   if len(failed) > SHOW_FAILED else ""))
+    return dg.AssetCheckResult(
+        asset_key=_key(table), check_name="quality", passed=bool(rows) and not failed,
+        severity=dg.AssetCheckSeverity.ERROR if errors or not rows else dg.AssetCheckSeverity.WARN,
+        description=text,
+        metadata={"checks": len(rows), "failed": len(failed), "failed ERROR": len(errors),
+                  "failures": dg.MetadataValue.md(_table(failed)) if failed else "none"})
+
+
+def _where(kommun: str | None, path: str | None) -> str:
+    if path:
+        return f"delivery {path}"
+    return f"{label(kommun)}" if kommun else "the whole table"
+
+
+def _sentence(row: tuple) -> str:
+    check, kommun, path, description, severity, checked, unexpected, _, error = row
+    if error:
+        return f"{severity} {check} ({_where(kommun, path)}) could not run: {error}"
+    of = f" of {checked}" if checked is not None else ""
+    return f"{severity} {check} ({_where(kommun, path)}): {unexpected}{of} rows break it: {description}"
+
+
+def _table(failed: list[tuple]) -> str:
+    lines = ["| severity | check | municipality | delivery | rows breaking it | rows checked | what it wants |",
+             "|---|---|---|---|---|---|---|"]
+    for check, kommun, path, description, severity, checked, unexpected, _, error in failed:
+        broken = unexpected if error is None else f"could not run: {error}"
+        lines.append(f"| {severity} | {check} | {label(kommun) if kommun else 'all'} | "
+                     f"{path or ''} | {broken} | {'' if checked is None else checked} | "
+                     f"{description.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def audit_result(con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
+    row = con.execute("select audited, published_rows, pinned, safe, summary_sv "
+                      "from meta.disclosure_audit").fetchone()
+    audited, rows, pinned, safe, text = row or (False, None, None, None, "no audit row")
+    return dg.AssetCheckResult(
+        asset_key=PUBLISHED, check_name="disclosure_audit", passed=bool(audited and safe),
+        severity=dg.AssetCheckSeverity.ERROR if audited else dg.AssetCheckSeverity.WARN,
+        description=text, metadata={"audited": bool(audited), "published rows": rows or 0,
+                                    "pinned": pinned or 0})
+
+
+def latest_deliveries(inbox: Path) -> dict[str, date]:
+    """Per municipality of the inbox, the date of its newest usable file."""
+    latest: dict[str, date] = {}
+    for found in scan(inbox).files:
+        day = datetime.fromtimestamp(found.path.stat().st_mtime).date()
+        latest[found.kommun_kod] = max(day, latest.get(found.kommun_kod, day))
+    return latest
+
+
+def freshness_result(inbox: Path, today: date) -> dg.AssetCheckResult:
+    latest = latest_deliveries(inbox)
+    late = sorted((k for k, day in latest.items() if (today - day).days > FRESHNESS_DAYS),
+                  key=lambda k: (latest[k], k))
+    lines = [f"- {label(k)}: latest delivery {latest[k]}, {(today - latest[k]).days} days ago"
+             for k in late]
+    text = (f"{len(late)} of {len(latest)} municipalities have not delivered for more than "
+            f"{FRESHNESS_DAYS} days:\n" + "\n".join(lines) if late else
+            f"All {len(latest)} municipalities delivered within {FRESHNESS_DAYS} days.")
+    table = "\n".join(["| municipality | latest delivery | days ago |", "|---|---|---|"]
+                      + [f"| {label(k)} | {day} | {(today - day).days} |"
+                         for k, day in sorted(latest.items())])
+    return dg.AssetCheckResult(
+        asset_key=DELIVERY, check_name="delivery_freshness", passed=not late,
+        severity=dg.AssetCheckSeverity.WARN, description=text,
+        metadata={"late": len(late), "municipalities": len(latest),
+                  "latest deliveries": dg.MetadataValue.md(table)})
