@@ -274,3 +274,24 @@ def test_a_wal_left_by_a_researchers_program_is_replayed_not_lost(built, tmp_pat
     assert not db.with_name(db.name + ".wal").exists()
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select answer from main.mine").fetchone() == (42,)
+
+
+def test_a_full_disk_is_named_in_the_users_terms(built, tmp_path, monkeypatch):
+    import errno
+
+    from utfall import files
+
+    inbox, db = copy_of(built, tmp_path)
+    before = db.read_bytes()
+
+    def full(source, target):
+        target.write_bytes(b"part")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "_copy_private", full)
+    result = run(inbox, db)
+    assert result.exit_code == 1
+    assert f"the disk holding {tmp_path} is full: free space and run again" in result.output
+    assert ".tmp" not in result.output
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
