@@ -231,7 +231,9 @@ def fs_files(draw) -> tuple[bytes, Expected]:
             expected.loaded[number] = (Decimal(f"{i}.50"), text.strip())
         elif kind == "unclosed":  # plain cells, one of them opened by a quote that never closes
             plain = [c.replace('"', "").replace(delimiter, " ") for c in cells]
-            at = draw(st.integers(0, len(plain) - 1))
+            # often the last cell: only there can Arrow read an open quote as a row of the
+            # header's width (at the end of the file, where it swallows nothing)
+            at = draw(st.just(len(plain) - 1) | st.integers(0, len(plain) - 1))
             plain[at] = '"' + plain[at]
             lines.append(delimiter.join(plain))
             expected.bad.append(number)
