@@ -347,10 +347,12 @@ def _read_line_by_line(path: Path, encoding: str, delimiter: str, skip: int, hea
         last = match.end()
     pieces.append(text[last:])
     data = "".join(pieces)
-    if data.count("\n") + (not data.endswith("\n")) <= skip:  # nothing below the header
-        return [pa.array([], pa.string()) for _ in header], np.array([], dtype=np.int64), []
+    unclosed = {n for n in unclosed if n > skip}
+    if data.count("\n") + (not data.endswith("\n")) <= skip:  # no record below the header
+        empty = pa.table({str(i): pa.array([], pa.string()) for i in range(len(header))})
+        return _records(empty, [], skip, delimiter, header, unclosed)
     table, odd = _arrow_csv(_utf8(data), "utf8", delimiter, skip, len(header), threads=False)
-    return _records(table, odd, skip, delimiter, header, {n for n in unclosed if n > skip})
+    return _records(table, odd, skip, delimiter, header, unclosed)
 
 
 def _utf8(text: str) -> pa.BufferReader:

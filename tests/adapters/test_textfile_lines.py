@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adapters import procapita, skapa
@@ -254,6 +254,9 @@ def fs_files(draw) -> tuple[bytes, Expected]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(file=fs_files())
+@example(file=(  # found by the explore profile: the one line below the header is open at its end
+    ";".join(FS_HEADER).encode("cp1252") + b"\r\n" + fs_line(0, kind='"Riksnorm').encode("cp1252"),
+    Expected(0, {}, [2], 0, 1)))
 def test_every_physical_line_is_loaded_quarantined_or_skipped_once(tmp_path, file):
     data, expected = file
     path = tmp_path / "fs.csv"
