@@ -33,6 +33,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schemas.kommuner import KOMMUNER
+
 START_YEAR = 2015
 YEARS = 10
 MONTHS = YEARS * 12  # month index 0 = 2015-01; MONTHS itself (2025-01) is the extra month
@@ -41,9 +43,6 @@ NATIONAL_FS_LINES = 30_000_000
 NATIONAL_EPISODES = 1_500_000
 MANIFEST = ".bench-manifest.json"  # hidden: the inbox discovery skips it
 
-# county code -> number of municipalities (SCB, 21 counties, 290 municipalities)
-COUNTIES = {1: 26, 3: 8, 4: 9, 5: 13, 6: 13, 7: 8, 8: 12, 9: 1, 10: 5, 12: 33, 13: 6, 14: 49,
-            17: 16, 18: 12, 19: 10, 20: 15, 21: 10, 22: 7, 23: 8, 24: 15, 25: 14}
 BIG_CITIES = ("0180", "1480", "1280", "0380", "0580")
 GR = ("1384", "1401", "1402", "1407", "1415", "1419", "1440", "1441", "1462", "1480", "1481",
       "1482", "1489")
@@ -127,21 +126,9 @@ def municipalities(seed: int) -> list[Kommun]:
 
 
 def _codes() -> list[str]:
-    codes = []
-    for county, n in COUNTIES.items():
-        numbers = _county_numbers(county, n)
-        codes += [f"{county:02d}{k:02d}" for k in numbers]
-    return codes
-
-
-def _county_numbers(county: int, n: int) -> list[int]:
-    if county == 14:  # keep the GR municipalities' real codes
-        own = [int(c[2:]) for c in GR if c.startswith("14")]
-        others = [k for k in range(1, 100) if k not in own][: n - len(own)]
-        return sorted(own + others)
-    if county == 13:
-        return sorted([84] + list(range(1, n)))
-    return sorted([80] + list(range(1, n)))
+    """SCB's 290 municipality codes: the inbox must look like a real one, and utfall skips a
+    folder that is not a municipality."""
+    return sorted(KOMMUNER)
 
 
 def _kommun(kod: str, share: float, rng: np.random.Generator) -> Kommun:

@@ -567,3 +567,17 @@ def test_values_are_formatted_for_their_unit(value, unit, text):
     from utfall.report import format_value
 
     assert format_value(value, unit) == text
+
+
+def test_run_warnings_and_what_the_inbox_skipped_are_shown(tmp_path):
+    con = _headline_db()
+    con.execute("insert into meta.run_warning values ('as_of 2000-01-01 is before every insats', "
+                "'Datum för data (2000-01-01) ligger före alla insatser: inga nyckeltal.')")
+    con.execute("insert into meta.inbox_problem values ('1420/excel/lista.xlsx', "
+                "'1420 is not a municipality code; did you mean 1402 (Partille)?')")
+    page = write_report(con, tmp_path / "r.html").read_text(encoding="utf-8")
+    header = page[:page.index("</header>")]
+    assert ('<div class="demo" role="alert">Datum för data (2000-01-01) ligger före alla '
+            'insatser: inga nyckeltal.</div>') in header
+    quality = _section(page, '<section id="datakvalitet"')
+    assert "<td>1420/excel/lista.xlsx</td>" in quality

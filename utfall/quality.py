@@ -129,6 +129,7 @@ GX_CHECKS: list[Expect] = [
     Expect("core.insats_episode", "insats_typ", IN_SET, ERROR, codes.INSATS_TYP),
     Expect("core.insats_episode", "end_reason", IN_SET, ERROR, codes.END_REASON),
     Expect("core.insats_episode", "referred_from", IN_SET, ERROR, codes.REFERRED_FROM),
+    Expect("core.insats_episode", "distance", IN_SET, ERROR, codes.DISTANCE),
     Expect("core.insats_episode", "start_date", DATE_RANGE, WARNING),
     Expect("core.insats_episode", "end_date", DATE_RANGE, WARNING),
 

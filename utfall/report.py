@@ -646,15 +646,27 @@ class ReportData:
     audit: dict | None = None  # meta.disclosure_audit
     quarters: pd.DataFrame | None = None  # QUARTER rows (TOTAL only) of marts.kpi_published
     breakdown_order: dict = field(default_factory=dict)  # dimension -> values, codes.breakdown
-    completeness: list = field(default_factory=list)  # utfall.completeness, where installed
+    completeness: list = field(default_factory=list)  # utfall.completeness
     completeness_sentences: list = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # meta.run_warning: about the run's as_of
+    problems: list[tuple[str, str]] = field(default_factory=list)  # meta.inbox_problem
 
 
 def load(con: duckdb.DuckDBPyConnection) -> ReportData:
     table, sentences = _completeness(con)
     return ReportData(_latest_run(con), _kpis(con), _year_values(con), _deliveries(con),
                       _quarantine(con), _unmapped(con), _checks(con), _audit(con),
-                      _quarter_values(con), _breakdown_order(con), table, sentences)
+                      _quarter_values(con), _breakdown_order(con), table, sentences,
+                      _run_warnings(con), _inbox_problems(con))
+
+
+def _run_warnings(con) -> list[str]:
+    return [m for (m,) in con.execute("select coalesce(message_sv, message) "
+                                      "from meta.run_warning").fetchall()]
+
+
+def _inbox_problems(con) -> list[tuple[str, str]]:
+    return con.execute("select path, message from meta.inbox_problem order by path").fetchall()
 
 
 def _audit(con) -> dict | None:
@@ -1181,6 +1193,9 @@ def _quality(data: ReportData) -> dict:
     d, failed = data.deliveries, data.checks
     failed = failed[~failed["passed"].astype(bool)] if len(failed) else failed
     return {
+        "skipped": _table(["Fil eller mapp", "Varför"],
+                          [[path, message_sv(message)] for path, message in data.problems],
+                          "Inget i inkorgen hoppades över."),
         "rejected": _table(["Kommun", "Fil", "Varför"],
                            [[_kommun_cell(r["kommun_kod"]), r["path"], message_sv(r["message"])]
                             for r in _by_kommun(d[d["status"] == "REJECTED"])],
@@ -1281,6 +1296,7 @@ def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
     context = {
         "title": TITLE, "header": header, "demo_banner": DEMO_BANNER,
         "audit_banner": AUDIT_FAILED_BANNER if (data.audit or {}).get("safe") is False else None,
+        "run_warnings": data.warnings,
         "alla_name": ALLA_NAME, "suppressed_text": SUPPRESSED_TEXT,
         "perturbation": PERTURBATION_SENTENCE, "no_values_note": NO_VALUES_NOTE,
         "empty": data.values.empty, "min_cell": min_cell, "symbols": MARKER_SYMBOL,

@@ -141,8 +141,8 @@ def _build(work: Path, inbox_scan, inbox, pseudo, configs, as_of, min_cell, prog
             transform.build_marts(con, as_of, min_cell)
         warnings = _as_of_warnings(con, as_of)
         con.execute("delete from meta.run_warning")
-        for warning in warnings:
-            con.execute("insert into meta.run_warning values (?)", [warning])
+        for warning, swedish in warnings:
+            con.execute("insert into meta.run_warning values (?, ?)", [warning, swedish])
         con.execute(
             "insert into meta.run values (?, ?, ?, ?, ?, ?, ?, ?)",
             [uuid.uuid4().hex[:12], started, datetime.now(), as_of, pseudo.label,
@@ -155,7 +155,7 @@ def _build(work: Path, inbox_scan, inbox, pseudo, configs, as_of, min_cell, prog
         ).fetchone()
         con.execute("checkpoint")
     return RunSummary(summary, as_of, work, None, kpi_rows, suppressed, pseudo.label,
-                      audit_safe, audit_summary, seconds, warnings)
+                      audit_safe, audit_summary, seconds, [english for english, _ in warnings])
 
 
 def _check_report_place(report: Path) -> None:
@@ -184,17 +184,21 @@ def _check_something_loaded(con, summary: IngestSummary, inbox: Path) -> None:
                    + "; ".join(f.message for f in summary.files if f.message)[:600])
 
 
-def _as_of_warnings(con: duckdb.DuckDBPyConnection, as_of: date) -> list[str]:
-    """An as_of the user chose may leave the figures empty or immature: run, but say it."""
+def _as_of_warnings(con: duckdb.DuckDBPyConnection, as_of: date) -> list[tuple[str, str]]:
+    """An as_of the user chose may leave the figures empty or immature: run, but say it, in
+    English for the summary and in Swedish for the report."""
     (started,) = con.execute("select count(*) from core.insats_episode where start_date <= ?",
                              [as_of]).fetchone()
     if not started:
-        return [f"as_of {as_of} is before every insats in the data: no figures"]
+        return [(f"as_of {as_of} is before every insats in the data: no figures",
+                 f"Datum för data ({as_of}) ligger före alla insatser: inga nyckeltal.")]
     (mature,) = con.execute("select count(*) from marts.participation_spell "
                             "where mature_3m").fetchone()
     if not mature:
-        return [f"as_of {as_of} leaves every horizon immature: no spell ended 3 months or more "
-                "before it, so there are no follow-up figures"]
+        return [(f"as_of {as_of} leaves every horizon immature: no spell ended 3 months or more "
+                 "before it, so there are no follow-up figures",
+                 f"Med data till och med {as_of} har inga deltagarperioder hunnit avslutas tre "
+                 "månader före: inga uppföljningstal.")]
     return []
 
 

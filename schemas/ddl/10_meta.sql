@@ -96,8 +96,10 @@ create table if not exists meta.run (
 -- Warnings of the latest build about its as_of (before every insats, every horizon immature):
 -- the run summary and the report state them.
 create table if not exists meta.run_warning (
-    message varchar not null               -- one sentence, in the user's terms
+    message varchar not null,              -- one sentence, in the user's terms (the run summary)
+    message_sv varchar                     -- the same in Swedish (the report)
 );
+alter table meta.run_warning add column if not exists message_sv varchar;  -- the warning in Swedish, for the report
 
 -- Data-quality results of the latest build, per check and municipality (utfall.quality).
 create table if not exists meta.quality_check (

@@ -31,7 +31,7 @@ def test_the_run_audits_and_the_report_says_so(sample_run):
     assert (audited, pinned, safe) == (True, 0, True)
     assert text == summary.audit_summary and text.startswith("Granskning av den publicerade")
     page = summary.report_path.read_text(encoding="utf-8")
-    quality = page[page.index('<section id="datakvalitet">'):]
+    quality = page[page.index('<section id="datakvalitet"'):]
     assert "Skydd för enskilda: granskning av de publicerade talen" in quality
     assert text.replace("\u00a0", "&nbsp;") in quality or text in quality
     assert "Får inte lämnas ut" not in page
