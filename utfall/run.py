@@ -109,8 +109,9 @@ def run(
         with files.work_copy(db_path) as work, files.staged(report_path_for(db_path)) as report:
             summary = _build(work, inbox_scan, inbox, pseudo, configs, as_of, min_cell,
                              progress, memory_limit, workers, allow_withdraw, today, audit)
-            if write_report:
-                _write_report(work, report.tmp, min_cell)
+            with _timed(summary.seconds, "report"):
+                if write_report:
+                    _write_report(work, report.tmp, min_cell)
             os.chmod(work, 0o600)
             os.replace(work, db_path)
             if write_report:
