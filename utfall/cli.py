@@ -79,6 +79,8 @@ def main(verbose: bool) -> None:
     """utfall: comparable outcome statistics for municipal labour-market units."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(message)s")
+    if not verbose:  # great-expectations sets its own loggers to INFO
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_terminate)
 
