@@ -4,6 +4,7 @@ quality of the deliveries, everything escaped. On a small hand-made database."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -16,12 +17,14 @@ from utfall.report import (
     DEMO_BANNER,
     NO_VALUES_NOTE,
     PERTURBATION_SENTENCE,
+    PLOTLY_BASIC,
     SUPPRESSED_TEXT,
     breakdown_figure,
     chart_year,
     format_value,
     kpi_figure,
     order_kommuner,
+    plotly_basic_version,
     write_report,
 )
 
@@ -136,7 +139,7 @@ def test_file_written_owner_only_and_opens_offline(tmp_path):
     assert out.exists()
     assert out.stat().st_mode & 0o777 == 0o600
     text = out.read_text(encoding="utf-8")
-    assert text.count(f"plotly.js v{get_plotlyjs_version()}") == 1
+    assert text.count(f"plotly.js (basic - minified) v{get_plotlyjs_version()}") == 1
     assert "<script src" not in text  # nothing fetched from a CDN
     # share KPI: total + breakdown + trend (two years); count KPI: total only; FS KPI: no values
     assert set(_charts(text)) == {"kpi-AME_AVSLUT_ARB_STUD-total", "kpi-AME_AVSLUT_ARB_STUD-uppdelning",
@@ -272,7 +275,7 @@ def test_empty_kpi_value_gives_a_clear_note(tmp_path):
     text = write_report(_db(values=[]), tmp_path / "r.html").read_text(encoding="utf-8")
     assert NO_VALUES_NOTE in text
     assert text.count("Inga värden för det här nyckeltalet.") == 3
-    assert text.count(f"plotly.js v{get_plotlyjs_version()}") == 1
+    assert text.count(f"plotly.js (basic - minified) v{get_plotlyjs_version()}") == 1
     assert _charts(text) == {}
 
 
@@ -581,3 +584,34 @@ def test_run_warnings_and_what_the_inbox_skipped_are_shown(tmp_path):
             'insatser: inga nyckeltal.</div>') in header
     quality = _section(page, '<section id="datakvalitet"')
     assert "<td>1420/excel/lista.xlsx</td>" in quality
+
+
+def _bundle_traces() -> set[str]:
+    """The trace types the vendored bundle registers (each trace module names itself)."""
+    text = PLOTLY_BASIC.read_text(encoding="utf-8")
+    return set(re.findall(r'moduleType:"trace",name:"(\w+)"', text))
+
+
+def _trace_types(page: str) -> set[str]:
+    # plotly.js draws a trace without a type as scatter
+    return {t.get("type", "scatter") for c in _charts(page).values() for t in c["data"]}
+
+
+def test_vendored_plotly_is_the_version_the_plotly_package_ships():
+    """An upgrade of plotly must bring the bundle of its plotly.js along (vendor/README.md)."""
+    assert plotly_basic_version() == get_plotlyjs_version()
+    readme = (PLOTLY_BASIC.parent / "README.md").read_text(encoding="utf-8")
+    assert f"`plotly.js-basic-dist-min@{get_plotlyjs_version()}`" in readme
+    assert (PLOTLY_BASIC.parent / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+
+
+def test_the_page_inlines_the_basic_bundle_not_the_full_one(full_page):
+    bundle = PLOTLY_BASIC.read_text(encoding="utf-8")
+    assert full_page.count(bundle) == 1
+    assert f"* plotly.js v{get_plotlyjs_version()}" not in full_page  # the full bundle's header
+    assert len(full_page.encode()) < len(bundle.encode()) + 300_000
+
+
+def test_every_trace_the_report_draws_is_in_the_basic_bundle(full_page):
+    assert _bundle_traces() == {"bar", "pie", "scatter"}
+    assert _trace_types(full_page) == {"bar", "scatter"}

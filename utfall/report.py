@@ -11,7 +11,9 @@ at a time through its anchor), the detail per KPI with charts, data quality and 
 
 The file must open on a meeting-room laptop without internet, so plotly.js is inlined once, at the
 end of the body (the tables above paint before it is parsed), and every chart is an empty `<div>`
-whose figure sits in one JSON block; a chart is drawn when it scrolls into view.
+whose figure sits in one JSON block; a chart is drawn when it scrolls into view. The plotly.js
+inlined is its basic bundle (bar, pie and scatter traces: all the report draws), vendored in
+templates/report/vendor/ at the version the plotly package ships: a quarter of the full bundle.
 
 Chart choice: one horizontal bar chart per KPI for one year, municipalities one per row,
 `Alla kommuner` as a distinct bar on top and a dashed reference line (for counts, whose ALLA is the
@@ -23,6 +25,7 @@ has its numbers in a table beside it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import json
 import math
@@ -36,7 +39,6 @@ import duckdb
 import jinja2
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from marts.catalogue import CATALOGUE
 
@@ -46,6 +48,8 @@ except ImportError:  # pragma: no cover - depends on the checkout
     _scb_name = None
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "report"
+# npm's plotly.js-basic-dist-min; vendor/README.md says how to update it with the plotly package
+PLOTLY_BASIC = TEMPLATES / "vendor" / "plotly-basic.min.js"
 TITLE = "utfall – jämförelse av AME-resultat i Göteborgsregionen"
 DEMO_BANNER = "Demodata: byggd med demonyckeln, inte riktiga personer"
 DEMO_CHART_MARK = "DEMODATA – inte riktiga personer"
@@ -1309,8 +1313,22 @@ def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
         "kpis": data.kpis.to_dict("records"),
     }
     context["charts_json"] = charts.json()
-    context["plotly_js"] = get_plotlyjs()
+    context["plotly_js"] = plotly_basic_js()
     return _environment().get_template("page.html").render(**context)
+
+
+@functools.cache
+def plotly_basic_js() -> str:
+    """The vendored basic bundle of plotly.js: read once per process, it is 1.2 MB."""
+    return PLOTLY_BASIC.read_text(encoding="utf-8")
+
+
+def plotly_basic_version() -> str:
+    """The vendored bundle's plotly.js version, from its licence header ("... v4.1.1")."""
+    found = re.search(r"plotly\.js \(basic - minified\) v(\S+)", plotly_basic_js()[:300])
+    if found is None:
+        raise ValueError(f"{PLOTLY_BASIC} has no plotly.js version in its header")
+    return found.group(1)
 
 
 def _environment() -> jinja2.Environment:
