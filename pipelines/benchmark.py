@@ -44,8 +44,8 @@ def main(rounds: int = 3) -> None:
                                      "dagster build_all, unchanged inbox": []}
     for i in range(rounds):
         cli_db, dg_db = str(root / f"cli{i}.duckdb"), str(root / f"dg{i}.duckdb")
-        cli = [str(Path(sys.executable).with_name("utfall")), "run", "--inbox", str(inbox), "--db", cli_db,
-               "--key-file", key]
+        cli = [str(Path(sys.executable).with_name("utfall")), "run", "--inbox", str(inbox),
+               "--db", cli_db, "--key-file", key]
         dagster = [sys.executable, "-c", DAGSTER, str(inbox), dg_db, key]
         times["utfall run"].append(_timed(cli))
         times["dagster build_all"].append(_timed(dagster))

@@ -90,11 +90,13 @@ def _sentence(row: tuple) -> str:
     if error:
         return f"{severity} {check} ({_where(kommun, path)}) could not run: {error}"
     of = f" of {checked}" if checked is not None else ""
-    return f"{severity} {check} ({_where(kommun, path)}): {unexpected}{of} rows break it: {description}"
+    return (f"{severity} {check} ({_where(kommun, path)}): {unexpected}{of} rows break it: "
+            f"{description}")
 
 
 def _table(failed: list[tuple]) -> str:
-    lines = ["| severity | check | municipality | delivery | rows breaking it | rows checked | what it wants |",
+    lines = ["| severity | check | municipality | delivery | rows breaking it | rows checked "
+             "| what it wants |",
              "|---|---|---|---|---|---|---|"]
     for check, kommun, path, description, severity, checked, unexpected, _, error in failed:
         broken = unexpected if error is None else f"could not run: {error}"

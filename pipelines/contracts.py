@@ -78,7 +78,8 @@ def table_specs() -> list[dg.AssetSpec]:
     notes, _ = contracts()
     specs = [dg.AssetSpec(
         key=[schema, table], group_name=schema, deps=_deps(schema, table),
-        description=notes.get((schema, table), ("", {}))[0] or f"{schema}.{table}: {LAYER[schema]}.",
+        description=(notes.get((schema, table), ("", {}))[0]
+                     or f"{schema}.{table}: {LAYER[schema]}."),
         metadata={"dagster/column_schema": _schema(schema, table, columns),
                   "dagster/table_name": f"{schema}.{table}"},
         kinds={"duckdb"})

@@ -121,8 +121,9 @@ def _record_deliveries(context, summary: RunSummary, inbox: Path) -> None:
     latest = checks.latest_deliveries(inbox)
     per_kommun: dict[str, list] = {}
     for outcome in summary.ingest.files:
-        if outcome.change or outcome.status == "REJECTED":
-            per_kommun.setdefault(outcome.kommun_kod or outcome.rel_path.split("/")[0], []).append(outcome)
+        if outcome.change:  # a rejected file is tried again every build: not a new delivery
+            kommun = outcome.kommun_kod or outcome.rel_path.split("/")[0]
+            per_kommun.setdefault(kommun, []).append(outcome)
     withdrawn = {}
     for path, _ in summary.ingest.withdrawn:
         withdrawn.setdefault(path.split("/")[0], []).append(path)
@@ -152,7 +153,8 @@ def inbox_fingerprints(found: Scan) -> dict[str, str]:
     per_kommun: dict[str, list[str]] = {}
     for f in found.files:
         stat = f.path.stat()
-        per_kommun.setdefault(f.kommun_kod, []).append(f"{f.rel_path}|{stat.st_size}|{stat.st_mtime_ns}")
+        per_kommun.setdefault(f.kommun_kod, []).append(
+            f"{f.rel_path}|{stat.st_size}|{stat.st_mtime_ns}")
     return {k: _digest(v) for k, v in sorted(per_kommun.items())}
 
 
