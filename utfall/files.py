@@ -82,6 +82,7 @@ def _first_line(exc: Exception) -> str:
 def work_copy(db_path: Path) -> Iterator[Path]:
     """A private (0600) copy of the database beside it, removed on every way out."""
     work = db_path.with_name(f"{_prefix(db_path)}{uuid.uuid4().hex[:8]}.tmp")
+    umask = os.umask(0o077)  # what DuckDB creates beside it (a new file, its WAL) is private too
     try:
         if db_path.exists():
             _copy_private(db_path, work)
@@ -89,6 +90,7 @@ def work_copy(db_path: Path) -> Iterator[Path]:
     except OSError as exc:
         raise FileProblem(_os_message(exc, db_path)) from None
     finally:
+        os.umask(umask)
         for leftover in (work, work.with_name(work.name + ".wal")):
             leftover.unlink(missing_ok=True)
         shutil.rmtree(work.with_name(work.name + ".tmp"), ignore_errors=True)

@@ -211,7 +211,10 @@ group by s.spell_id;
 -- progression: one rater's first and last occasion within [start - 30 days, exit + 30 days]
 create or replace temp table spell_prog as
 with occasion as (
-    select p.pid, a.kommun_kod, a.rater, a.assessed_on, avg(a.score_norm) as mean_norm
+    -- summed as decimals: a sum of doubles depends on the order DuckDB's threads add them in,
+    -- and the same inbox must give the same prog_delta to the last digit
+    select p.pid, a.kommun_kod, a.rater, a.assessed_on,
+           cast(sum(cast(a.score_norm as decimal(38, 18))) as double) / count(*) as mean_norm
     from core.progression_assessment as a
     join person_id as p using (person_key)
     where a.assessed_on <= getvariable('as_of')
