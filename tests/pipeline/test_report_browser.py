@@ -5,12 +5,14 @@ to look at."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 from playwright.sync_api import sync_playwright
+from plotly.offline import get_plotlyjs_version
 
 from utfall.report import (
     ALLA,
@@ -132,4 +134,23 @@ def test_every_municipality_has_a_page(browser_page):
     # Kungsbacka's damaged workbook, said in Swedish on its page
     assert ("Deltagare AME 2020.xlsx: arbetsboken är skadad (trasigt zip-arkiv)"
             in page.locator("#kommun-1384").text_content())
+    assert errors == []
+
+
+def _page_trace_types(report: Path) -> set[str]:
+    """The trace types of every chart in the page's JSON block (no type draws as scatter)."""
+    text = report.read_text(encoding="utf-8")
+    block = text[text.index('<script type="application/json" id="utfall-data">'):]
+    charts = json.loads(block[block.index(">") + 1:block.index("</script>")])["charts"]
+    return {t.get("type", "scatter") for c in charts.values() for t in c["data"]}
+
+
+def test_the_basic_bundle_draws_every_trace_the_page_has(browser_page):
+    """plotly.js's basic bundle (vendored) holds bar, pie and scatter only: a trace of another
+    type would not be drawn, without an error, so the types are checked against what it holds."""
+    page, errors, summary = browser_page
+    assert page.evaluate("Plotly.version") == get_plotlyjs_version()
+    registered = set(page.evaluate("Object.keys(Plotly.PlotSchema.get().traces)"))
+    assert registered == {"bar", "pie", "scatter"}
+    assert _page_trace_types(summary.report_path) == {"bar", "scatter"}
     assert errors == []
