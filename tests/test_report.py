@@ -615,3 +615,12 @@ def test_the_page_inlines_the_basic_bundle_not_the_full_one(full_page):
 def test_every_trace_the_report_draws_is_in_the_basic_bundle(full_page):
     assert _bundle_traces() == {"bar", "pie", "scatter"}
     assert _trace_types(full_page) == {"bar", "scatter"}
+
+
+def test_above_the_breakdown_table_limit_the_page_is_written_without_those_tables(
+        tmp_path, monkeypatch):
+    """The national inbox (290 municipalities) is over the limit; the charts stay."""
+    monkeypatch.setattr("utfall.report.BREAKDOWN_TABLE_MAX_KOMMUNER", 2)
+    page = write_report(_headline_db(), tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Uppdelningarna i tabellform" not in page
+    assert "kpi-AME_AVSLUT_ARB_STUD-uppdelning" in _charts(page)

@@ -1123,8 +1123,9 @@ def _kpi_detail(kpi: dict, frame: pd.DataFrame, kommuner: set, as_of: date | Non
                    "Över tid – punkter som saknas är för få för att visa"),
     ) if c is not None]
     detail["years"] = _years_table(total, kpi["unit"])
-    if len(kommuner) <= BREAKDOWN_TABLE_MAX_KOMMUNER:
-        detail["breakdown"] = _breakdown_table(chosen, kpi["unit"], order)
+    # the template asks for it always (StrictUndefined): empty above the limit
+    detail["breakdown"] = (_breakdown_table(chosen, kpi["unit"], order)
+                           if len(kommuner) <= BREAKDOWN_TABLE_MAX_KOMMUNER else [])
     return detail
 
 
