@@ -124,7 +124,7 @@ def test_kolada_shape_reads_the_published_table(db, tmp_path):
         ["AME_ARB_STUD_6M", "1482", "2023", "T", "33.3", "1", ""],
         ["AME_ARB_STUD_6M", "ALLA", "2023", "T", "21.7", "2", ""],
         ["AME_ARB_STUD_6M_AVVIKELSE", "1480", "2023", "T", "-1.2", "1", ""],
-        ["AME_STARTADE", "1480", "2023", "T", "1056.0", "1", ""],
+        ["AME_STARTADE", "1480", "2023", "T", "1056", "1", ""],
         ["FS_MAN_FORE_12", "1480", "2023", "M", "5.9", "1", ""],
     ]
 

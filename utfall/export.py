@@ -168,6 +168,9 @@ def kolada(db_path: Path, out_dir: Path, exact: bool = False) -> Path:
         frame = con.execute(_kolada_sql(table, exact)).df()
         demo = key_label(con) == "DEMO"
     frame["count"] = frame["count"].astype("Int64")
+    # counts as whole numbers (1056, not 1056.0); the column also holds shares and months
+    frame["value"] = [None if pd.isna(v) else str(round(v)) if unit == "count" else repr(float(v))
+                      for v, unit in zip(frame["value"], frame.pop("unit"))]
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "utfall-kolada-EXAKT-ej-for-spridning" if exact else "utfall-kolada"
     path = out_dir / f"{stem}{'-DEMO' if demo else ''}.csv"
@@ -188,12 +191,12 @@ def _kolada_sql(table: str, exact: bool) -> str:
                    case when k.unit in ('share', 'share_difference') then {share}
                         when k.unit = 'months' then {months}
                         else v.value end as value,
-                   {suppressed} as suppressed
+                   {suppressed} as suppressed, k.unit
             from {table} v join marts.kpi k using (kpi_id)
             where v.period_type = 'YEAR'
               and (v.dimension = 'TOTAL' or (v.dimension = 'KON' and v.dimension_value in ('K', 'M')))
         )
-        select kpi, municipality, period, gender, value,
+        select kpi, municipality, period, gender, value, unit,
                -- Kolada's count: how many values the figure stands on (members of a group)
                case when municipality = 'ALLA'
                     then count(value) filter (where municipality <> 'ALLA')
