@@ -7,8 +7,8 @@ whole inbox is unusable, `Scan.fatal`. It never raises for what it finds in the 
 
 - A file may sit in subfolders of its system folder (`1480/procapita/2024/jan.csv`): it is a
   delivery like any other, known by its whole path, as the rest of utfall has always read it.
-- Names starting with `.` (hidden files and folders, editors' and sync tools' leftovers) are
-  ignored without a word.
+- Names starting with `.` (hidden files and folders, editors' and sync tools' leftovers) or `~$`
+  (Office's owner file beside a workbook someone has open) are ignored without a word.
 - Skipped loudly, as problems (the run goes on with the rest):
   - a file not inside `<kommunkod>/<system>/`;
   - a municipality folder that is not one of SCB's 290 codes (`schemas/kommuner.csv`): `1420 is
@@ -49,6 +49,9 @@ from schemas import kommuner
 from schemas.kommuner import KOMMUNER
 
 LAYOUT = "<kommunkod>/<system>/<file>"
+# hidden files and folders; Microsoft Office's owner files (`~$Deltagare.xlsx`) that exist while
+# someone has the workbook open: neither is a delivery
+IGNORED_PREFIXES = (".", "~$")
 
 # what offices call the folder of each system, compared without case, spaces, '-' and '_'
 SYSTEM_ALIASES = {
@@ -137,7 +140,7 @@ class _Walker:
     def walk(self, folder: Path, parts: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Path]]:
         entries = self._entries(folder, parts)
         for name in sorted(entries):
-            if name.startswith("."):
+            if name.startswith(IGNORED_PREFIXES):
                 continue
             path, sub = folder / name, (*parts, name)
             shown = _shown(sub)

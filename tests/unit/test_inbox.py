@@ -36,7 +36,8 @@ def test_files_in_sorted_path_order_hidden_ignored_subfolders_of_a_system_folder
                 "1480/procapita/ekb_2024-02.csv", "1480/procapita/ekb_2024-01.csv",
                 "1480/procapita/2023/ekb_2023-12.csv", "1480/procapita/2023-arkiv.csv",
                 "1384/excel/Deltagare AME.xlsx", "0114/skapa/export.xlsx",
-                "1480/procapita/.~lock.ekb_2024-02.csv#", "1480/.git/config", ".DS_Store")
+                "1480/procapita/.~lock.ekb_2024-02.csv#", "1480/.git/config", ".DS_Store",
+                "1384/excel/~$Deltagare AME.xlsx")
     result = scan(inbox)
     assert result.fatal is None and result.problems == []
     assert rels(result) == [
