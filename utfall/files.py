@@ -150,3 +150,12 @@ def open_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
     except duckdb.Error as exc:
         raise FileProblem(f"{db_path} is not a database utfall can read: "
                           f"{_first_line(exc)}") from None
+
+
+def duckdb_message(exc: Exception, work: Path, db_path: Path) -> str:
+    """A DuckDB failure during a build, in terms of the user's database, not its hidden copy."""
+    text = _first_line(exc).replace(str(work), str(db_path))
+    if "no space left" in text.lower():
+        return (f"the disk holding {db_path.parent} is full: free space and run again "
+                "(nothing was changed)")
+    return f"building {db_path} failed in DuckDB ({text}); nothing was changed"

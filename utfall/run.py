@@ -4,6 +4,7 @@ everything succeeded, so a failure leaves both as they were."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -21,6 +22,8 @@ from utfall import files, transform
 from utfall.inbox import scan
 from utfall.ingest import IngestSummary, ingest
 from utfall.lock import writer_lock
+
+log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 # DuckDB's own memory; it spills to disk beyond it. With the file readers and the quality frames
@@ -107,8 +110,12 @@ def run(
         files.remove_stale(db_path)
         files.settle(db_path)
         with files.work_copy(db_path) as work, files.staged(report_path_for(db_path)) as report:
-            summary = _build(work, inbox_scan, inbox, pseudo, configs, as_of, min_cell,
-                             progress, memory_limit, workers, allow_withdraw, today, audit)
+            try:
+                summary = _build(work, inbox_scan, inbox, pseudo, configs, as_of, min_cell,
+                                 progress, memory_limit, workers, allow_withdraw, today, audit)
+            except duckdb.Error as exc:
+                log.info("DuckDB failed during the build", exc_info=exc)
+                raise RunError(files.duckdb_message(exc, work, db_path)) from None
             with _timed(summary.seconds, "report"):
                 if write_report:
                     _write_report(work, report.tmp, min_cell)

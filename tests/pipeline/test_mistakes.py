@@ -295,3 +295,19 @@ def test_a_full_disk_is_named_in_the_users_terms(built, tmp_path, monkeypatch):
     assert ".tmp" not in result.output
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_duckdb_failure_names_the_users_database_not_its_hidden_copy(built, tmp_path,
+                                                                       monkeypatch):
+    from utfall import transform
+
+    inbox, db = copy_of(built, tmp_path)
+
+    def failing(con):
+        con.execute("select * from read_csv('/nonexistent/x.csv')")
+
+    monkeypatch.setattr(transform, "build_core", failing)
+    result = run(inbox, db)
+    assert result.exit_code == 1
+    assert f"building {db} failed in DuckDB" in result.output
+    assert ".tmp" not in result.output
