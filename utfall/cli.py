@@ -176,8 +176,12 @@ def _print_summary(s) -> None:
     for f in i.files:
         if f.status == "REJECTED":
             click.echo(f"  rejected: {f.message}")
-    for problem in i.problems:
-        click.echo(f"  skipped: {problem}")
+    by_message: dict[str, list[str]] = {}
+    for problem in i.problems:  # a misnamed folder of 50 files is one line, not 50
+        by_message.setdefault(problem.message, []).append(problem.rel_path)
+    for message, paths in by_message.items():
+        more = f" (and {len(paths) - 1} more files like it)" if len(paths) > 1 else ""
+        click.echo(f"  skipped: {paths[0]}: {message}{more}")
     for change, words in CHANGE_WORDS.items():
         changed = [f for f in i.files if f.change == change]
         for f in changed[:SHOW_PER_CHANGE]:

@@ -311,3 +311,18 @@ def test_a_duckdb_failure_names_the_users_database_not_its_hidden_copy(built, tm
     assert result.exit_code == 1
     assert f"building {db} failed in DuckDB" in result.output
     assert ".tmp" not in result.output
+
+
+def test_a_misnamed_folder_of_many_files_is_one_line(built, tmp_path):
+    inbox, db = copy_of(built, tmp_path)
+    (inbox / "1420" / "procapita").mkdir(parents=True)
+    for month in range(1, 4):
+        shutil.copyfile(SAMPLE_INBOX / "1384/procapita/ekb_2021.txt",
+                        inbox / f"1420/procapita/ekb_2021-{month:02d}.txt")
+    result = run(inbox, db)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("  skipped:")]
+    assert len(lines) == 1
+    assert lines[0].startswith("  skipped: 1420/procapita/ekb_2021-01.txt: 1420 is not a "
+                               "municipality code")
+    assert lines[0].endswith("(and 2 more files like it)")
