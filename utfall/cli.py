@@ -135,7 +135,8 @@ def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell, memory_
         check_as_of(as_of, date.today())
     except RuntimeError as exc:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
-    _memory_limit(None, None, DEFAULT_MEMORY_LIMIT if memory_limit is None else memory_limit)
+    if memory_limit is None:  # $UTFALL_MEMORY_LIMIT is checked as the option is
+        _memory_limit(None, None, DEFAULT_MEMORY_LIMIT)
     pseudo = _key(key_file, demo_key, inbox)
     summary = run_pipeline(
         inbox, db_path, pseudo, config_dir, as_of, min_cell,

@@ -60,13 +60,16 @@ def settle(db_path: Path) -> None:
                 raise FileProblem(f"--db {db_path} is a DuckDB database that utfall did not "
                                   "build: refusing to change it; choose another --db")
             con.execute("checkpoint")
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise FileProblem(f"{db_path} is open for writing by another program ({_holder(exc)}): "
-                              "close that connection (a notebook?) and run again") from None
-        raise FileProblem(f"{db_path} cannot be opened: {_first_line(exc)}") from None
     except duckdb.Error as exc:
-        raise FileProblem(f"{db_path} cannot be opened as a database: {_first_line(exc)}") from None
+        raise _cannot_open(exc, db_path) from None
+
+
+def _cannot_open(exc: duckdb.Error, db_path: Path) -> FileProblem:
+    """Why DuckDB would not open the user's database, in one line."""
+    if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
+        return FileProblem(f"{db_path} is open for writing by another program ({_holder(exc)}): "
+                           "close that connection (a notebook?) and try again")
+    return FileProblem(f"{db_path} cannot be opened as a database: {_first_line(exc)}")
 
 
 def _holder(exc: Exception) -> str:
@@ -142,14 +145,8 @@ def open_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
         raise FileProblem(f"{db_path} does not exist: build it first with utfall run")
     try:
         return duckdb.connect(str(db_path), read_only=True)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise FileProblem(f"{db_path} is open for writing by another program "
-                              f"({_holder(exc)}): close that connection and try again") from None
-        raise FileProblem(f"{db_path} cannot be opened: {_first_line(exc)}") from None
     except duckdb.Error as exc:
-        raise FileProblem(f"{db_path} is not a database utfall can read: "
-                          f"{_first_line(exc)}") from None
+        raise _cannot_open(exc, db_path) from None
 
 
 def duckdb_message(exc: Exception, work: Path, db_path: Path) -> str:

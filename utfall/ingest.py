@@ -4,6 +4,7 @@ layer: nothing identifying is written to the database before an adapter has pseu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -202,11 +203,9 @@ class _Existing:
             self.read_on is not None and self.latest_date <= min(self.read_on, today))
 
 
-def _existing(con: duckdb.DuckDBPyConnection, scope: str | None) -> dict[str, _Existing]:
-    rows = con.execute(
-        "select delivery_id, status, path, file_hash, load_key, read_on, latest_date "
-        "from meta.delivery where ? is null or starts_with(path, ? || '/')", [scope, scope]
-    ).fetchall()
+def _existing(con: duckdb.DuckDBPyConnection) -> dict[str, _Existing]:
+    rows = con.execute("select delivery_id, status, path, file_hash, load_key, read_on, "
+                       "latest_date from meta.delivery").fetchall()
     return {r[0]: _Existing(*r) for r in rows}
 
 
@@ -218,6 +217,11 @@ class _Plan:
     change: dict[str, tuple[str, str | None]]  # did read -> (ADDED, ..., the path it came from)
     leave: dict[str, tuple[str, str | None, str]]  # old did -> (status, replaced_by, message)
     withdrawn: list[str]  # paths gone from the inbox whose content is nowhere else
+
+    @property
+    def replaced_by_new(self) -> dict[str, str]:
+        """new did -> the did of the earlier version it replaces."""
+        return {new: old for old, (status, new, _) in self.leave.items() if status == "REPLACED"}
 
 
 def plan(tasks: list[_FileTask], existing: dict[str, _Existing], load_keys: dict[str, str],
@@ -234,21 +238,23 @@ def plan(tasks: list[_FileTask], existing: dict[str, _Existing], load_keys: dict
             keep.add(task.did)
         else:
             read.append(task)
-    change = {task.did: _change(task, existing, live) for task in read}
+    live_paths = {e.path for e in live.values()}
+    live_by_sha = {e.sha: e.path for e in live.values()}
+    change = {task.did: _change(task, existing, live_paths, live_by_sha) for task in read}
     leave, withdrawn = _leaving(tasks, live, keep, winners)
     return _Plan(keep, read, duplicate_of, change, leave, withdrawn)
 
 
-def _change(task: _FileTask, existing: dict[str, _Existing],
-            live: dict[str, _Existing]) -> tuple[str, str | None]:
+def _change(task: _FileTask, existing: dict[str, _Existing], live_paths: set[str],
+            live_by_sha: dict[str, str]) -> tuple[str, str | None]:
     before = existing.get(task.did)
     if before is not None and before.status == "LOADED":
         return "REREAD", None
     if before is not None and before.status in ("REPLACED", "WITHDRAWN"):
         return ("REVERTED" if before.status == "REPLACED" else "RESTORED"), None
-    if any(e.path == task.rel for e in live.values()):
+    if task.rel in live_paths:
         return "CORRECTED", None
-    moved_from = next((e.path for e in live.values() if e.sha == task.sha), None)
+    moved_from = live_by_sha.get(task.sha)
     return ("MOVED", moved_from) if moved_from else ("ADDED", None)
 
 
@@ -292,7 +298,6 @@ def ingest(
     pseudo: Pseudonymiser,
     today: date,
     progress: Callable[[Iterable[Path]], Iterable[Path]] = lambda it: it,
-    only_kommun: str | None = None,
     workers: int | None = None,
     allow_withdraw: bool = False,
     inbox_scan: Scan | None = None,
@@ -304,12 +309,10 @@ def ingest(
     workers = workers or os.cpu_count() or 1
     _check_installation(con, pseudo)
     found = inbox_scan or scan(inbox, configs.kommuner)
-    in_scope = [f for f in found.files if not only_kommun or f.kommun_kod == only_kommun]
-    files = _tasks(in_scope, workers)
-    summary.problems = [p for p in found.problems
-                        if not only_kommun or p.rel_path.startswith(f"{only_kommun}/")]
+    files = _tasks(found.files, workers)
+    summary.problems = found.problems
     _record_problems(con, summary.problems)
-    existing = _existing(con, only_kommun)
+    existing = _existing(con)
     version = adapter_version()
     load_keys = {f.did: load_key(f, configs, pseudo, version, today) for f in files}
     the_plan = plan(files, existing, load_keys, today)
@@ -343,9 +346,9 @@ def _record_problems(con: duckdb.DuckDBPyConnection, problems: list[Problem]) ->
     """What in the inbox could not be used, as of this run: not deliveries, so not in
     meta.delivery; the run summary and the report list them."""
     con.execute("delete from meta.inbox_problem")
-    for problem in problems:
-        con.execute("insert into meta.inbox_problem values (?, ?)",
-                    [problem.rel_path, problem.message])
+    if problems:
+        con.executemany("insert into meta.inbox_problem values (?, ?)",
+                        [(problem.rel_path, problem.message) for problem in problems])
 
 
 @contextmanager
@@ -395,22 +398,18 @@ def _recreate_staging(con: duckdb.DuckDBPyConnection) -> None:
     recreate_tables(con, "staging", DDL_DIR / "20_staging.sql")
 
 
-_VERSION: list[str] = []
-
-
+@functools.cache
 def adapter_version() -> str:
     """A hash of the code and data that turn a file into staging rows: changing any of them
     re-reads every file, so that cached rows never outlive the code that made them."""
-    if not _VERSION:
-        root = Path(__file__).resolve().parent.parent
-        parts = sorted((root / "adapters").glob("*.py")) + [
-            root / "adapters" / "defaults.yaml", root / "schemas" / "codes.py",
-            root / "schemas" / "ddl" / "20_staging.sql", root / "utfall" / "reading.py"]
-        digest = hashlib.sha256()
-        for part in parts:
-            digest.update(part.name.encode() + b"\0" + part.read_bytes() + b"\0")
-        _VERSION.append(digest.hexdigest()[:16])
-    return _VERSION[0]
+    root = Path(__file__).resolve().parent.parent
+    parts = sorted((root / "adapters").glob("*.py")) + [
+        root / "adapters" / "defaults.yaml", root / "schemas" / "codes.py",
+        root / "schemas" / "ddl" / "20_staging.sql", root / "utfall" / "reading.py"]
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.name.encode() + b"\0" + part.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def load_key(task: _FileTask, configs: ConfigStore, pseudo: Pseudonymiser, version: str,
@@ -431,27 +430,27 @@ def _meta_tables_by_delivery(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def _take_out(con: duckdb.DuckDBPyConnection, p: _Plan, tasks: list[_FileTask]) -> None:
     """The rows of every delivery that leaves, and the meta rows of every file recorded anew this
-    run, before anything new is written."""
-    leaving = list(p.leave)
-    recorded = [t.did for t in tasks if t.did not in p.keep]
-    con.execute("create or replace temp table leaving as select unnest(?::varchar[]) as delivery_id",
-                [leaving])
-    con.execute("create or replace temp table recorded as select unnest(?::varchar[]) as delivery_id",
-                [sorted(set(recorded) | set(leaving))])
+    run, before anything new is written. Set-based: a code change re-reads every file."""
+    leaving = pd.DataFrame([(did, *how) for did, how in p.leave.items()],
+                           columns=["delivery_id", "status", "replaced_by", "message"])
+    recorded = pd.DataFrame({"delivery_id": sorted(
+        {t.did for t in tasks if t.did not in p.keep} | set(p.leave))})
+    con.register("leaving", leaving)
+    con.register("recorded", recorded)
     for table in STAGING_TABLES:
-        con.execute(f"delete from staging.{table} where delivery_id in (select * from leaving)")
+        con.execute(f"delete from staging.{table} "
+                    "where delivery_id in (select delivery_id from leaving)")
     for table in _meta_tables_by_delivery(con):
-        con.execute(f"delete from meta.{table} where delivery_id in (select * from recorded)")
-    con.execute("delete from meta.delivery where delivery_id in (select * from recorded) "
-                "and delivery_id not in (select * from leaving)")
-    for did, (status, replaced_by, message) in p.leave.items():
-        if status == "REREAD":
-            con.execute("delete from meta.delivery where delivery_id = ?", [did])
-        else:
-            con.execute("update meta.delivery set status = ?, replaced_by = ?, message = ? "
-                        "where delivery_id = ?", [status, replaced_by, message, did])
-    con.execute("drop table leaving")
-    con.execute("drop table recorded")
+        con.execute(f"delete from meta.{table} "
+                    "where delivery_id in (select delivery_id from recorded)")
+    # history rows stay (REPLACED, WITHDRAWN); a file recorded again gets a new row
+    con.execute("delete from meta.delivery where delivery_id in (select delivery_id from recorded) "
+                "and delivery_id not in (select delivery_id from leaving where status <> 'REREAD')")
+    con.execute("update meta.delivery as d set status = l.status, replaced_by = l.replaced_by, "
+                "message = l.message from leaving as l "
+                "where d.delivery_id = l.delivery_id and l.status <> 'REREAD'")
+    con.unregister("leaving")
+    con.unregister("recorded")
 
 
 def _ingest_file(batch, p: _Plan, task: _FileTask, read: reading.Read | None,
@@ -476,8 +475,7 @@ def _ingest_file(batch, p: _Plan, task: _FileTask, read: reading.Read | None,
         )
     change, moved_from = p.change[did]
     _write_result(*meta, result, (load_keys[did], today, change))
-    replaced = next((old for old, (status, new, _) in p.leave.items()
-                     if status == "REPLACED" and new == did), None)
+    replaced = p.replaced_by_new.get(did)
     return FileOutcome(
         rel, "LOADED", task.kommun, task.system, "; ".join(result.notes) or None,
         result.rows_read, result.rows_loaded, result.rows_quarantined, result.rows_skipped,

@@ -84,14 +84,6 @@ def kommun_chunks(con: duckdb.DuckDBPyConnection, table: str,
     return chunks
 
 
-def latest_covered_day(con: duckdb.DuckDBPyConnection) -> date | None:
-    """Default as_of: the last day of the latest month any loaded delivery covers."""
-    row = con.execute(
-        "select last_day(max(period_end)) from meta.delivery where status = 'LOADED'"
-    ).fetchone()
-    return row[0] if row and row[0] else None
-
-
 def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, min_cell: int = DEFAULT_MIN_CELL) -> None:
     """participation_spell, kpi, the exact kpi_value and kpi_published as of `as_of`."""
     con.execute(f"set variable as_of = date '{as_of.isoformat()}'")
