@@ -431,10 +431,11 @@ def _meta_tables_by_delivery(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _take_out(con: duckdb.DuckDBPyConnection, p: _Plan, tasks: list[_FileTask]) -> None:
     """The rows of every delivery that leaves, and the meta rows of every file recorded anew this
     run, before anything new is written. Set-based: a code change re-reads every file."""
-    leaving = pd.DataFrame([(did, *how) for did, how in p.leave.items()],
-                           columns=["delivery_id", "status", "replaced_by", "message"])
-    recorded = pd.DataFrame({"delivery_id": sorted(
-        {t.did for t in tasks if t.did not in p.keep} | set(p.leave))})
+    rows = [(did, *how) for did, how in p.leave.items()]
+    leaving = pa.table({name: pa.array([r[i] for r in rows], pa.string()) for i, name in
+                        enumerate(["delivery_id", "status", "replaced_by", "message"])})
+    recorded = pa.table({"delivery_id": pa.array(sorted(
+        {t.did for t in tasks if t.did not in p.keep} | set(p.leave)), pa.string())})
     con.register("leaving", leaving)
     con.register("recorded", recorded)
     for table in STAGING_TABLES:
