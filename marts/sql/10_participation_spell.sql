@@ -1,5 +1,7 @@
 -- marts.participation_spell: one row per participation spell (metrics.md "Participation spells").
 
+-- rule 1's order: start, end (ongoing last), insats_typ, episode_id: episodes with the same dates
+-- are ordered by what they are, not by how a source or an implementation numbers them.
 -- rules 1-2: an episode joins the spell when it starts at most 30 days after the spell's latest
 -- end so far (or the spell is still ongoing)
 create or replace temp table spell_episode as
@@ -7,11 +9,11 @@ with ordered as (
     select *,
            max(coalesce(end_date, date '9999-12-31')) over (
                partition by pid, kommun_kod
-               order by start_date, end_date nulls last, episode_id
+               order by start_date, end_date nulls last, insats_typ, episode_id
                rows between unbounded preceding and 1 preceding) as prev_end,
            row_number() over (
                partition by pid, kommun_kod
-               order by start_date, end_date nulls last, episode_id) as seq
+               order by start_date, end_date nulls last, insats_typ, episode_id) as seq
     from asof_episode
 ),
 flagged as (

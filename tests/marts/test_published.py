@@ -4,6 +4,7 @@ cell gets the noise the test needs."""
 
 import hashlib
 import itertools
+import math
 from datetime import date
 
 import pytest
@@ -130,11 +131,36 @@ def _share_db(people, n_num):
     return db.build(AS_OF)
 
 
-def test_a_share_from_perturbed_counts_with_its_wilson_interval():
+def noise_wilson(x: int, m: int) -> tuple[float, float]:
+    """metrics.md's noise-aware interval, written here from its text: Wilson with m / deff."""
+    q = (x + 2) / (m + 4)
+    n = m / (1 + 4.083 * (1 + q * q) / (m * q * (1 - q)))
+    z, p = 1.959964, x / m
+    mid, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (mid - half) / (1 + z * z / n)), min(1.0, (mid + half) / (1 + z * z / n))
+
+
+@pytest.mark.parametrize("x, m, low, high", [
+    (0, 19, 0.0, 0.4297302329),       # metrics.md: 0 to 43 % (plain Wilson: 0 to 17 %)
+    (15, 50, 0.1747427884, 0.4645058723),  # 17.5 to 46.5 %
+    (150, 500, 0.2607132182, 0.3424644825),  # 26.07 to 34.25 %
+])
+def test_the_noise_aware_interval_of_metrics_md(x, m, low, high):
+    db = CoreDb().build(AS_OF)
+    got = db.con.execute("select noise_wilson_low(?, ?), noise_wilson_high(?, ?)",
+                         [x, m, x, m]).fetchone()
+    assert got == pytest.approx((low, high), abs=1e-9)
+    assert noise_wilson(x, m) == pytest.approx((low, high), abs=1e-9)
+    assert (round(got[0] * 100), round(got[1] * 100)) == {19: (0, 43), 50: (17, 46),
+                                                          500: (26, 34)}[m]
+
+
+def test_a_share_from_perturbed_counts_with_its_noise_aware_interval():
     people = _share_people(20, 8, lambda dd, dn: dd == 1 and dn == -2)
     num, den, value, lo, hi, sup = _share_db(people, 8).published("AME_AVSLUT_ARB_STUD")
     assert (num, den, value, sup) == (6, 21, 6 / 21, False)
-    assert lo == pytest.approx(0.1381386287, abs=1e-9) and hi == pytest.approx(0.4995638088, abs=1e-9)
+    assert (lo, hi) == pytest.approx((0.1027497500, 0.5828434183), abs=1e-9)
+    assert (lo, hi) == pytest.approx(noise_wilson(6, 21), abs=1e-12)
 
 
 def test_a_numerator_is_capped_at_its_denominator():
@@ -183,29 +209,125 @@ def test_kand_is_derived_from_its_published_neighbours():
     kand = db.published("AME_ARB_STUD_KAND_3M")
     den = p_d - p_unknown
     assert kand[:3] == (min(p_work, den), den, min(p_work, den) / den)
+    assert kand[3:5] == pytest.approx(noise_wilson(min(p_work, den), den), abs=1e-12)
     assert db.kpi("AME_ARB_STUD_KAND_3M")[:3] == (6, 11, 6 / 11)  # the exact table is exact
 
 
-def test_means_and_median_keep_the_exact_value_with_a_perturbed_denominator():
+def _fs_after(people, months):
+    """Exits on START..END in 1480, covered 2022-01 to 2024-06; person i has FS in the first
+    months[i] of the 12 months after the exit month (2023-04 on)."""
     db = CoreDb()
-    people = [f"m{i}" for i in range(10)]
+    db.coverage("1480", "2022-01", "2024-06")
+    for p, n in zip(people, months):
+        db.person(p, 1980, 1, "M")
+        db.episode(p, "1480", "PRAKTIK", START, END)
+        if n:
+            db.fs(p, "1480", "2023-04", f"{2023 + (n + 2) // 12}-{(n + 2) % 12 + 1:02d}")
+    return db.build(AS_OF)
+
+
+@pytest.mark.parametrize("p_den, suppressed", [(17, True), (18, False)])
+def test_a_mean_is_published_from_a_perturbed_count_of_2_min_cell_plus_8(p_den, suppressed):
+    people = people_with(20, lambda d: 20 + d == p_den, prefix=f"g{p_den}-")
+    db = _fs_after(people, [3] * 20)
+    assert db.kpi("FS_MAN_EFTER_12")[:3] == (60, 20, 3.0)
+    expected = (None,) * 5 + (True,) if suppressed else (None, p_den, 3.0, None, None, False)
+    assert db.published("FS_MAN_EFTER_12") == expected
+
+
+@pytest.mark.parametrize("total, published", [
+    (3, 0.2),    # 0.15: a double of it lies below the half and rounds to 0.1
+    (29, 1.5),   # 1.45, likewise below the half as a double
+    (45, 2.3),   # 2.25, metrics.md's example
+    (46, 2.3),   # 2.30
+    (0, 0.0),    # a mean of 0 is published like any other value
+    (240, 12.0),  # and so is a mean of 12
+])
+def test_a_mean_is_rounded_half_up_to_one_decimal_in_exact_arithmetic(total, published):
+    people = people_with(20, lambda d: d >= -2, prefix="r")
+    months = [min(12, max(0, total - 12 * i)) for i in range(20)]
+    assert sum(months) == total
+    db = _fs_after(people, months)
+    assert db.kpi("FS_MAN_EFTER_12")[:2] == (total, 20)
+    p_d = 20 + noise([spell_rk(p) for p in people])
+    assert db.published("FS_MAN_EFTER_12") == (None, p_d, published, None, None, False)
+
+
+def test_fs_man_fore_12_has_no_long_term_fs_rows_in_the_published_table():
+    people = people_with(20, lambda d: d >= -2, prefix="f")
+    db = _fs_after(people, [3] * 20)
+    dims = dict(db.con.execute(
+        "select kpi_id, count(*) filter (where dimension = 'LANGVARIGT_FS_FORE') "
+        "from marts.kpi_published where kpi_id in ('FS_MAN_FORE_12', 'FS_MAN_EFTER_12') "
+        "and kommun_kod = '1480' and period = '2023' group by all").fetchall())
+    assert dims == {"FS_MAN_FORE_12": 0, "FS_MAN_EFTER_12": 3}
+    # the exact table keeps it
+    assert db.kpi("FS_MAN_FORE_12", dimension="LANGVARIGT_FS_FORE", value="NEJ")[:2] == (0, 20)
+
+
+@pytest.mark.parametrize("p_den, suppressed", [(17, True), (18, False)])
+def test_the_median_is_published_from_a_perturbed_count_of_2_min_cell_plus_8(p_den, suppressed):
+    # 20 spells on FS from their start month (2023-02): 10 leave after 2 months, 10 after 5
+    people = people_with(20, lambda d: 20 + d == p_den, prefix=f"k{p_den}-")
+    db = CoreDb()
     db.coverage("1480", "2022-01", "2024-06")
     for i, p in enumerate(people):
         db.person(p, 1980, 1, "M")
         db.episode(p, "1480", "PRAKTIK", START, END)
-        db.fs(p, "1480", "2022-11", f"2023-{i % 6 + 1:02d}")  # until 2023-01 .. 2023-06
+        db.fs(p, "1480", "2023-02", "2023-03" if i < 10 else "2023-06")
+    db.build(AS_OF)
+    assert db.kpi("FS_MEDIAN_MAN")[:3] == (20, 20, 2)
+    # every exit observed: N is D, the same units and the same noise
+    expected = (None,) * 5 + (True,) if suppressed else (p_den, p_den, 2, None, None, False)
+    assert db.published("FS_MEDIAN_MAN") == expected
+
+
+def _exit_at(db, key, kommun, works, sex="K"):
+    """An exit START..END with status ARBETE or ARBETSSOKANDE 3 months after it."""
+    db.person(key, 1980, 1, sex)
+    db.episode(key, kommun, "PRAKTIK", START, END)
+    db.observation(key, kommun, date(2023, 6, 1), "ARBETE" if works else "ARBETSSOKANDE")
+
+
+@pytest.mark.parametrize("p_den, suppressed", [(14, True), (15, False)])
+def test_expected_values_from_the_published_share_from_a_perturbed_15(p_den, suppressed):
+    # 1480: 16 women, 6 at work; 1402: 10 women, 2 at work. r(K) = 8/26, so for 1480
+    # E / n = 8/26 = 0.30769..: F = 0.308
+    people = people_with(16, lambda d: 16 + d == p_den, prefix=f"x{p_den}-")
+    db = CoreDb()
+    for i, p in enumerate(people):
+        _exit_at(db, p, "1480", works=i < 6)
+    for i in range(10):
+        _exit_at(db, f"y{i}", "1402", works=i < 2)
     db.build(AS_OF)
     keys = [spell_rk(p) for p in people]
-    exact_mean = db.kpi("FS_MAN_FORE_12")
-    assert exact_mean[:3] == (30, 10, 3.0)  # 2022-11 to 2023-01 in the year before 2023-02
-    assert db.published("FS_MAN_FORE_12") == (None, 10 + noise(keys), 3.0, None, None, False)
-    exact_median = db.kpi("FS_MEDIAN_MAN")
-    published = db.published("FS_MEDIAN_MAN")
-    on_fs = [k for k, p in zip(keys, people) if int(p[1:]) % 6 + 1 >= 2]  # FS in 2023-02
-    assert exact_median[1] == len(on_fs)
-    p_d = len(on_fs) + noise(on_fs)
-    assert published[1:] == (p_d, exact_median[2], None, None, False)
-    assert published[0] == min(exact_median[0] + noise(on_fs), p_d)  # every exit observed
+    p_work = min(max(0, 6 + noise(keys[:6])), p_den)
+    share = db.published("AME_ARB_STUD_3M")
+    assert share[:2] == (p_work, p_den) and share[5] is False
+    forvantat = db.published("AME_ARB_STUD_3M_FORVANTAT")
+    avvikelse = db.published("AME_ARB_STUD_3M_AVVIKELSE")
+    if suppressed:
+        assert forvantat == avvikelse == (None,) * 5 + (True,)
+        return
+    assert forvantat == (None, None, 0.308, None, None, False)
+    s, low, high = p_work / p_den, *noise_wilson(p_work, p_den)
+    assert avvikelse[:2] == (None, None) and avvikelse[5] is False
+    assert avvikelse[2:5] == pytest.approx((s - 0.308, low - 0.308, high - 0.308), abs=1e-12)
+    # expected + difference = the published share, on the page
+    assert forvantat[2] + avvikelse[2] == pytest.approx(share[2], abs=1e-12)
+    # the exact table keeps the definitions of "Expected values"
+    assert db.kpi("AME_ARB_STUD_3M_FORVANTAT")[:3] == pytest.approx((16 * 8 / 26, 16, 8 / 26))
+
+
+def test_the_expected_value_is_rounded_half_up_at_x_xxx5():
+    # one municipality, one stratum, 1 of 16 at work: E / n = 1/16 = 0.0625 exactly, which
+    # half up is 0.063 (a round-half-even or a double below the half would give 0.062)
+    people = people_with(16, lambda d: d >= 0, prefix="h")
+    db = CoreDb()
+    for i, p in enumerate(people):
+        _exit_at(db, p, "1480", works=i == 0)
+    db.build(AS_OF)
+    assert db.published("AME_ARB_STUD_3M_FORVANTAT")[2:] == (0.063, None, None, False)
 
 
 def test_min_cell_is_a_run_parameter():
