@@ -113,11 +113,12 @@ def _expected_kpis(h: int) -> list[Kpi]:
             f"Den andel i arbete eller studier {h} månader efter avslut som kommunen skulle ha "
             "haft om dess egna deltagare hade haft hela regionens utfall för personer som liknar "
             "dem (kön, ålder, född utomlands, försörjningsstöd vid start och långvarigt "
-            "försörjningsstöd före). Visas när kommunen har minst 15 avslut.",
+            "försörjningsstöd före). Visas när kommunen har minst 15 avslut (räknat på det "
+            "förändrade antalet).",
             f"The share in work or studies {h} months after exit the municipality would have had "
             "if its own participants had had the whole region's outcomes for people like them "
             "(sex, age, born abroad, social assistance at start, long-term assistance before); "
-            "indirect standardisation. Shown from 15 exits.",
+            "indirect standardisation. Shown from 15 exits (the perturbed count).",
             "share", True, "exit",
         ),
         Kpi(

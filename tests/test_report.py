@@ -478,7 +478,7 @@ def test_expected_against_actual(full_page):
             '<span class="v">\u221220,0</span>') in ale
     assert '<td class="num">\u221235,0 till \u22125,0</td>' in ale
     partille = _section(expected, '<tr data-kommun="1402">', "</tr>")
-    assert '<span class="v">för få (färre än 15 avslut)</span>' in partille
+    assert '<span class="v">för få (under 15 avslut)</span>' in partille
 
 
 def test_quarters_of_the_current_year(full_page):

@@ -214,10 +214,13 @@ def _about(demo: bool, min_cell: int = DEFAULT_MIN_CELL, decimals: int = DEFAULT
             "förändrade med cellnyckelmetoden (som ABS och ONS använder): högst 8 uppåt eller "
             "nedåt, samma grupp av personer alltid på samma sätt, för att skydda enskilda "
             "personer; därför går delarna inte alltid exakt jämnt upp med totalen. Andelar "
-            "räknas på de förändrade antalen; medelvärden och medianer är exakta. En rad är "
+            "räknas på de förändrade antalen, med ett intervall som också rymmer förändringen; "
+            "medelvärden är avrundade till en decimal. En rad är "
             f"undertryckt (suppressed: ja i CSV, SANT i Excel) när det förändrade underlaget är under {min_cell}, "
-            f"eller under {2 * min_cell} med 0 % eller 100 %; förväntade värden när färre än 15 "
-            "avslut ingår. Inga andra värden döljs (ingen sekundär undertryckning). "
+            f"eller under {2 * min_cell} med 0 % eller 100 %; medelvärden och medianer när det är "
+            f"under {2 * min_cell + 8}; förväntade värden när det förändrade antalet avslut är "
+            "under 15. Förväntat värde plus skillnad är den publicerade andelen. "
+            "Inga andra värden döljs (ingen sekundär undertryckning). "
             "Uppdelningar finns per år, kvartal bara för totalen. "
             f"Andelar är avrundade till {decimals} decimaler, månader till {MONTHS_DECIMALS}.")
     if demo:

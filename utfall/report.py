@@ -918,7 +918,7 @@ def _expected_row(idx, kpis, code, year, actual, expected, deviation) -> dict:
     dev = Cell("saknas", deviation, code, sr=NO_DATA_TEXT)
     interval = ""
     if dev_row is not None and dev_row.suppressed:
-        dev.text, dev.sr = "för få (färre än 15 avslut)", "för få avslut för att jämföra"
+        dev.text, dev.sr = "för få (under 15 avslut)", "för få avslut för att jämföra"
     elif dev_row is not None and not _missing(dev_row.value):
         dev.text, dev.sr = format_points(dev_row.value), "procentenheter"
         interval = f"{format_points(dev_row.ci_low)} till {format_points(dev_row.ci_high)}"

@@ -88,8 +88,8 @@ create table if not exists marts.kpi_published (
     dimension_value varchar not null,
     numerator       double,                -- perturbed count, capped at the denominator; null for a mean
     denominator     double,                -- perturbed count p(D); null for a count
-    value           double,                -- from the perturbed counts; a mean or median is exact
-    ci_low          double,                -- Wilson 95 % of the published numerator and denominator
+    value           double,                -- from the perturbed counts; a mean rounded half up to one decimal; an expected value from the published share
+    ci_low          double,                -- noise-aware Wilson 95 % of the published numerator and denominator (a share); shifted with the share (a difference from expected)
     ci_high         double,
-    suppressed      boolean not null       -- true: p(D) below min_cell (or 0 %/100 % below twice it); every number null
+    suppressed      boolean not null       -- true: p(D) below min_cell (or 0 %/100 % below twice it; a mean or median: below 2 * min_cell + 8; expected values: the share suppressed or p(D) below 15); every number null
 );
