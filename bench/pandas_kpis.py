@@ -32,8 +32,9 @@ CORE_TABLES = ("person", "insats_episode", "fs_month", "fs_coverage", "status_ob
 COLUMNS = ["kpi_id", "kommun_kod", "period", "period_type", "dimension", "dimension_value",
            "numerator", "denominator", "value", "ci_low", "ci_high"]
 PUBLISHED_COLUMNS = [*COLUMNS, "suppressed"]
-# the true sizes of a cell's numerator and denominator units and the sums of their record keys
-CELL_FACTS = ["cell_kind", "n_size", "d_size", "n_ck", "d_ck"]
+# the true sizes of a cell's numerator and denominator units and the sums of their record keys,
+# and the exact value (a Fraction) that a published mean or expected value is rounded from
+CELL_FACTS = ["cell_kind", "n_size", "d_size", "n_ck", "d_ck", "exact"]
 
 # schema.md's status table, in its order (ties between observations are broken by it)
 STATUS_ORDER = ("ARBETE", "ARBETE_SUBVENTIONERAT", "STUDIER", "ARBETSSOKANDE", "I_INSATS",
@@ -56,7 +57,8 @@ DIM_VALUES = {
     "REMITTERAD": ["IFO", "AF", "FK", "EGEN", "OVRIGT", "OKAND"],
     "AVSTAND": ["NARA", "OSAKER", "LANGT", "OKAND"],
 }
-EXPECTED_MIN_N = 15  # SALSA's smallest unit: expected values are published from 15 exits
+EXPECTED_MIN_N = 15  # SALSA's smallest unit: expected values are published from p(D) = 15
+NOISE_VARIANCE = 4.083  # sigma^2 of the cell key noise d, for the noise-aware interval
 POPULATION_DIMS = ("TOTAL", "KON", "ALDER", "FODD_UTRIKES")
 COUNT_KPIS = {"AME_STARTADE", "AME_AVSLUTADE"}
 
@@ -138,12 +140,31 @@ def _born_abroad(x) -> str:
 
 
 def wilson(x: float, n: float) -> tuple[float, float]:
-    p = x / n
+    return wilson_p(x / n, n)
+
+
+def wilson_p(p: float, n: float) -> tuple[float, float]:
+    """Wilson 95 % bounds of a proportion p on a (possibly effective, non-whole) size n."""
     z2 = Z * Z
     denom = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def noise_aware_interval(x: float, m: float) -> tuple[float, float]:
+    """Wilson of x / m on m_eff = m / deff ("Disclosure control"): the published counts carry the
+    cell key noise (variance NOISE_VARIANCE), which a reader must allow for besides sampling."""
+    q = (x + 2) / (m + 4)
+    deff = 1 + NOISE_VARIANCE * (1 + q * q) / (m * q * (1 - q))
+    return wilson_p(x / m, m / deff)
+
+
+def round_half_up(x: Fraction, places: int) -> Fraction:
+    """x rounded to `places` decimals, halves up, in exact arithmetic (a double such as
+    2.2499999999999996 for 2.25 would round the wrong way). Values here are never negative."""
+    scale = 10 ** places
+    return Fraction(math.floor(x * scale + Fraction(1, 2)), scale)
 
 
 def km_median(times, events) -> float | None:
@@ -223,7 +244,12 @@ def build_spells(ep: pd.DataFrame, person: pd.DataFrame, as_of: date) -> pd.Data
     ep["_end_sort"] = ep["end_date"].map(lambda d: d if d is not None else date.max)
     ep["days"] = [((e if e is not None else as_of) - s).days + 1
                   for s, e in zip(ep["start_date"], ep["end_date"])]
-    ep = ep.sort_values(["person_key", "kommun_kod", "start_date", "_end_sort", "episode_id"])
+    # rule 1: equal dates are ordered by what the episodes are (insats_typ), and only then by
+    # episode_id, which is an implementation's numbering; READING: a null type sorts last
+    ep["_typ_null"] = ep["insats_typ"].map(lambda t: not isinstance(t, str))
+    ep["_typ"] = ep["insats_typ"].map(lambda t: t if isinstance(t, str) else "")
+    ep = ep.sort_values(["person_key", "kommun_kod", "start_date", "_end_sort", "_typ_null",
+                         "_typ", "episode_id"])
     # plain Python objects: iterating over Arrow-backed columns row by row is slow
     ep = ep.astype(object)
 
@@ -523,6 +549,10 @@ def _aggregate(kpi_id: str, kind: str, units: pd.DataFrame, dims, yearly_only=Fa
     elif kind not in ("count", "mean", "km"):
         raise ValueError(kind)
     agg["cell_kind"] = kind
+    agg["exact"] = None
+    if kind == "mean":  # the sum and the count are whole numbers: their Fraction is exact
+        agg["exact"] = [Fraction(int(x), int(n)) for x, n in
+                        zip(agg["numerator"], agg["denominator"])]
     return agg[COLUMNS + CELL_FACTS]
 
 
@@ -643,12 +673,13 @@ def _expected_kpis(spells: pd.DataFrame) -> list[pd.DataFrame]:
             v = sum((x * (1 - x) for x in r), Fraction(0))
             diff = float(o - e) / n
             half = Z * math.sqrt(float(v)) / n
+            # both rows carry E / n exactly: the published ones are rounded from it
             rows.append((f"AME_ARB_STUD_{h}M_FORVANTAT", kommun, year, float(e), n,
-                         float(e) / n, np.nan, np.nan))
+                         float(e) / n, np.nan, np.nan, e / n))
             rows.append((f"AME_ARB_STUD_{h}M_AVVIKELSE", kommun, year, float(o - e), n, diff,
-                         diff - half, diff + half))
+                         diff - half, diff + half, e / n))
         frame = pd.DataFrame(rows, columns=["kpi_id", "kommun_kod", "period", "numerator",
-                                            "denominator", "value", "ci_low", "ci_high"])
+                                            "denominator", "value", "ci_low", "ci_high", "exact"])
         frame = frame.assign(period_type="YEAR", dimension="TOTAL", dimension_value="ALLA",
                              cell_kind="expected", n_size=np.nan,
                              d_size=frame["denominator"], n_ck=0, d_ck=0)
@@ -763,76 +794,109 @@ def perturbed(size: float, key_sum: int) -> int:
 POPULATION_KPIS = {"FS_LANGVARIGT", "FS_MYCKET_LANGVARIGT", "FS_ATERKOMST_12M"}
 
 
+def _grid_dims(kpi_id: str, period_type: str) -> tuple[str, ...]:
+    if period_type != "YEAR" or kpi_id.endswith(("_FORVANTAT", "_AVVIKELSE")):
+        return ("TOTAL",)  # QUARTER rows and expected values: TOTAL only
+    if kpi_id in POPULATION_KPIS:
+        return POPULATION_DIMS
+    if kpi_id == "FS_MAN_FORE_12":
+        # its LANGVARIGT_FS_FORE groups are defined by the months it averages: their rounded
+        # means would tell how many spells are in each group, so the grid leaves them out
+        return tuple(d for d in SPELL_DIMS if d != "LANGVARIGT_FS_FORE")
+    return SPELL_DIMS
+
+
 def _grid(kv: pd.DataFrame) -> pd.DataFrame:
+    """Every value of each dimension's list for every KPI, municipality and period with a TOTAL
+    row, so that a row's presence says nothing."""
     totals = kv[kv["dimension"] == "TOTAL"]
     rows = []
     for kpi_id, kommun, period, ptype in totals[
             ["kpi_id", "kommun_kod", "period", "period_type"]].itertuples(index=False):
-        dims = POPULATION_DIMS if kpi_id in POPULATION_KPIS else SPELL_DIMS
-        if kpi_id.endswith(("_FORVANTAT", "_AVVIKELSE")):
-            dims = ("TOTAL",)  # published for TOTAL only
-        for d in dims if ptype == "YEAR" else ("TOTAL",):
+        for d in _grid_dims(kpi_id, ptype):
             rows += [(kpi_id, kommun, period, ptype, d, v) for v in DIM_VALUES[d]]
     return pd.DataFrame(rows, columns=COLUMNS[:6])
 
 
+# a published row: numerator, denominator, value, ci_low, ci_high, suppressed
+SUPPRESSED = (None, None, None, None, None, True)
+
+
 def _share(num, den, min_cell):
-    """(numerator, denominator, suppressed) of a published share."""
+    """A published share from its published counts: suppressed below min_cell, and below
+    2 * min_cell when everyone or no one of the group is counted; else the noise-aware interval."""
     if den is None or num is None or den < min_cell or (den < 2 * min_cell and num in (0, den)):
-        return None, None, True
-    return num, den, False
+        return SUPPRESSED
+    return (num, den, num / den, *noise_aware_interval(num, den), False)
+
+
+def _publish_cell(r, min_cell: int):
+    """A row that is published from its own perturbed counts (not KAND, not expected)."""
+    g = 2 * min_cell + 8  # p(D) >= g guarantees 2 * min_cell true units
+    kind = r.cell_kind if isinstance(r.cell_kind, str) else None
+    if kind is None:  # a value without units: suppressed, whatever the KPI
+        return SUPPRESSED
+    p_d = perturbed(_or0(r.d_size), _or0(r.d_ck))
+    p_n = perturbed(_or0(r.n_size), _or0(r.n_ck))
+    if kind == "count":
+        return (p_d, None, p_d, None, None, False) if p_d >= min_cell else SUPPRESSED
+    if kind == "mean":  # decided on p(D) alone, never on the value
+        if p_d < g:
+            return SUPPRESSED
+        return (None, p_d, float(round_half_up(r.exact, 1)), None, None, False)
+    if kind == "km":
+        return (min(p_n, p_d), p_d, r.value, None, None, False) if p_d >= g else SUPPRESSED
+    return _share(min(p_n, p_d), p_d, min_cell)
+
+
+def _or0(x):
+    return 0 if x is None or pd.isna(x) else x
+
+
+def _publish_kand(out: dict, key: tuple, min_cell: int):
+    """AME_ARB_STUD_KAND_{h}M from the published AME_ARB_STUD_{h}M and AME_OKAND_{h}M rows."""
+    h = key[0].rsplit("_", 1)[1]
+    a = out[(f"AME_ARB_STUD_{h}",) + key[1:]]
+    o = out[(f"AME_OKAND_{h}",) + key[1:]]
+    if a[5] or o[5]:  # a suppressed row publishes nothing to derive from
+        return SUPPRESSED
+    den = a[1] - o[0]
+    return _share(min(a[0], den), den, min_cell)
+
+
+def _publish_expected(out: dict, key: tuple, exact: Fraction):
+    """_FORVANTAT / _AVVIKELSE from the published AME_ARB_STUD_{h}M TOTAL row of the same
+    municipality and year; exact = E / n."""
+    h = key[0].split("_")[3]
+    num, den, s, lo, hi, sup = out[(f"AME_ARB_STUD_{h}",) + key[1:]]
+    if sup or den < EXPECTED_MIN_N:
+        return SUPPRESSED
+    f = float(round_half_up(exact, 3))
+    if key[0].endswith("_FORVANTAT"):
+        return (None, None, f, None, None, False)
+    # the interval of s shifted by F: expected, actual and difference add up on a page
+    return (None, None, s - f, lo - f, hi - f, False)
 
 
 def publish(kv: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     """marts.kpi_published from the exact table and its cell facts."""
     cells = _grid(kv).merge(kv, how="left", on=COLUMNS[:6])
-    out = {}
-    shares = set()
-    intervals = {}  # the expected values' own intervals
+    out, kand, expected = {}, [], []
     for r in cells.itertuples(index=False):
-        key = (r.kpi_id, r.kommun_kod, r.period, r.period_type, r.dimension, r.dimension_value)
-        size_d = 0 if pd.isna(r.d_size) else r.d_size
-        size_n = 0 if pd.isna(r.n_size) else r.n_size
-        p_d = perturbed(size_d, 0 if pd.isna(r.d_ck) else r.d_ck)
-        p_n = perturbed(size_n, 0 if pd.isna(r.n_ck) else r.n_ck)
-        kind = r.cell_kind if isinstance(r.cell_kind, str) else None
-        if kind is None:  # a value without units: suppressed, whatever the KPI
-            out[key] = (None, None, None, True)
-        elif kind == "count":
-            out[key] = (p_d, None, p_d, False) if p_d >= min_cell else (None, None, None, True)
-        elif kind == "mean":
-            out[key] = (None, p_d, r.value, False) if p_d >= min_cell else (None, None, None, True)
-        elif kind == "km":
-            out[key] = ((min(p_n, p_d), p_d, r.value, False) if p_d >= min_cell
-                        else (None, None, None, True))
-        elif kind == "expected":  # not perturbed: suppressed below n = 15, never counts
-            out[key] = ((None, None, r.value, False) if r.d_size >= EXPECTED_MIN_N
-                        else (None, None, None, True))
-            intervals[key] = (r.ci_low, r.ci_high)
+        key = tuple(getattr(r, c) for c in COLUMNS[:6])
+        if r.kpi_id.startswith("AME_ARB_STUD_KAND_"):
+            kand.append(key)
+        elif r.kpi_id.endswith(("_FORVANTAT", "_AVVIKELSE")):
+            expected.append((key, r.exact))
         else:
-            num, den, sup = _share(min(p_n, p_d), p_d, min_cell)
-            out[key] = (num, den, None if sup else num / den, sup)
-            shares.add(r.kpi_id)
-    for key in list(out):  # the derived AME_ARB_STUD_KAND_{h}M
-        if "_KAND_" not in key[0]:
-            continue
-        h = key[0].rsplit("_", 1)[1]
-        a = out.get((f"AME_ARB_STUD_{h}",) + key[1:], (None, None, None, True))
-        o = out.get((f"AME_OKAND_{h}",) + key[1:], (None, None, None, True))
-        den = None if a[3] or o[3] else a[1] - o[0]
-        num = None if den is None else min(a[0], den)
-        num, den, sup = _share(num, den, min_cell)
-        out[key] = (num, den, None if sup else num / den, sup)
-    rows = []
-    for key, (num, den, value, sup) in out.items():
-        kpi_id = key[0]
-        lo = hi = np.nan
-        if not sup and kpi_id in shares:
-            lo, hi = wilson(num, den)
-        elif not sup and key in intervals:
-            lo, hi = intervals[key]
-        rows.append(key + (np.nan if num is None else float(num), np.nan if den is None else float(den),
-                           np.nan if value is None or pd.isna(value) else float(value), lo, hi, sup))
+            out[key] = _publish_cell(r, min_cell)
+    # derived rows read published ones, which are all in `out` by now
+    for key in kand:
+        out[key] = _publish_kand(out, key, min_cell)
+    for key, exact in expected:
+        out[key] = _publish_expected(out, key, exact)
+    rows = [key + tuple(np.nan if v is None or pd.isna(v) else float(v) for v in pub[:5])
+            + (pub[5],) for key, pub in out.items()]
     published = pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
     return published.sort_values(COLUMNS[:6]).reset_index(drop=True)
 

@@ -14,11 +14,23 @@ import functools
 import os
 import random
 from datetime import date
+from fractions import Fraction
 
 import pandas as pd
 import pytest
 
-from bench.pandas_kpis import add_months, compute, compute_both, load_core
+from bench.pandas_kpis import (
+    SPELL_DIMS,
+    THRESHOLDS,
+    add_months,
+    compute,
+    compute_both,
+    load_core,
+    noise_aware_interval,
+    publish,
+    round_half_up,
+    wilson,
+)
 from tests.marts.coredb import CoreDb, month_range, worked_example
 
 pytestmark = pytest.mark.unit
@@ -106,7 +118,7 @@ def _d(ordinal: int) -> date:
     return date.fromordinal(ordinal)
 
 
-def random_core(seed: int) -> tuple[CoreDb, date, int]:
+def random_core(seed: int, people: tuple[int, int] = (6, 22)) -> tuple[CoreDb, date, int]:
     """A random core with the awkward cases of metrics.md: three municipalities (1481 without FS
     coverage), coverage gaps of 1-3 months, episodes nested, overlapping, tied and with gaps
     around 30 days, ongoing ones and ones that end or start after as_of, status observations
@@ -134,7 +146,7 @@ def random_core(seed: int) -> tuple[CoreDb, date, int]:
     kommuner = ["1480", "1402", "1481"]
 
     base = date(2021, 9, 1).toordinal()
-    for i in range(rng.randint(6, 22)):
+    for i in range(rng.randint(*people)):
         key = f"p{i:03d}"
         birth_year, birth_month = rng.randint(1952, 2008), rng.randint(1, 12)
         db.person(key, birth_year, birth_month, rng.choice("KM"),
@@ -235,6 +247,20 @@ def test_random_cores_reach_every_kpi_and_suppression():
         assert kpi in seen, kpi
 
 
+def test_large_random_core_sql_equals_pandas():
+    """The small cores above seldom reach g = 2 * min_cell + 8 or a perturbed 15: a core of
+    150-200 people does (min_cell 3 here), so that published means, medians and expected values
+    are compared too."""
+    db, as_of, min_cell = random_core(0, people=(150, 200))
+    sql, mine, sql_pub, mine_pub = kpi_frames(db, as_of, min_cell)
+    for table, a, b in (("kpi_value", sql, mine), ("kpi_published", sql_pub, mine_pub)):
+        diff = differences(a, b)
+        assert not diff, f"{table}: {len(diff)} differences:\n" + "\n".join(diff[:25])
+    shown = set(mine_pub.kpi_id[~mine_pub.suppressed])
+    assert {"FS_MAN_FORE_12", "FS_MAN_EFTER_12", "FS_MEDIAN_MAN", "AME_ARB_STUD_3M_FORVANTAT",
+            "AME_ARB_STUD_6M_AVVIKELSE"} <= shown
+
+
 # --------------------------------------------------------------------------------------------
 # metrics.md's worked example: both sides give the spec's numbers, and agree on every row
 
@@ -319,8 +345,9 @@ def test_type_and_end_reason_ties():
     kv = assert_same(db)
     assert row(kv, "AME_STARTADE", period="2024", dimension="INSATS", value="PRAKTIK")[0] == 1
     assert row(kv, "AME_AVSLUTADE", dimension="INSATS", value="KARTLAGGNING")[0] == 1
-    # same end, same length: the first in rule-1 order (episode_id e0003 before e0004)
-    assert row(kv, "AME_AVSLUT_ARB_STUD")[:2] == (0, 1)
+    # same end, same length: the first in rule-1 order, which since issue 21 sorts equal dates by
+    # insats_typ before episode_id: KARTLAGGNING (e0004, ARBETE) before PRAKTIK (e0003, AVBROTT)
+    assert row(kv, "AME_AVSLUT_ARB_STUD")[:2] == (1, 1)
 
 
 def test_tie_breaks_that_tell_orders_apart():
@@ -473,6 +500,60 @@ def test_progression_rater_choice_window_and_exact_means():
     assert row(kv, "PROG_FORBATTRAD")[:2] == (1, 3)
 
 
+def test_equal_dates_are_ordered_by_insats_typ_before_episode_id():
+    """Rule 1: two episodes with the same dates are ordered by insats_typ, then episode_id. Here
+    the ids (and the insertion order) put UTBILDNING first, the types KARTLAGGNING."""
+    db = CoreDb()
+
+    def episode(eid, typ, reason, referred, distance):
+        db.con.execute("insert into core.insats_episode values "
+                       "(?, 'A', '1480', 'procapita', ?, ?, ?, ?, ?, ?, ?)",
+                       [eid, typ, typ.lower(), date(2023, 1, 1), date(2023, 2, 1), reason,
+                        referred, distance])
+
+    _person(db, "A")
+    episode("a1", "UTBILDNING", "AVBROTT", "AF", "NARA")
+    episode("b1", "KARTLAGGNING", "ARBETE", "IFO", None)
+    kv = assert_same(db)
+    # referral: KARTLAGGNING's (first in rule-1 order), not UTBILDNING's (first by id)
+    assert row(kv, "AME_AVSLUTADE", dimension="REMITTERAD", value="IFO")[0] == 1
+    assert row(kv, "AME_AVSLUTADE", dimension="REMITTERAD", value="AF") is None
+    # distance: the first non-null in rule-1 order (KARTLAGGNING has none)
+    assert row(kv, "AME_AVSLUTADE", dimension="AVSTAND", value="NARA")[0] == 1
+    # end reason: same end, same length, so the first in rule-1 order: ARBETE
+    assert row(kv, "AME_AVSLUT_ARB_STUD")[:2] == (1, 1)
+    assert row(kv, "AME_AVSLUTADE", dimension="INSATS", value="KARTLAGGNING")[0] == 1
+
+
+def test_published_means_medians_and_expected_values():
+    """Enough spells that means, the median and expected values are published (the random cores
+    are too small for g): 20 exits in 1480 with 23 FS months before (mean 1.15) and 45 after
+    (2.25), both x.x5 in exact arithmetic, and 8 exits in 1402 for the reference rates."""
+    db = CoreDb()
+    db.coverage("1480", "2021-01", "2024-06")
+    db.coverage("1402", "2021-01", "2024-06")
+    for i in range(28):
+        key, kommun = f"m{i:02d}", "1480" if i < 20 else "1402"
+        db.person(key, 1960 + i, 1 + i % 12, "KM"[i % 2], i % 3 == 0)
+        db.episode(key, kommun, "PRAKTIK", date(2023, 2, 1), date(2023, 3, 15),
+                   "ARBETE" if i % 4 else "AVBROTT")
+        db.observation(key, kommun, date(2023, 6, 15), STATUSES[i % len(STATUSES)])
+        if i < 20:  # months before 2023-02: 3 x 3 + 14 x 1 = 23; after 2023-03: 15 x 3 = 45
+            if i < 17:
+                db.fs(key, kommun, "2022-10" if i < 3 else "2022-12", "2022-12")
+            if i < 15:
+                db.fs(key, kommun, "2023-06", "2023-08")
+        if i < 12:  # on FS in the start month: the Kaplan-Meier curve
+            db.fs(key, kommun, "2023-02", "2023-03" if i < 4 else "2023-02")
+    for min_cell in (1, 5):
+        assert_same(db, AS_OF, min_cell)
+    _, _, _, pub = kpi_frames(db, AS_OF, 1)  # g = 10: p(D) >= 20 - 8 is published
+    assert row(pub, "FS_MAN_FORE_12")[2] == 1.2
+    assert row(pub, "FS_MAN_EFTER_12")[2] == 2.3
+    assert row(pub, "FS_MEDIAN_MAN")[2] == 1.0
+    assert row(pub, "AME_ARB_STUD_3M_FORVANTAT")[2] is not None
+
+
 def test_published_table_at_several_min_cells():
     db = CoreDb()
     # ALDER: 16-24 -> 2, 25-29 -> 6, 30-49 -> 6, 50+ -> 9; INSATS 3 / 3 / 17; KON 4 / 19
@@ -514,6 +595,9 @@ def test_expected_values_over_strata_and_the_publication_threshold():
     assert row(kv, "AME_ARB_STUD_3M_FORVANTAT")[1] == 15
     assert row(kv, "AME_ARB_STUD_3M_FORVANTAT", "1402")[1] == 14
     _, _, _, pub = kpi_frames(db, AS_OF, 5)
+    # the threshold reads the published denominator of AME_ARB_STUD_3M (here noise 0 on both)
+    assert row(pub, "AME_ARB_STUD_3M")[1] == 15
+    assert row(pub, "AME_ARB_STUD_3M", "1402")[1] == 14
     assert row(pub, "AME_ARB_STUD_3M_AVVIKELSE")[5] is False
     assert row(pub, "AME_ARB_STUD_3M_AVVIKELSE", "1402")[5] is True
 
@@ -555,9 +639,156 @@ def test_unmapped_type_tied_with_a_mapped_one():
 
 def test_noise_thresholds_from_the_normal_distribution_match_the_spec_table():
     """The pandas side computes T(k) = round(2^32 * Phi((k + 0.5) / 2)); metrics.md prints them."""
-    from bench.pandas_kpis import THRESHOLDS
-
     spec = [379749, 2478304, 12797986, 52503710, 172052769, 453762323, 973357067, 1723543207,
             2571424089, 3321610229, 3841204973, 4122914527, 4242463586, 4282169310, 4292488992,
             4294587547, 2**32]
     assert [t for _, t in THRESHOLDS] == spec
+
+
+# --------------------------------------------------------------------------------------------
+# "Disclosure control" in the pandas reading, exactly: publish() on exact cells whose true sizes
+# and noise are set by hand, so that each rule is met on both sides of its threshold
+
+
+def _ck(noise: int) -> int:
+    """A cell key whose noise d is `noise`: the lower edge of its band of T."""
+    return 0 if noise == -8 else dict(THRESHOLDS)[noise - 1]
+
+
+def _cell(kpi_id, kind, kommun, d_size, d_noise=0, n_size=0, n_noise=0, value=float("nan"),
+          exact=None):
+    """One exact TOTAL row of 2023 with its cell facts (numerator / denominator as the sizes)."""
+    return {"kpi_id": kpi_id, "kommun_kod": kommun, "period": "2023", "period_type": "YEAR",
+            "dimension": "TOTAL", "dimension_value": "ALLA", "numerator": float(n_size),
+            "denominator": float(d_size), "value": value, "ci_low": float("nan"),
+            "ci_high": float("nan"), "cell_kind": kind, "n_size": float(n_size),
+            "d_size": float(d_size), "n_ck": _ck(n_noise), "d_ck": _ck(d_noise), "exact": exact}
+
+
+def _mean(kpi_id, kommun, count, noise, total):
+    return _cell(kpi_id, "mean", kommun, count, noise, exact=Fraction(total, count))
+
+
+SUPPRESSED_ROW = (None, None, None, None, None, True)
+
+
+def test_noise_aware_interval_matches_the_spec_check_values():
+    lo, hi = noise_aware_interval(0, 19)
+    assert lo == pytest.approx(0, abs=1e-12) and round(hi * 100) == 43
+    assert round(wilson(0, 19)[1] * 100) == 17  # plain: 0 to 17 %
+    lo, hi = noise_aware_interval(15, 50)
+    assert (round(lo * 100, 1), round(hi * 100, 1)) == (17.5, 46.5)
+    assert tuple(round(v * 100, 1) for v in wilson(15, 50)) == (19.1, 43.8)
+    lo, hi = noise_aware_interval(150, 500)
+    assert (round(lo * 100, 2), round(hi * 100, 2)) == (26.07, 34.25)
+    # "the plain interval to one decimal"
+    assert tuple(round(v * 100, 1) for v in wilson(150, 500)) == (round(lo * 100, 1),
+                                                                 round(hi * 100, 1))
+
+
+def test_round_half_up_is_exact():
+    assert round_half_up(Fraction(9, 4), 1) == Fraction(23, 10)  # 2.25 -> 2.3
+    assert round(1.15, 1) == 1.1  # the double just below 1.15 rounds down ...
+    assert round_half_up(Fraction(23, 20), 1) == Fraction(6, 5)  # ... the exact 1.15 up
+    assert round_half_up(Fraction(2249, 1000), 1) == Fraction(22, 10)
+    assert round(0.2465, 3) == 0.246
+    assert round_half_up(Fraction(493, 2000), 3) == Fraction(247, 1000)
+    assert round_half_up(Fraction(0), 1) == 0 and round_half_up(Fraction(12), 1) == 12
+
+
+@pytest.mark.parametrize("kpi_id", ["FS_MAN_FORE_12", "FS_MAN_EFTER_12"])
+def test_published_means_from_g_rounded_half_up(kpi_id):
+    """g = 2 * min_cell + 8 = 18 at min_cell 5, on the perturbed count; the value never decides."""
+    cells = [_mean(kpi_id, "1480", 20, -3, 45),  # p(D) 17: suppressed (true 20)
+             _mean(kpi_id, "1402", 16, 2, 36),  # p(D) 18: published (true 16), 2.25 -> 2.3
+             _mean(kpi_id, "1403", 20, 0, 23),  # 1.15 -> 1.2
+             _mean(kpi_id, "1404", 18, 0, 0),  # a mean of 0 like any other
+             _mean(kpi_id, "1405", 18, 0, 216),  # a mean of 12 like any other
+             _mean(kpi_id, "1406", 17, 0, 0)]  # 0 below g: suppressed like any other
+    pub = publish(pd.DataFrame(cells), 5)
+    assert row(pub, kpi_id, "1480") == SUPPRESSED_ROW
+    assert row(pub, kpi_id, "1402") == (None, 18, 2.3, None, None, False)
+    assert row(pub, kpi_id, "1403") == (None, 20, 1.2, None, None, False)
+    assert row(pub, kpi_id, "1404") == (None, 18, 0.0, None, None, False)
+    assert row(pub, kpi_id, "1405") == (None, 18, 12.0, None, None, False)
+    assert row(pub, kpi_id, "1406") == SUPPRESSED_ROW
+    # at min_cell 3, g = 14: p(D) 17 is published
+    assert row(publish(pd.DataFrame(cells), 3), kpi_id, "1480") == (None, 17, 2.3, None, None,
+                                                                    False)
+
+
+def test_fs_man_fore_12_has_no_langvarigt_fs_fore_rows_in_the_published_table():
+    kv, pub = compute_both(load_core(worked_example().con), AS_OF, 5)
+    assert row(kv, "FS_MAN_FORE_12", dimension="LANGVARIGT_FS_FORE", value="NEJ") is not None
+    fore = pub[(pub.kpi_id == "FS_MAN_FORE_12") & (pub.period_type == "YEAR")]
+    assert set(fore.dimension) == set(SPELL_DIMS) - {"LANGVARIGT_FS_FORE"}
+    after = pub[(pub.kpi_id == "FS_MAN_EFTER_12") & (pub.period_type == "YEAR")]
+    assert set(after.dimension) == set(SPELL_DIMS)
+    assert row(pub, "FS_MAN_EFTER_12", dimension="LANGVARIGT_FS_FORE", value="JA")[5] is True
+
+
+def test_published_kaplan_meier_median_from_g():
+    cells = [_cell("FS_MEDIAN_MAN", "km", "1480", 20, -3, 12, 0, 4.0),  # p(D) 17
+             _cell("FS_MEDIAN_MAN", "km", "1402", 16, 2, 20, 2, 5.0),  # p(D) 18, p(N) 22
+             _cell("FS_MEDIAN_MAN", "km", "1403", 18, 0, 3, 0)]  # never reaches 0.5
+    pub = publish(pd.DataFrame(cells), 5)
+    assert row(pub, "FS_MEDIAN_MAN", "1480") == SUPPRESSED_ROW
+    assert row(pub, "FS_MEDIAN_MAN", "1402") == (18, 18, 5.0, None, None, False)  # min(22, 18)
+    assert row(pub, "FS_MEDIAN_MAN", "1403") == (3, 18, None, None, None, False)
+
+
+def test_published_expected_values_read_the_published_share():
+    """Suppressed at a published denominator of 14, published at 15; F = E / n rounded to three
+    decimals half up (0.2465 -> 0.247); AVVIKELSE = s - F, its interval s's shifted by F."""
+    e_n = Fraction(493, 2000)
+    cells = []
+    for kommun, d_size, d_noise, n_size in (("1480", 15, -1, 6), ("1402", 14, 1, 6),
+                                            ("1403", 15, 0, 0)):
+        cells.append(_cell("AME_ARB_STUD_3M", "share", kommun, d_size, d_noise, n_size))
+        for kpi_id in ("AME_ARB_STUD_3M_FORVANTAT", "AME_ARB_STUD_3M_AVVIKELSE"):
+            cells.append(_cell(kpi_id, "expected", kommun, d_size, exact=e_n))
+    pub = publish(pd.DataFrame(cells), 5)
+    assert row(pub, "AME_ARB_STUD_3M", "1480")[1] == 14
+    assert row(pub, "AME_ARB_STUD_3M_FORVANTAT", "1480") == SUPPRESSED_ROW
+    assert row(pub, "AME_ARB_STUD_3M_AVVIKELSE", "1480") == SUPPRESSED_ROW
+
+    s = row(pub, "AME_ARB_STUD_3M", "1402")
+    assert s[:3] == (6, 15, 0.4)  # true 14 exits, published 15
+    assert row(pub, "AME_ARB_STUD_3M_FORVANTAT", "1402") == (None, None, 0.247, None, None, False)
+    lo, hi = noise_aware_interval(6, 15)
+    assert s[3:5] == (lo, hi)
+    d = row(pub, "AME_ARB_STUD_3M_AVVIKELSE", "1402")
+    assert d[:2] == (None, None) and d[5] is False
+    assert d[2:5] == pytest.approx((0.4 - 0.247, lo - 0.247, hi - 0.247), abs=1e-12)
+
+    d = row(pub, "AME_ARB_STUD_3M_AVVIKELSE", "1403")  # a published share of 0: like any other
+    assert d[2:5] == pytest.approx((-0.247, -0.247, noise_aware_interval(0, 15)[1] - 0.247),
+                                   abs=1e-12)
+    # a suppressed share (0 of p(D) 15 < 2 * min_cell at min_cell 8): nothing to read from
+    pub = publish(pd.DataFrame(cells), 8)
+    assert row(pub, "AME_ARB_STUD_3M", "1403") == SUPPRESSED_ROW
+    assert row(pub, "AME_ARB_STUD_3M_FORVANTAT", "1403") == SUPPRESSED_ROW
+    assert row(pub, "AME_ARB_STUD_3M_FORVANTAT", "1402")[2] == 0.247
+
+
+def test_published_shares_and_kand_carry_the_noise_aware_interval():
+    cells = [
+        _cell("AME_AVSLUT_ARB_STUD", "share", "1480", 50, 0, 15, 0),
+        _cell("AME_ARB_STUD_3M", "share", "1480", 50, 0, 0),
+        _cell("AME_OKAND_3M", "share", "1480", 50, 0, 31, 0),
+        _cell("AME_ARB_STUD_KAND_3M", "share", "1480", 19, 0, 0),  # derived, not perturbed
+        # 1402: OKAND all of a small group (100 %) is suppressed, so KAND is too
+        _cell("AME_ARB_STUD_3M", "share", "1402", 9, 0, 3, 0),
+        _cell("AME_OKAND_3M", "share", "1402", 9, 0, 9, 0),
+        _cell("AME_ARB_STUD_KAND_3M", "share", "1402", 1, 0, 1, 0),
+    ]
+    pub = publish(pd.DataFrame(cells), 5)
+    r = row(pub, "AME_AVSLUT_ARB_STUD", "1480")
+    assert r[:3] == (15, 50, 0.3) and r[5] is False
+    assert (round(r[3] * 100, 1), round(r[4] * 100, 1)) == (17.5, 46.5)
+    assert row(pub, "AME_ARB_STUD_3M", "1480")[:5] == (0, 50, 0.0, *noise_aware_interval(0, 50))
+    r = row(pub, "AME_ARB_STUD_KAND_3M", "1480")  # 0 of 50 - 31 = 19
+    assert r[:3] == (0, 19, 0.0) and r[5] is False
+    assert r[3] == pytest.approx(0, abs=1e-12) and round(r[4] * 100) == 43
+    assert row(pub, "AME_OKAND_3M", "1402") == SUPPRESSED_ROW
+    assert row(pub, "AME_ARB_STUD_KAND_3M", "1402") == SUPPRESSED_ROW
