@@ -27,4 +27,4 @@ def read(system: str, source, config, pseudo, today):
         result = adapter_for(system).read(source, config, pseudo, today)
         return redact.result(future.apply(result, today, source.rel_path), pseudo)
     except FileRejected as exc:
-        raise FileRejected(redact.text(str(exc))) from None
+        raise FileRejected(redact.shown(str(exc))) from None

@@ -32,12 +32,21 @@ class Reason(StrEnum):
     DATE_MISSING = "DATE_MISSING"
     END_BEFORE_START = "END_BEFORE_START"
     AMOUNT_INVALID = "AMOUNT_INVALID"
+    # an amount no line of försörjningsstöd can be: above limits.fs_amount_max_kr, or a
+    # correction below limits.fs_amount_min_kr (adapters/defaults.yaml)
+    AMOUNT_IMPLAUSIBLE = "AMOUNT_IMPLAUSIBLE"
+    NUMBER_IS_PNR = "NUMBER_IS_PNR"  # a number column holds a valid personnummer: never loaded
     MONTH_INVALID = "MONTH_INVALID"
     HOUSEHOLD_MISSING = "HOUSEHOLD_MISSING"
     SCORE_INVALID = "SCORE_INVALID"  # a score that is not a number or lies outside the scale
     RATER_INVALID = "RATER_INVALID"
     LINE_MALFORMED = "LINE_MALFORMED"  # a text line that is not a row: an open quote, wrong width
     DATE_FUTURE = "DATE_FUTURE"  # a date that cannot be true yet (after the run date)
+
+
+# What ends a run on purpose: every other BaseException a reader raises (pyo3's PanicException
+# from a native reader) is one file's failure, and costs only that file
+STOPS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class FileRejected(Exception):

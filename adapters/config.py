@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas import kommuner
 from schemas.codes import CODE_LISTS
@@ -51,7 +51,17 @@ class DimensionSpec(_Strict):
     scale: tuple[float, float] | None = None
 
 
+class Limits(_Strict):
+    """What one file may cost to read, and what a value may be (defaults.yaml, `limits`)."""
+
+    workbook_unpacked_mb: float | None = Field(None, gt=0)
+    sheet_cells: int | None = Field(None, gt=0)
+    fs_amount_max_kr: float | None = Field(None, gt=0)
+    fs_amount_min_kr: float | None = Field(None, le=0)
+
+
 class Section(_Strict):
+    limits: Limits | None = None
     encoding: str | None = None
     delimiter: str | None = None
     sheets: list[str] = []
@@ -190,6 +200,7 @@ class SystemConfig:
     keywords: dict[str, dict[str, str]] = field(default_factory=dict)
     scale: tuple[float, float] = (1.0, 5.0)
     dimensions: dict[str, DimensionSpec] = field(default_factory=dict)  # normalised local -> spec
+    limits: Limits = field(default_factory=Limits)
 
     # answers already given: every monthly file asks the same questions
     _columns: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
@@ -223,6 +234,9 @@ class SystemConfig:
         return sorted(self.keywords.get(fld, {}).items(), key=lambda kv: (-len(kv[0]), kv[0]))
 
     def _apply(self, section: Section) -> None:
+        if section.limits is not None:
+            self.limits = self.limits.model_copy(update=section.limits.model_dump(
+                exclude_none=True))
         for attr in ("encoding", "delimiter"):
             if getattr(section, attr) is not None:
                 setattr(self, attr, getattr(section, attr))

@@ -147,6 +147,12 @@ class Pseudonymiser:
         digits = "".join(ch for ch in text if ch.isdigit())
         return "ref:" + hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()[:20]
 
+    def tag(self, text: str) -> str:
+        """A short keyed hash of a name (a file, folder or sheet name) whose shown form was
+        masked: names that differ only in a personnummer stay apart, and none can be read back."""
+        data = b"name\0" + text.encode("utf-8", "surrogateescape")
+        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:12]
+
     def fingerprint(self) -> str:
         """Names the key without revealing it: the database records it, so that a run with
         another key is refused instead of silently breaking every link between people."""

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from adapters import redact
 from adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason, SourceFile
-from adapters.config import SystemConfig
+from adapters.config import Limits, SystemConfig
 from adapters.personnummer import InterimNumber, InvalidPersonnummer, Pseudonymiser, parse
 from adapters.textfile import TOTAL, TextTable, read_text_table
 from adapters.values import is_blank, parse_amount, parse_date, parse_month
@@ -305,6 +305,38 @@ def _amount(text: str) -> Decimal:
     return cents
 
 
+def _plausible(amount: _Parsed, limits: Limits, today: date) -> _Parsed:
+    """An amount that no line of försörjningsstöd can be is quarantined, not loaded: one typo
+    (or a personnummer in the amount column) would move every figure of the municipality."""
+    problems = [None if value is None else _implausible(value, limits, today)
+                for value in amount.values]
+    return _Parsed(amount.distinct, amount.column, amount.values, problems)
+
+
+def _implausible(value: Decimal, limits: Limits, today: date) -> _Invalid | None:
+    if limits.fs_amount_min_kr <= value <= limits.fs_amount_max_kr:
+        return None
+    if value == value.to_integral_value() and _is_personnummer(str(abs(int(value))), today):
+        return _Invalid(Reason.NUMBER_IS_PNR, "the amount is a personnummer, not an amount")
+    if value > 0:
+        return _Invalid(Reason.AMOUNT_IMPLAUSIBLE, f"the amount is above "
+                        f"{limits.fs_amount_max_kr:,.0f} kr, more than one line of "
+                        "försörjningsstöd can be (limits.fs_amount_max_kr)")
+    return _Invalid(Reason.AMOUNT_IMPLAUSIBLE, f"the amount is below "
+                    f"{limits.fs_amount_min_kr:,.0f} kr, more than a correction can take back "
+                    "(limits.fs_amount_min_kr)")
+
+
+def _is_personnummer(digits: str, today: date) -> bool:
+    if len(digits) not in (10, 12):
+        return False
+    try:
+        parse(digits, today)
+    except InvalidPersonnummer:
+        return False
+    return True
+
+
 def _prime_amounts(texts: list[str], memo: dict[str, tuple]) -> None:
     """Amounts written plainly ('1234', '-50,5', '1200.00') parsed in one Arrow call, into the
     memo; every other form goes through _amount. Amounts vary more than people do."""
@@ -524,6 +556,7 @@ def _payments(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: d
     month = rows.check(rows.parse("avser_manad", _month))
     _prime_amounts(rows.distinct("belopp").texts, _memo(_amount))
     amount = rows.check(rows.parse("belopp", _amount))
+    rows.check(_plausible(amount, config.limits, today))
     paid_on = (rows.check(rows.parse("utbetalningsdatum", _date_parser(required=False)))
                if rows.has("utbetalningsdatum") else None)
     bistand = _config_mapped(rows, "bistandstyp", config, "bistand_class")

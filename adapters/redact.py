@@ -35,6 +35,31 @@ def text(value: str) -> str:
     return PNR_LIKE.sub(MASK, value)
 
 
+# C0 and C1 controls, and the marks that break or reorder lines in a terminal or an editor
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: str) -> str:
+    """Control characters as escapes ('\\n', '\\x1b'): a name cannot forge or erase a line of
+    the summary or the log. Backslashes stay as they are, so escaping twice changes nothing."""
+    return _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), value)
+
+
+def shown(value: str) -> str:
+    """A message or other text from a delivery, as it may be stored and printed."""
+    return printable(text(value))
+
+
+def name(value: str | None, pseudo: Pseudonymiser) -> str | None:
+    """A name from a delivery (path, folder, file or sheet) as it is stored and shown: masked and
+    printable, and, when that changed it, tagged with a keyed hash of the name as delivered, so
+    that two names that differ only in a personnummer stay two deliveries or sheets."""
+    if value is None:
+        return None
+    out = shown(value)
+    return out if out == value else f"{out} #{pseudo.tag(value)}"
+
+
 # a cell with a digit and no letter: a number, a date, a personnummer - data, not a column name
 _DATA_CELL = re.compile(r"[^\W\d_]")
 
@@ -69,7 +94,7 @@ def unknown_headers(
     if header_holds_data([c for c in line if c]):
         return []
     return [
-        (sheet, text(header), _nearest(header, candidates))
+        (sheet, shown(header), _nearest(header, candidates))
         for header in dict.fromkeys(h for h in unknown if h)
     ]
 
@@ -80,17 +105,39 @@ def _nearest(header: str, candidates: list[str]) -> str | None:
 
 
 def result(res: AdapterResult, pseudo: Pseudonymiser) -> AdapterResult:
-    for name, frame in res.tables.items():
-        res.tables[name] = _frame(frame, pseudo)
+    for table, frame in res.tables.items():
+        res.tables[table] = _sheet_names(_frame(frame, pseudo), pseudo)
     unmapped: Counter = Counter()
     for (fld, value), n in res.unmapped.items():
-        unmapped[(fld, text(value))] += n
+        unmapped[(fld, shown(value))] += n
     res.unmapped = unmapped
-    res.notes = [text(n) for n in res.notes]
-    res.unknown_headers = [(sheet, text(h), near) for sheet, h, near in res.unknown_headers]
+    res.notes = [shown(n) for n in res.notes]
+    res.unknown_headers = [(name(sheet, pseudo), shown(h), near)
+                           for sheet, h, near in res.unknown_headers]
+    res.columns_found = {name(sheet, pseudo): cols for sheet, cols in res.columns_found.items()}
     for q in res.quarantine:
-        q.message = text(q.message)
+        q.message = shown(q.message)
+        q.sheet = name(q.sheet, pseudo)
+        q.column = None if q.column is None else shown(q.column)
     return res
+
+
+def _sheet_names(rows: pd.DataFrame | pa.Table,
+                 pseudo: Pseudonymiser) -> pd.DataFrame | pa.Table:
+    """The staging `sheet` column with every sheet name as `name` gives it."""
+    names = rows.column_names if isinstance(rows, pa.Table) else list(rows.columns)
+    if "sheet" not in names or len(rows) == 0:
+        return rows
+    column = rows["sheet"]
+    distinct = (pc.unique(column).to_pylist() if isinstance(rows, pa.Table)
+                else column.dropna().unique().tolist())
+    renamed = {v: name(v, pseudo) for v in distinct if v is not None and name(v, pseudo) != v}
+    if not renamed:
+        return rows
+    if isinstance(rows, pd.DataFrame):
+        return rows.assign(sheet=column.replace(renamed))
+    values = pa.array([renamed.get(v, v) for v in column.to_pylist()], pa.string())
+    return rows.set_column(names.index("sheet"), "sheet", values)
 
 
 def _may_hold_pnr(values: pd.Series | pa.ChunkedArray) -> bool:

@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import os
 import re
+import sys
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
@@ -38,9 +41,9 @@ from xml.etree import ElementTree
 import pandas as pd
 import python_calamine
 
-from adapters import redact
-from adapters.base import FileRejected, QuarantineRow, Reason, SourceFile
-from adapters.config import SystemConfig, normalise
+from adapters import budget, redact
+from adapters.base import STOPS, FileRejected, QuarantineRow, Reason, SourceFile
+from adapters.config import Limits, SystemConfig, normalise
 from adapters.personnummer import InterimNumber, InvalidPersonnummer, Personnummer, parse
 from adapters.values import is_blank, parse_date
 
@@ -125,22 +128,29 @@ class Table:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def read_workbook(source: SourceFile) -> list[Sheet]:
-    """Every sheet of a workbook, whatever its format. Raises FileRejected naming the file."""
+def read_workbook(source: SourceFile, limits: Limits | None = None) -> list[Sheet]:
+    """Every sheet of a workbook, whatever its format, once adapters.budget has found it
+    within `limits` (the defaults' when None). Raises FileRejected naming the file."""
     try:
         raw = source.path.read_bytes()
     except OSError as exc:
         raise FileRejected(
             f"{source.rel_path}: the file cannot be opened ({exc.strerror})"
         ) from None
-    _check_format(raw, source.rel_path)
+    archive = _check_format(raw, source.rel_path)
+    budget.check(raw, archive, source.rel_path, limits or budget.default_limits())
     try:
-        book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
-        sheets = [_sheet(book, name) for name in book.sheet_names]
+        with _native_stderr_parked():
+            book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
+            sheets = [_sheet(book, name) for name in book.sheet_names]
         _add_ods_merges(raw, sheets)
     except python_calamine.PasswordError:
         raise FileRejected(f"{source.rel_path}: the workbook is password-protected") from None
-    except Exception:  # noqa: BLE001 - calamine's messages may quote file bytes: never pass them on
+    except STOPS:
+        raise
+    # BaseException: calamine turns its own failures (a truncated .xls) into pyo3's
+    # PanicException, which is no Exception; its messages may quote file bytes: never pass them on
+    except BaseException:  # noqa: BLE001
         raise FileRejected(
             f"{source.rel_path}: the workbook is damaged or not in a format that can be read "
             f"(.xlsx, .xls, .ods)"
@@ -148,6 +158,23 @@ def read_workbook(source: SourceFile) -> list[Sheet]:
     if not any(_has_content(s) for s in sheets):
         raise FileRejected(f"{source.rel_path}: the workbook is empty")
     return sheets
+
+
+@contextmanager
+def _native_stderr_parked() -> Iterator[None]:
+    """calamine's panics (a truncated .xls) print a Rust backtrace on the process's stderr even
+    when Python catches them: a damaged file is rejected in one line, so the reader's stderr
+    goes nowhere while it runs."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(sink, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(sink)
 
 
 def read_tables(
@@ -161,7 +188,7 @@ def read_tables(
     any case), or every sheet whose header row is `wanted`. Every other sheet is listed in
     `notes` as skipped; its rows are not counted. FileRejected when no sheet is left."""
     tables = []
-    for sheet in read_workbook(source):
+    for sheet in read_workbook(source, config.limits):
         if config.sheets and not _configured(sheet.name, config.sheets):
             notes.append(f"sheet '{sheet.name}' skipped: not among the configured sheets")
             continue
@@ -185,22 +212,24 @@ def _configured(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(normalise(name), normalise(p)) for p in patterns)
 
 
-def _check_format(raw: bytes, rel_path: str) -> None:
-    """Say clearly what a file is when it is not a workbook calamine can read."""
+def _check_format(raw: bytes, rel_path: str) -> zipfile.ZipFile | None:
+    """Say clearly what a file is when it is not a workbook calamine can read; the archive of
+    an .xlsx or .ods, None for an .xls."""
     if not raw:
         raise FileRejected(f"{rel_path}: the file is empty (0 bytes)")
     if raw.startswith(_OLE_MAGIC):
         if _ENCRYPTED_STREAM in raw:
             raise FileRejected(f"{rel_path}: the workbook is password-protected")
-        return
+        return None
     if not raw.startswith(_ZIP_MAGIC):
         raise FileRejected(f"{rel_path}: not a workbook (expected .xlsx, .xls or .ods content)")
     try:
-        names = set(zipfile.ZipFile(io.BytesIO(raw)).namelist())
+        archive = zipfile.ZipFile(io.BytesIO(raw))
     except zipfile.BadZipFile:
         raise FileRejected(f"{rel_path}: the workbook is damaged (broken zip archive)") from None
-    if not names & {"xl/workbook.xml", "xl/workbook.bin", "content.xml"}:
+    if not set(archive.namelist()) & {"xl/workbook.xml", "xl/workbook.bin", "content.xml"}:
         raise FileRejected(f"{rel_path}: a zip archive, but not a workbook (.xlsx or .ods)")
+    return archive
 
 
 def _sheet(book: python_calamine.CalamineWorkbook, name: str) -> Sheet:

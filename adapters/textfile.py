@@ -110,6 +110,7 @@ def read_text_table(path: Path, config: SystemConfig, name: str) -> TextTable:
     """
     head = _read_head(path)
     _reject_non_text(head, name)
+    _reject_without_lines(path, head, name)
     encoding = _encoding(path, head, config, name)
     sample = _decode_sample(head, encoding)
     if not sample.strip():
@@ -174,6 +175,16 @@ def _reject_non_text(head: bytes, name: str) -> None:
             raise FileRejected(f"{name}: this is {what}, not a text export")
     if not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and b"\x00" in head:
         raise FileRejected(f"{name}: binary content (NUL bytes), not a text export")
+
+
+def _reject_without_lines(path: Path, head: bytes, name: str) -> None:
+    """A file whose first 256 kB hold no line break has no header line in them: it is one long
+    line (a file saved without line breaks, or not an export at all)."""
+    if len(head) == _SNIFF_BYTES and not _LINE_BREAK.search(head.decode("latin-1")):
+        size = path.stat().st_size
+        raise FileRejected(f"{name}: no line break in its first {_SNIFF_BYTES // 1024} kB (one "
+                           f"line of {size / 2**20:,.1f} MB or more): not a text export with one "
+                           "row per line")
 
 
 def _encoding(path: Path, head: bytes, config: SystemConfig, name: str) -> str:
@@ -255,7 +266,10 @@ def _head_lines(sample: str) -> list[str]:
 
 
 def _split(line: str, delimiter: str) -> list[str]:
-    return next(csv.reader([line], delimiter=delimiter), [])
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:  # a field beyond csv's limit (128 kB) is no header cell
+        return []
 
 
 _BOM_AS_CP1252 = codecs.BOM_UTF8.decode("cp1252")

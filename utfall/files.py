@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,9 +41,27 @@ def _report_of(db_path: Path) -> Path:
     return db_path.with_name(db_path.stem + "-rapport.html")
 
 
-def settle(db_path: Path) -> None:
-    """The existing database must be utfall's, readable, and held by no other program; a WAL
-    another program left is replayed into it first, or the copy would miss those writes."""
+def settle(db_path: Path, wait_seconds: float = 0.0) -> None:
+    """`settle_once`, retried for up to `wait_seconds` while another program writes it."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return settle_once(db_path)
+        except _HeldForWriting:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
+class _HeldForWriting(FileProblem):
+    """Another program has the database open for writing."""
+
+
+def settle_once(db_path: Path) -> None:
+    """The existing database must be utfall's, readable, and held by no other writer; a WAL
+    another program left is replayed into it first, or the copy would miss those writes. A
+    program that only reads it (a researcher's notebook) does not stop the run: the run works
+    on a copy and swaps it in, and the reader keeps the file it opened until it reconnects."""
     if not db_path.exists():
         return
     if not db_path.is_file():
@@ -54,21 +73,42 @@ def settle(db_path: Path) -> None:
                           "choose another --db")
     try:
         with duckdb.connect(str(db_path)) as con:
-            tables = {t for (t,) in con.execute(
-                "select schema_name || '.' || table_name from duckdb_tables()").fetchall()}
-            if tables and "meta.delivery" not in tables:
-                raise FileProblem(f"--db {db_path} is a DuckDB database that utfall did not "
-                                  "build: refusing to change it; choose another --db")
+            _check_utfalls(con, db_path)
             con.execute("checkpoint")
+        return
     except duckdb.Error as exc:
-        raise _cannot_open(exc, db_path) from None
+        if not _lock_conflict(exc):
+            raise _cannot_open(exc, db_path) from None
+        held = exc
+    try:  # DuckDB lets readers share the file: a reader holds it when this works
+        with duckdb.connect(str(db_path), read_only=True) as con:
+            _check_utfalls(con, db_path)
+    except duckdb.Error:
+        raise _cannot_open(held, db_path) from None
+
+
+def _check_utfalls(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    tables = {t for (t,) in con.execute(
+        "select schema_name || '.' || table_name from duckdb_tables()").fetchall()}
+    if tables and "meta.delivery" not in tables:
+        raise FileProblem(f"--db {db_path} is a DuckDB database that utfall did not "
+                          "build: refusing to change it; choose another --db")
+
+
+def _lock_conflict(exc: duckdb.Error) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def wal_of(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".wal")
 
 
 def _cannot_open(exc: duckdb.Error, db_path: Path) -> FileProblem:
     """Why DuckDB would not open the user's database, in one line."""
-    if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
-        return FileProblem(f"{db_path} is open for writing by another program ({_holder(exc)}): "
-                           "close that connection (a notebook?) and try again")
+    if _lock_conflict(exc):
+        return _HeldForWriting(f"{db_path} is open for writing by another program ({_holder(exc)}): "
+                           "close that connection (a notebook?) and try again, or wait for it "
+                           "with --wait SECONDS")
     return FileProblem(f"{db_path} cannot be opened as a database: {_first_line(exc)}")
 
 
@@ -89,6 +129,8 @@ def work_copy(db_path: Path) -> Iterator[Path]:
     try:
         if db_path.exists():
             _copy_private(db_path, work)
+            if wal_of(db_path).exists():  # left while a reader held the file: replayed in the copy
+                _copy_private(wal_of(db_path), wal_of(work))
         yield work
     except OSError as exc:
         raise FileProblem(_os_message(exc, db_path)) from None

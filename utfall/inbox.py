@@ -44,7 +44,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters import SYSTEMS
+from adapters import SYSTEMS, redact
 from schemas import kommuner
 from schemas.kommuner import KOMMUNER
 
@@ -73,8 +73,15 @@ class InboxFile:
 
 @dataclass(frozen=True)
 class Problem:
+    """Both texts quote names from the inbox: a personnummer in them is masked and control
+    characters escaped (adapters.redact.shown) before anything stores or prints them."""
+
     rel_path: str  # with U+FFFD where the name is not valid UTF-8
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rel_path", redact.shown(self.rel_path))
+        object.__setattr__(self, "message", redact.shown(self.message))
 
     def __str__(self) -> str:
         return f"{self.rel_path}: {self.message}"
@@ -109,7 +116,7 @@ def scan(inbox: Path, configured: Iterable[str] = ()) -> Scan:
             result.files.append(InboxFile(path, "/".join(parts), parts[0], parts[1]))
     result.problems.sort(key=lambda p: p.rel_path.split("/"))
     if not result.files:
-        result.fatal = _why_nothing(inbox, found, result.problems)
+        result.fatal = redact.shown(_why_nothing(inbox, found, result.problems))
     return result
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from adapters import read as read_with_adapter
-from adapters.base import AdapterResult, FileRejected, SourceFile
+from adapters.base import STOPS, AdapterResult, FileRejected, SourceFile
 from adapters.config import ConfigStore
 from adapters.personnummer import Pseudonymiser
 
@@ -126,8 +126,13 @@ def read_one(job: Job, configs: ConfigStore, pseudo: Pseudonymiser, today: date)
         result.tables = {name: as_arrow(frame) for name, frame in result.tables.items()}
     except FileRejected as exc:
         error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the inbox
-        error = f"{source.rel_path}: the file could not be read ({type(exc).__name__}); see the log"
+    except STOPS:
+        raise
+    # BaseException: a native reader's panic (pyo3's PanicException) is no Exception, and one
+    # unreadable file must not stop the inbox
+    except BaseException as exc:  # noqa: BLE001
+        error = (f"{source.rel_path}: the file could not be read (the reader failed with "
+                 f"{type(exc).__name__}); run with -v for the details")
         trace = traceback.format_exc()
     return Read(result, error, time.perf_counter() - wall, time.process_time() - cpu, trace)
 
