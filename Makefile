@@ -31,10 +31,14 @@ lint: $(STAMP)
 
 # Dagster's UI and daemon on the build (README, Dagster): UTFALL_INBOX, UTFALL_KEY_FILE or
 # UTFALL_KEY, UTFALL_CONFIG_DIR and UTFALL_DB from the environment or .env; the sample without.
-# `dg dev` is what the pinned Dagster recommends (`dagster dev` warns that it is superseded).
+# `dg dev` is what the pinned Dagster recommends (`dagster dev` warns that it is superseded); it
+# loads the code location `utfall` from pyproject.toml's [tool.dg]. pipelines/dev.py runs it so
+# that one Ctrl-C or SIGTERM stops every process of it, even when started in the background.
+DAGSTER_PORT ?= 3000
+DAGSTER_INSTANCE ?= $(CURDIR)/.dagster_home
 dagster: $(STAMP)
-	mkdir -p .dagster_home && cp pipelines/dagster.yaml .dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dg dev -m pipelines.definitions
+	mkdir -p "$(DAGSTER_INSTANCE)" && cp pipelines/dagster.yaml "$(DAGSTER_INSTANCE)/dagster.yaml"
+	DAGSTER_HOME="$(DAGSTER_INSTANCE)" exec $(BIN)/python -m pipelines.dev -p $(DAGSTER_PORT)
 
 # The researchers' desk: JupyterLab from the project's environment on notebooks/, which open
 # UTFALL_DB read-only (default: the database `make demo` builds).

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
 import duckdb
 
+from pipelines.markdown import code, plain
 from schemas import kommuner
 from utfall import quality
 from utfall.inbox import scan
@@ -43,66 +45,101 @@ def specs() -> list[dg.AssetCheckSpec]:
                                           "the inbox)")]
 
 
+class Found(NamedTuple):
+    """One row of meta.quality_check, with its delivery's path."""
+
+    check: str
+    kommun: str | None
+    delivery_id: str | None
+    path: str | None
+    description: str
+    severity: str
+    checked: int | None
+    unexpected: int | None
+    passed: bool
+    error: str | None
+
+
 def quality_results(con: duckdb.DuckDBPyConnection) -> list[dg.AssetCheckResult]:
     rows = con.execute(
-        "select q.table_name, q.check_name, q.kommun_kod, d.path, q.description, q.severity, "
-        "q.rows_checked, q.unexpected, q.passed, q.error "
+        "select q.table_name, q.check_name, q.kommun_kod, q.delivery_id, d.path, q.description, "
+        "q.severity, q.rows_checked, q.unexpected, q.passed, q.error "
         "from meta.quality_check q left join meta.delivery d using (delivery_id) "
         "order by q.table_name, q.severity, q.check_name, q.kommun_kod nulls first, d.path"
     ).fetchall()
-    by_table: dict[str, list[tuple]] = {table: [] for table in quality.TABLES}
+    by_table: dict[str, list[Found]] = {table: [] for table in quality.TABLES}
     for row in rows:
-        by_table.setdefault(row[0], []).append(row[1:])
-    return [_quality_result(table, found) for table, found in by_table.items()
+        by_table.setdefault(row[0], []).append(Found(*row[1:]))
+    ran = checks_that_ran(con)
+    return [_quality_result(table, found, ran.get(table)) for table, found in by_table.items()
             if table in quality.TABLES]
 
 
-def _quality_result(table: str, rows: list[tuple]) -> dg.AssetCheckResult:
-    failed = [r for r in rows if not r[7]]
-    errors = [r for r in failed if r[4] == "ERROR"]
-    if not rows:
-        text = f"No check of {table} ran in the build: meta.quality_check has no row for it."
-    elif not failed:
-        text = f"All {len(rows)} checks of {table} passed." if len(rows) > 1 else (
-            f"The one check of {table} passed.")
-    else:
-        text = (f"{len(failed)} of {len(rows)} checks of {table} failed "
-                f"({len(errors)} ERROR, {len(failed) - len(errors)} WARNING):\n"
-                + "\n".join(f"- {_sentence(r)}" for r in failed[:SHOW_FAILED])
-                + (f"\n- … and {len(failed) - SHOW_FAILED} more (see the table)"
-                   if len(failed) > SHOW_FAILED else ""))
+def checks_that_ran(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[set, str]]:
+    """Per table whose checks utfall.quality records only where they fail: every (check,
+    delivery) that ran, and how they are counted. For meta.quarantine that is one check per
+    reason on every delivery read; only those with quarantined rows get a row."""
+    deliveries = [d for (d,) in con.execute(
+        "select delivery_id from meta.delivery where status = 'LOADED'").fetchall()]
+    reasons = quality.checks_for_table(quality.QUARANTINE_TABLE)
+    return {quality.QUARANTINE_TABLE: (
+        {(check, d) for check in reasons for d in deliveries},
+        f"{len(reasons)} reasons × {len(deliveries)} deliveries read")}
+
+
+def _quality_result(table: str, rows: list[Found],
+                    ran: tuple[set, str] | None = None) -> dg.AssetCheckResult:
+    failed = [r for r in rows if not r.passed]
+    errors = [r for r in failed if r.severity == "ERROR"]
+    implied, basis = ran if ran and ran[0] else (set(), "")
+    # a recorded row and the implied check it stands for are one check, passing rows included
+    total = len({(r.check, r.delivery_id) for r in rows} | implied) if implied else len(rows)
     return dg.AssetCheckResult(
-        asset_key=_key(table), check_name="quality", passed=bool(rows) and not failed,
-        severity=dg.AssetCheckSeverity.ERROR if errors or not rows else dg.AssetCheckSeverity.WARN,
-        description=text,
-        metadata={"checks": len(rows), "failed": len(failed), "failed ERROR": len(errors),
+        asset_key=_key(table), check_name="quality", passed=bool(total) and not failed,
+        severity=dg.AssetCheckSeverity.ERROR if errors or not total else dg.AssetCheckSeverity.WARN,
+        description=_quality_text(table, total, failed, len(errors), basis),
+        metadata={"checks": total, "failed": len(failed), "failed ERROR": len(errors),
                   "failures": dg.MetadataValue.md(_table(failed)) if failed else "none"})
+
+
+def _quality_text(table: str, total: int, failed: list[Found], errors: int, basis: str) -> str:
+    if not total:
+        return f"No check of {table} ran in the build: meta.quality_check has no row for it."
+    if not failed:
+        return (f"All {total} checks of {table} passed{f' ({basis})' if basis else ''}."
+                if total > 1 else f"The one check of {table} passed.")
+    more = len(failed) - SHOW_FAILED
+    return (f"{len(failed)} of {total} checks of {table} failed ({errors} ERROR, "
+            f"{len(failed) - errors} WARNING{f'; {basis}' if basis else ''}):\n"
+            + "\n".join(f"- {_sentence(r)}" for r in failed[:SHOW_FAILED])
+            + (f"\n- … and {more} more (see the table)" if more > 0 else ""))
 
 
 def _where(kommun: str | None, path: str | None) -> str:
     if path:
-        return f"delivery {path}"
+        return f"delivery {code(path)}"
     return f"{label(kommun)}" if kommun else "the whole table"
 
 
-def _sentence(row: tuple) -> str:
-    check, kommun, path, description, severity, checked, unexpected, _, error = row
-    if error:
-        return f"{severity} {check} ({_where(kommun, path)}) could not run: {error}"
-    of = f" of {checked}" if checked is not None else ""
-    return (f"{severity} {check} ({_where(kommun, path)}): {unexpected}{of} rows break it: "
-            f"{description}")
+def _sentence(row: Found) -> str:
+    where = _where(row.kommun, row.path)
+    if row.error:
+        return f"{row.severity} {row.check} ({where}) could not run: {plain(row.error)}"
+    of = f" of {row.checked}" if row.checked is not None else ""
+    return (f"{row.severity} {row.check} ({where}): {row.unexpected}{of} rows break it: "
+            f"{plain(row.description)}")
 
 
-def _table(failed: list[tuple]) -> str:
+def _table(failed: list[Found]) -> str:
     lines = ["| severity | check | municipality | delivery | rows breaking it | rows checked "
              "| what it wants |",
              "|---|---|---|---|---|---|---|"]
-    for check, kommun, path, description, severity, checked, unexpected, _, error in failed:
-        broken = unexpected if error is None else f"could not run: {error}"
-        lines.append(f"| {severity} | {check} | {label(kommun) if kommun else 'all'} | "
-                     f"{path or ''} | {broken} | {'' if checked is None else checked} | "
-                     f"{description.replace('|', '/')} |")
+    for r in failed:
+        broken = r.unexpected if r.error is None else f"could not run: {plain(r.error)}"
+        lines.append(f"| {r.severity} | {r.check} | {label(r.kommun) if r.kommun else 'all'} | "
+                     f"{code(r.path) if r.path else ''} | {broken} | "
+                     f"{'' if r.checked is None else r.checked} | "
+                     f"{plain(r.description).replace('|', '/')} |")
     return "\n".join(lines)
 
 
@@ -113,7 +150,7 @@ def audit_result(con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         asset_key=PUBLISHED, check_name="disclosure_audit", passed=bool(audited and safe),
         severity=dg.AssetCheckSeverity.ERROR if audited else dg.AssetCheckSeverity.WARN,
-        description=text, metadata={"audited": bool(audited), "published rows": rows or 0,
+        description=plain(text), metadata={"audited": bool(audited), "published rows": rows or 0,
                                     "pinned": pinned or 0})
 
 

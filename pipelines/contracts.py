@@ -10,6 +10,7 @@ from graphlib import TopologicalSorter
 import dagster as dg
 import duckdb
 
+from pipelines.markdown import plain
 from utfall import transform
 from utfall.dictionary import column_meanings, contracts
 
@@ -78,8 +79,8 @@ def table_specs() -> list[dg.AssetSpec]:
     notes, _ = contracts()
     specs = [dg.AssetSpec(
         key=[schema, table], group_name=schema, deps=_deps(schema, table),
-        description=(notes.get((schema, table), ("", {}))[0]
-                     or f"{schema}.{table}: {LAYER[schema]}."),
+        description=plain(notes.get((schema, table), ("", {}))[0]
+                          or f"{schema}.{table}: {LAYER[schema]}."),
         metadata={"dagster/column_schema": _schema(schema, table, columns),
                   "dagster/table_name": f"{schema}.{table}"},
         kinds={"duckdb"})
@@ -94,6 +95,6 @@ def report_spec() -> dg.AssetSpec:
         key=REPORT, group_name="report",
         deps=[dg.AssetKey(["marts", "kpi_published"]), dg.AssetKey(["marts", "kpi"])],
         description="The managers' network's comparison report (HTML, 0600), beside the database "
-                    "as <db>-rapport.html; written from the published table only, before the "
+                    "as `<db>-rapport.html`; written from the published table only, before the "
                     "database is swapped in.",
         kinds={"html"})

@@ -38,7 +38,7 @@ SETTINGS = UtfallSettings.from_environment()
 
 inbox_deliveries = dg.AssetSpec(
     INBOX, group_name="inbox", partitions_def=kommun_partitions, kinds={"file"},
-    description="The files as delivered, <inbox>/<kommunkod>/<system>/<file>: the raw layer, "
+    description="The files as delivered, `<inbox>/<kommunkod>/<system>/<file>`: the raw layer, "
                 "never copied into the database (they hold personnummer). One partition per "
                 "municipality; a materialisation is a build that met new, corrected or withdrawn "
                 "files of it. " + SETTINGS.describe())
@@ -168,11 +168,13 @@ def _changed(before: dict[str, str], now: dict[str, str]) -> str:
     return text or "none"
 
 
+# Descriptions given, not docstrings: Dagster shows no docstring of a sensor or schedule.
 @dg.sensor(job=build_all, minimum_interval_seconds=60,
-           default_status=dg.DefaultSensorStatus.RUNNING)
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="A batch of deliveries, once the inbox has been still for a minute, starts "
+                       "one build. An unusable inbox starts one too, which fails with "
+                       "`utfall run`'s message.")
 def inbox_sensor(context: dg.SensorEvaluationContext, settings: UtfallSettings):
-    """A batch of deliveries, once the inbox has been still for a tick, starts one build. An
-    unusable inbox starts one too, which fails with `utfall run`'s message."""
     found = scan(Path(settings.inbox))
     now = inbox_fingerprints(found)
     state = json.loads(context.cursor) if context.cursor else {}
@@ -191,10 +193,11 @@ def inbox_sensor(context: dg.SensorEvaluationContext, settings: UtfallSettings):
 
 
 @dg.schedule(job=build_all, cron_schedule="0 6 2 * *", execution_timezone="Europe/Stockholm",
-             default_status=dg.DefaultScheduleStatus.RUNNING)
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="A build at 06:00 on the 2nd of every month, even without deliveries: "
+                         "the run date caps the default as_of, so a new month moves every "
+                         "figure on.")
 def monthly_build(context: dg.ScheduleEvaluationContext):
-    """Every month, even without deliveries: the run date caps the default as_of, so a new
-    month moves every figure on."""
     return dg.RunRequest(run_key=f"monthly:{context.scheduled_execution_time:%Y-%m}")
 
 

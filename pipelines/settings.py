@@ -11,6 +11,7 @@ import dagster as dg
 from dotenv import dotenv_values
 
 from adapters.personnummer import Pseudonymiser
+from pipelines.markdown import code
 from utfall import keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +66,7 @@ class UtfallSettings(dg.ConfigurableResource):
     def describe(self) -> str:
         """One paragraph for the UI: what the build reads and writes, and with which key."""
         if self.key_file:
-            key = f"the key file {self.key_file}"
+            key = f"the key file {code(self.key_file)}"
         elif os.environ.get(keys.ENV_VAR):
             key = "the key in UTFALL_KEY"
         elif self.is_sample():
@@ -75,5 +76,6 @@ class UtfallSettings(dg.ConfigurableResource):
         sample = (" This is the bundled sample: set UTFALL_INBOX, UTFALL_KEY_FILE (or UTFALL_KEY), "
                   "UTFALL_CONFIG_DIR and UTFALL_DB, in the environment or in .env, for real "
                   "deliveries.") if self.is_sample() else ""
-        return (f"Inbox {self.inbox}; database {self.db} (report beside it); configuration "
-                f"{self.config_dir}; pseudonymised with {key}.{sample}")
+        # paths as code: the UI renders this as Markdown, where `_x_` or `<x>` would not show
+        return (f"Inbox {code(self.inbox)}; database {code(self.db)} (report beside it); "
+                f"configuration {code(self.config_dir)}; pseudonymised with {key}.{sample}")

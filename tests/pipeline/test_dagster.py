@@ -18,13 +18,15 @@ import dagster as dg
 import duckdb
 import pytest
 from click.testing import CliRunner
+from markdown_it import MarkdownIt
 
 from pipelines import checks
 from pipelines.contracts import tables
 from pipelines.definitions import defs, inbox_sensor, kommun_partitions, monthly_build
+from pipelines.markdown import code, plain
 from pipelines.settings import UtfallSettings
 from tests.pipeline.conftest import CONFIG_DIR, ROOT, SAMPLE_INBOX
-from utfall import keys
+from utfall import keys, quality, transform
 from utfall.cli import main
 from utfall.dictionary import column_meanings, contracts
 from utfall.lock import writer_lock
@@ -106,6 +108,123 @@ def test_definitions_load_without_deprecation_warnings():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "always"}, check=True)
     assert "Warning" not in done.stderr, done.stderr
+
+
+# --- descriptions, as the UI renders them (Markdown) ----------------------------------------------
+
+MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+# What the descriptions may use: paragraphs, code spans and, in a check's result, a list.
+PLAIN_BLOCKS = {"paragraph_open", "paragraph_close", "inline", "bullet_list_open",
+                "bullet_list_close", "list_item_open", "list_item_close"}
+PLAIN_INLINE = {"text", "softbreak", "code_inline"}
+
+
+def _rendered(text: str) -> str:
+    """The text a reader of the UI sees. Raw HTML (`<inbox>` outside a code span) is dropped, as
+    the UI's sanitiser drops it; anything beyond PLAIN_BLOCKS and PLAIN_INLINE fails."""
+    tokens = MARKDOWN.parse(text)
+    assert {t.type for t in tokens} <= PLAIN_BLOCKS, text
+    inline = [c for t in tokens if t.type == "inline" for c in t.children]
+    assert {c.type for c in inline} <= PLAIN_INLINE, (text, {c.type for c in inline})
+    return "".join("\n" if c.type == "softbreak" else c.content for c in inline)
+
+
+def _descriptions() -> dict[str, str | None]:
+    graph = defs.resolve_asset_graph()
+    found = {k.to_user_string(): graph.get(k).description for k in graph.get_all_asset_keys()}
+    found |= {f"{k.asset_key.to_user_string()} check {k.name}": graph.get_check_spec(k).description
+              for k in graph.asset_check_keys}
+    return found | {"job build_all": defs.resolve_job_def("build_all").description,
+                    "sensor inbox_sensor": inbox_sensor.description,
+                    "schedule monthly_build": monthly_build.description}
+
+
+def test_every_description_renders_as_written():
+    descriptions = _descriptions()
+    assert len(descriptions) == len(EXPECTED_KEYS) + 16 + 3
+    for name, text in descriptions.items():
+        assert text and text.strip(), name
+        shown = _rendered(text)
+        assert "//" not in shown.replace("://", "") and "`" not in shown, (name, shown)
+        assert len(shown) >= len(text) - 2 * text.count("`"), (name, shown)  # nothing dropped
+    inbox = _rendered(descriptions["inbox/deliveries"])
+    assert inbox.startswith("The files as delivered, <inbox>/<kommunkod>/<system>/<file>: the raw")
+    assert "as <db>-rapport.html;" in _rendered(descriptions["report/comparison_html"])
+    assert "a file outside <kommunkod>/<system>/, a folder" in _rendered(
+        descriptions["meta/inbox_problem"])
+
+
+def test_paths_from_the_settings_render_as_written(monkeypatch):
+    monkeypatch.delenv(keys.ENV_VAR, raising=False)
+    odd = UtfallSettings(inbox="/srv/_inkorg_/<ny>", db="/data/*utfall*.duckdb",
+                         config_dir="C:\\kommuner\\_gr_", key_file="/k/`nyckel`")
+    assert _rendered(odd.describe()) == (
+        "Inbox /srv/_inkorg_/<ny>; database /data/*utfall*.duckdb (report beside it); "
+        "configuration C:\\kommuner\\_gr_; pseudonymised with the key file /k/`nyckel`.")
+
+
+def test_plain_text_becomes_markdown_that_shows_it_unchanged():
+    for text in ("a file outside <kommunkod>/<system>/, a folder", "as <db>-rapport.html; w",
+                 "x * y, [see] this and _that_", "keep `utfall audit` as code", "replaced_by)."):
+        assert _rendered(plain(text)) == text.replace("`", "")
+    assert plain("one row per person_key (unique).") == "one row per person_key (unique)."
+    assert code("a`b") == "``a`b``" and _rendered(code("`x`")) == "`x`"
+
+
+# --- checks that count what was checked ----------------------------------------------------------
+
+QUARANTINE_CHECKS = quality.checks_for_table(quality.QUARANTINE_TABLE)  # one per reason
+
+
+def _quality_db(quarantine_rows: list[tuple]) -> duckdb.DuckDBPyConnection:
+    """Three deliveries read, one rejected; meta.quality_check as utfall.quality writes it."""
+    con = duckdb.connect()
+    transform.create_schemas(con)
+    con.execute("""insert into meta.delivery (delivery_id, file_hash, path, kommun_kod, status,
+                   rows_read) values ('d1', 'h1', '1480/excel/a_1_.xlsx', '1480', 'LOADED', 200),
+                   ('d2', 'h2', '1480/excel/b.xlsx', '1480', 'LOADED', 50),
+                   ('d3', 'h3', '1402/procapita/c.csv', '1402', 'LOADED', 10),
+                   ('d4', 'h4', '1402/procapita/d.csv', '1402', 'REJECTED', null)""")
+    for row in quarantine_rows:
+        con.execute("insert into meta.quality_check values (?, 'meta.quarantine', ?, ?, ?, "
+                    "'WARNING', ?, ?, ?, null)", row)
+    return con
+
+
+def _quarantine_result(con) -> dg.AssetCheckResult:
+    [result] = [r for r in checks.quality_results(con)
+                if r.asset_key == dg.AssetKey(["meta", "quarantine"])]
+    return result
+
+
+def test_the_quarantine_check_counts_every_reason_on_every_delivery_read():
+    assert len(QUARANTINE_CHECKS) == 16
+    con = _quality_db([
+        ("quarantine_pnr_invalid", "1480", "d1", "invalid", 200, 3, False),
+        ("quarantine_date_invalid", "1480", "d1", "dates", 200, 1, False)])
+    result = _quarantine_result(con)
+    assert (result.passed, result.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert result.description == (
+        "2 of 48 checks of meta.quarantine failed (0 ERROR, 2 WARNING; 16 reasons × 3 "
+        "deliveries read):\n"
+        "- WARNING quarantine_date_invalid (delivery `1480/excel/a_1_.xlsx`): 1 of 200 rows "
+        "break it: dates\n"
+        "- WARNING quarantine_pnr_invalid (delivery `1480/excel/a_1_.xlsx`): 3 of 200 rows "
+        "break it: invalid")
+    assert (result.metadata["checks"].value, result.metadata["failed"].value) == (48, 2)
+    clean = _quarantine_result(_quality_db([]))
+    assert clean.passed and clean.description == (
+        "All 48 checks of meta.quarantine passed (16 reasons × 3 deliveries read).")
+
+
+def test_a_passing_row_for_a_check_already_counted_is_not_counted_twice():
+    """Should utfall.quality record the quarantine checks that pass too, the count stays."""
+    con = _quality_db([("quarantine_pnr_invalid", "1480", "d1", "invalid", 200, 3, False),
+                       ("quarantine_pnr_invalid", "1480", "d2", "invalid", 50, 0, True),
+                       ("quarantine_pnr_missing", "1402", "d3", "missing", 10, 0, True)])
+    result = _quarantine_result(con)
+    assert result.description.startswith("1 of 48 checks of meta.quarantine failed")
+    assert result.metadata["checks"].value == 48
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -312,6 +431,13 @@ def test_each_check_says_what_failed_where_and_how_many_rows(both_builds):
         "unlinked participant_ref)")
     person = evaluations[("core/person", "quality")]
     assert (person.passed, person.description) == (True, "All 6 checks of core.person passed.")
+    quarantine = evaluations[("meta/quarantine", "quality")]
+    assert quarantine.description.startswith(
+        "17 of 928 checks of meta.quarantine failed (0 ERROR, 17 WARNING; 16 reasons × 58 "
+        "deliveries read):\n- WARNING quarantine_date_invalid (delivery "
+        "`1384/excel/Deltagare AME 2021-2024.xlsx`): 2 of 249 rows break it: ")
+    for evaluation in evaluations.values():
+        assert _rendered(evaluation.description)
     assert evaluations[("marts/kpi_published", "disclosure_audit")].passed
     assert evaluations[("meta/delivery", "delivery_freshness")].passed
 
