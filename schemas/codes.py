@@ -1,6 +1,6 @@
-"""The code lists of spec/schema.md, in the order the spec lists them (the order matters: status
-ties are broken by it). Loaded into the DuckDB schema `codes` by the build, and used to validate
-configuration."""
+"""The code lists of docs/method.md ("Code lists"), in the order it lists them (the order
+matters: status ties are broken by it). Loaded into the DuckDB schema `codes` by the build, with
+the labels of schemas/code_labels.py, and used to validate configuration."""
 
 INSATS_TYP = (
     "KARTLAGGNING",
@@ -70,7 +70,7 @@ RATER = ("SELF", "STAFF")
 ROLE = ("SOKANDE", "MEDSOKANDE", "BARN")
 YES_NO = ("JA", "NEJ")
 
-# metrics.md "Breakdowns": dimension -> (its values in order, whether only spell-based KPIs have it).
+# docs/method.md, "Breakdowns": dimension -> (its values in order, whether only spell-based KPIs have it).
 # The published table has a row for every value (a value with no units is a suppressed row).
 BREAKDOWNS: dict[str, tuple[tuple[str, ...], bool]] = {
     "TOTAL": (("ALLA",), False),

@@ -9,12 +9,13 @@ from pathlib import Path
 import duckdb
 
 from marts import catalogue
-from schemas import codes
+from schemas import code_labels, codes
 
 ROOT = Path(__file__).resolve().parent.parent
 DDL_DIR = ROOT / "schemas" / "ddl"
 CORE_DDL = DDL_DIR / "30_core.sql"
 MARTS_DDL = DDL_DIR / "40_marts.sql"
+CODES_DDL = DDL_DIR / "50_codes.sql"
 CORE_SQL = ROOT / "schemas" / "core" / "core.sql"
 FS_MONTH_SQL = ROOT / "schemas" / "core" / "fs_month.sql"
 # payment lines per run of fs_month.sql: at national scale (28 million lines) 16 groups took half
@@ -29,23 +30,34 @@ def run_sql_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def create_schemas(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table of the contract (idempotent) and load the code lists."""
+    """Create every table of the contract (idempotent), load the code lists and comment every
+    table and column, so that DBeaver or the DuckDB CLI show what the data dictionary says."""
     for path in sorted(DDL_DIR.glob("*.sql")):
         run_sql_file(con, path)
     load_code_lists(con)
+    comment_on(con)
 
 
 def load_code_lists(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("create schema if not exists codes")
-    for name, values in codes.CODE_LISTS.items():
-        con.execute(f"create or replace table codes.{name} (code varchar primary key, sort_order integer)")
-        con.executemany(f"insert into codes.{name} values (?, ?)", [(v, i) for i, v in enumerate(values, 1)])
-    con.execute("create or replace table codes.breakdown (dimension varchar, dimension_value varchar, "
-                "sort_order integer, spell_only boolean, primary key (dimension, dimension_value))")
-    con.executemany("insert into codes.breakdown values (?, ?, ?, ?)", [
-        (dimension, value, i, spell_only)
-        for dimension, (values, spell_only) in codes.BREAKDOWNS.items()
-        for i, value in enumerate(values, 1)])
+    """The code lists with their labels. Dropped and created again from the contract: a database
+    built before a column was added (label_sv, label_en) must not keep the old shape."""
+    recreate_tables(con, "codes", CODES_DDL)
+    for name in codes.CODE_LISTS:
+        con.executemany(f"insert into codes.{name} (code, sort_order, label_sv, label_en) "
+                        "values (?, ?, ?, ?)", code_labels.code_rows(name))
+    con.executemany("insert into codes.breakdown (dimension, dimension_value, sort_order, "
+                    "spell_only, label_sv, label_en) values (?, ?, ?, ?, ?, ?)",
+                    code_labels.breakdown_rows())
+
+
+def comment_on(con: duckdb.DuckDBPyConnection, schema: str | None = None) -> None:
+    """COMMENT ON every table and column of the contract (of one schema, or all), with the texts
+    of the data dictionary. Again after every re-creation: a dropped table loses its comments."""
+    from utfall.dictionary import comment_statements  # it imports this module
+
+    statements = comment_statements(con, schema)
+    if statements:
+        con.execute(";\n".join(statements))
 
 
 def build_core(con: duckdb.DuckDBPyConnection) -> None:
@@ -64,6 +76,7 @@ def recreate_tables(con: duckdb.DuckDBPyConnection, schema: str, ddl: Path) -> N
             "select table_name from duckdb_tables() where schema_name = ?", [schema]).fetchall():
         con.execute(f"drop table {schema}.{table}")
     run_sql_file(con, ddl)
+    comment_on(con, schema)
 
 
 def kommun_chunks(con: duckdb.DuckDBPyConnection, table: str,

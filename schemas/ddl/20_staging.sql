@@ -2,7 +2,7 @@
 -- Every row carries the delivery it came from, so a re-delivery replaces exactly its rows.
 create schema if not exists staging;
 
--- column insats_typ: code list insats_typ (schema.md); null = unmapped local value
+-- column insats_typ: code list insats_typ (docs/method.md, "Code lists"); null = unmapped local value
 -- column end_reason: code list end_reason (avslutsorsak); null = none given or unmapped
 -- column start_date: the insats's first day, as delivered
 -- column end_date: the insats's last day; null while ongoing (a date after as_of is still ongoing)

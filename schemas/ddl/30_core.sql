@@ -1,4 +1,5 @@
--- core: the common schema of spec/schema.md. Built from staging by schemas/core/*.sql.
+-- core: the common schema (docs/method.md, "Sources and the common tables"). Built from staging
+-- by schemas/core/*.sql.
 create schema if not exists core;
 
 -- One row per person_key (quality check person_person_key_unique; no primary key: its index
@@ -43,6 +44,8 @@ create table if not exists core.fs_coverage (
     month      date not null               -- first day of a month some payment file covers
 );
 
+-- One row per observed status of a person: a follow-up column of a participant list (basis
+-- FOLLOWUP, dated episode end + h months) or a dated status (REPORTED).
 create table if not exists core.status_observation (
     person_key    varchar not null,
     kommun_kod    varchar not null,
