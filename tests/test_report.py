@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -624,3 +625,332 @@ def test_above_the_breakdown_table_limit_the_page_is_written_without_those_table
     page = write_report(_headline_db(), tmp_path / "r.html").read_text(encoding="utf-8")
     assert "Uppdelningarna i tabellform" not in page
     assert "kpi-AME_AVSLUT_ARB_STUD-uppdelning" in _charts(page)
+
+
+# --- Issue 23: a report a manager can act on ------------------------------------------------
+
+OSUB6 = ("AME_OSUB_ARB_STUD_6M", "Arbete eller studier utan subvention 6 mån", "Unsubsidised",
+         "Andel.", "Share.", "share", True, "exit")
+KAND6 = ("AME_ARB_STUD_KAND_6M", "Arbete eller studier bland kända 6 mån", "Among known",
+         "Andel.", "Share.", "share", True, "exit")
+MEDIAN = ("FS_MEDIAN_MAN", "Mediantid med försörjningsstöd", "Median time on FS", "KM-median.",
+          "KM median.", "months", False, "start")
+
+
+def _variant_db(replace: dict | None = None, extra=(), kpis=()) -> duckdb.DuckDBPyConnection:
+    """_headline_db with some of its rows replaced (by kpi_id, kommun, period, dimension,
+    value) and more rows and KPIs added."""
+    def key(v):
+        return v[:5]
+    replace = replace or {}
+    values = [replace.get(key(v), v) for v in VALUES + HEADLINE_VALUES]
+    con = _db(values=values + list(extra))
+    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [ARB6, OKAND6, EXPECTED6, DEVIATION6, *kpis])
+    return con
+
+
+def _render(con, tmp_path) -> str:
+    return write_report(con, tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+GBG_OKAND6 = ("AME_OKAND_6M", "1480", "2023", "TOTAL", "ALLA")
+
+
+def test_mostly_unknown_status_gets_a_note_and_no_marker(tmp_path):
+    """Göteborg's interval lies wholly above Alla kommuner, but 95 % of its statuses are
+    unknown: no ▲, a note instead (the unknown share itself is still compared)."""
+    okand = ("AME_OKAND_6M", "1480", "2023", "TOTAL", "ALLA", 62, 65, 62 / 65, 0.79, 0.991, False)
+    page = _render(_variant_db({GBG_OKAND6: okand}), tmp_path)
+    overview = _section(page, '<section id="oversikt"')
+    assert ('<td class="val" data-kpi="AME_ARB_STUD_6M" data-kommun="1480" data-marker="">'
+            f'<span class="v">60,0{NBSP}%</span><span class="okand">status okänd för '
+            f'95,4{NBSP}%</span></td>') in overview
+    # Ale (its unknown share is not published above the threshold) keeps its ▼
+    assert ('data-kpi="AME_ARB_STUD_6M" data-kommun="1440" data-marker="under"') in overview
+    assert 'data-kpi="AME_OKAND_6M" data-kommun="1480" data-marker="over"' in overview
+    # on Göteborg's page too, beside the region
+    goteborg = _section(page, 'id="kommun-1480"', "</article>")
+    years = _section(goteborg, '<table class="kommun-years">', "</table>")
+    assert "tydligt högre än" not in _section(years, 'data-kpi="AME_ARB_STUD_6M"', "</tr>")
+    assert f'<span class="okand">status okänd för 95,4{NBSP}%</span>' in goteborg
+
+
+def test_unknown_status_of_the_same_breakdown_and_of_the_deviation(tmp_path):
+    extra = [
+        # Göteborg's IFO-referred exits: 80 % unknown; its AF-referred ones are not published
+        ("AME_OKAND_6M", "1480", "2023", "REMITTERAD", "IFO", 24, 30, 0.8, 0.6, 0.9, False),
+        # Ale's deviation is clearly below expected, but its status is 70 % unknown
+        ("AME_OKAND_6M", "1440", "2023", "TOTAL", "ALLA", 14, 20, 0.7, 0.45, 0.87, False),
+    ]
+    page = _render(_variant_db(extra=extra), tmp_path)
+    breakdown = _section(_section(page, 'id="kommun-1480"', "</article>"),
+                         '<table class="kommun-breakdown">', "</table>")
+    ifo = _section(breakdown, "Socialtjänsten (IFO)", "</tr>")
+    assert f'<span class="okand">status okänd för 80,0{NBSP}%</span>' in ifo
+    assert "okand" not in _section(breakdown, "Arbetsförmedlingen", "</tr>")
+    ale = _section(_section(page, '<section id="forvantat"'), '<tr data-kommun="1440">', "</tr>")
+    assert 'data-marker="under"' not in ale
+    assert f'<span class="okand">status okänd för 70,0{NBSP}%</span>' in ale
+
+
+def test_no_marker_against_a_region_whose_status_is_mostly_unknown(tmp_path):
+    alla = ("AME_OKAND_6M", "ALLA", "2023", "TOTAL", "ALLA", 60, 100, 0.6, 0.5, 0.69, False)
+    page = _render(_variant_db(extra=[alla]), tmp_path)
+    overview = _section(page, '<section id="oversikt"')
+    assert 'data-kpi="AME_ARB_STUD_6M" data-kommun="1440" data-marker="">' in overview
+    assert (f'<span class="okand">jämförs inte: status okänd för 60,0{NBSP}% i Alla '
+            'kommuner</span>') in overview
+
+
+@pytest.mark.parametrize("kpi_id, unknown", [
+    ("AME_ARB_STUD_6M", "AME_OKAND_6M"), ("AME_OSUB_ARB_STUD_12M", "AME_OKAND_12M"),
+    ("AME_ARB_STUD_KAND_3M", "AME_OKAND_3M"), ("AME_ARB_STUD_6M_AVVIKELSE", "AME_OKAND_6M"),
+    ("AME_ARB_STUD_START_6M", "AME_OKAND_START_6M"), ("AME_ARB_STUD_6M_FORVANTAT", None),
+    ("AME_OKAND_6M", None), ("AME_EJ_FS_6M", None), ("AME_AVSLUT_ARB_STUD", None),
+    ("FS_MEDIAN_MAN", None),
+])
+def test_which_kpis_are_status_kpis(kpi_id, unknown):
+    from utfall.report import unknown_kpi
+
+    assert unknown_kpi(kpi_id) == unknown
+
+
+def test_the_threshold_is_stated_in_the_method_section(tmp_path):
+    from utfall.report import UNKNOWN_THRESHOLD
+
+    assert UNKNOWN_THRESHOLD == 0.5
+    method = _section(_render(_variant_db(), tmp_path), '<section id="sa-raknas">')
+    assert f"okänd för mer än 50{NBSP}% av avsluten" in method
+    assert "även andelen bland dem med känd status" in method
+
+
+def test_markers_come_from_the_published_noise_aware_interval_only():
+    """metrics.md's example: 15 of 50 has the noise-aware interval 17.5-46.5 % (plain Wilson
+    19.1-43.8 %). Against 45 % the plain interval would say "lower"; the published one does
+    not, and a row without a published interval is never marked."""
+    from utfall.report import compare_with_alla
+
+    row = pd.Series({"kommun_kod": "1480", "suppressed": False, "value": 0.3, "numerator": 15,
+                     "denominator": 50, "ci_low": 0.175, "ci_high": 0.465})
+    alla = pd.Series({"kommun_kod": "ALLA", "suppressed": False, "value": 0.45})
+    assert compare_with_alla(row, alla) == ""
+    assert compare_with_alla(row.copy().replace({0.465: 0.44}), alla) == "under"
+    assert compare_with_alla(row.copy().replace({0.175: None}), alla) == ""
+
+
+def _numbers(row_html: str) -> list[Decimal]:
+    texts = re.findall(r'<span class="v">([^<]*)</span>', row_html)
+    return [Decimal(t.replace(NBSP, "").replace("%", "").replace("\u2212", "-")
+                    .replace("+", "").replace(",", ".")) for t in texts]
+
+
+def test_expected_plus_difference_is_the_actual_share_on_the_page(tmp_path):
+    """The published rows add up (expected = 1.4 %, difference = 1/16 - 0.014); so must the
+    page, where each is rounded to one decimal: 6,3 = 1,4 + 4,9 (not 6,2)."""
+    replace = {
+        ("AME_ARB_STUD_6M", "1480", "2023", "TOTAL", "ALLA"):
+            ("AME_ARB_STUD_6M", "1480", "2023", "TOTAL", "ALLA", 1, 16, 1 / 16, 0.01, 0.3, False),
+        ("AME_ARB_STUD_6M_FORVANTAT", "1480", "2023", "TOTAL", "ALLA"):
+            ("AME_ARB_STUD_6M_FORVANTAT", "1480", "2023", "TOTAL", "ALLA", None, None, 0.014,
+             None, None, False),
+        ("AME_ARB_STUD_6M_AVVIKELSE", "1480", "2023", "TOTAL", "ALLA"):
+            ("AME_ARB_STUD_6M_AVVIKELSE", "1480", "2023", "TOTAL", "ALLA", None, None,
+             1 / 16 - 0.014, 0.01 - 0.014, 0.3 - 0.014, False),
+    }
+    page = _render(_variant_db(replace), tmp_path)
+    expected = _section(page, '<section id="forvantat"')
+    for code in ("1480", "1440"):
+        actual, exp, diff = _numbers(_section(expected, f'<tr data-kommun="{code}">', "</tr>"))
+        assert actual == exp + diff, code
+    goteborg = _section(expected, '<tr data-kommun="1480">', "</tr>")
+    assert f'<span class="v">6,3{NBSP}%</span>' in goteborg
+    assert '<td class="num">\u22120,4 till +28,6</td>' in goteborg
+    assert "går inte jämnt ihop" not in expected
+
+
+def test_rounding_keeps_expected_plus_difference_equal_to_actual():
+    """Every share x/m and every expected value of three decimals: the three texts add up."""
+    from utfall.report import format_points
+
+    def number(text):
+        return Decimal(text.replace(NBSP, "").replace("%", "").replace("\u2212", "-")
+                       .replace("+", "").replace(",", "."))
+    for m in range(15, 70):
+        for x in range(m + 1):
+            for f in range(0, 1001, 13):
+                share, expected = x / m, f / 1000
+                assert number(format_value(share, "share")) == (
+                    number(format_value(expected, "share"))
+                    + number(format_points(share - expected))), (x, m, expected)
+
+
+def test_rows_that_do_not_add_up_are_said_to_come_from_an_older_database(tmp_path):
+    page = _render(_variant_db(), tmp_path)
+    assert "går inte jämnt ihop" not in page
+    wrong = ("AME_ARB_STUD_6M_AVVIKELSE", "1480", "2023", "TOTAL", "ALLA", None, None, 0.07,
+             -0.01, 0.15, False)
+    page = _render(_variant_db({wrong[:5]: wrong}), tmp_path)
+    assert "går inte jämnt ihop för alla kommuner" in _section(page, '<section id="forvantat"')
+
+
+def test_a_median_not_reached_reads_ej_uppnadd(tmp_path):
+    extra = [
+        ("FS_MEDIAN_MAN", "ALLA", "2023", "TOTAL", "ALLA", 40, 90, 7.0, None, None, False),
+        ("FS_MEDIAN_MAN", "1480", "2023", "TOTAL", "ALLA", 20, 38, None, None, None, False),
+        ("FS_MEDIAN_MAN", "1440", "2023", "TOTAL", "ALLA", None, None, None, None, None, True),
+        ("FS_MEDIAN_MAN", "1480", "2022", "TOTAL", "ALLA", 30, 40, 9.0, None, None, False),
+    ]
+    page = _render(_variant_db(extra=extra, kpis=[MEDIAN]), tmp_path)
+    overview = _section(page, '<section id="oversikt"')
+    assert ('<td class="val" data-kpi="FS_MEDIAN_MAN" data-kommun="1480" data-marker="">'
+            '<span class="v">ej uppnådd</span>') in overview
+    assert ('data-kpi="FS_MEDIAN_MAN" data-kommun="1440" data-marker=""><span class="v">för få'
+            '</span>') in overview
+    assert "inget värde" not in overview
+    detail = _section(page, '<article id="kpi-FS_MEDIAN_MAN" class="kpi">', "</article>")
+    assert f'<th scope="row">Göteborg</th><td>9,0{NBSP}mån (n{NBSP}={NBSP}40)</td><td>ej uppnådd</td>' in detail
+    gaps = [t for t in _charts(page)["kpi-FS_MEDIAN_MAN-total"]["data"]
+            if t.get("mode") == "markers+text" and "Göteborg" in t["y"]]
+    assert gaps[0]["name"].startswith("ej uppnådd")  # the legend says what the circles mean
+    i = gaps[0]["y"].index("Göteborg")
+    assert gaps[0]["text"][i] == "  ej uppnådd"
+    assert "medianen är längre än den tid som har gått" in gaps[0]["hovertext"][i]
+
+
+def test_quarters_without_any_value_give_no_section(tmp_path):
+    """Only a median not reached and suppressed cells in the quarters: nothing to show."""
+    quarters = [("FS_MEDIAN_MAN", k, "2024-Q1", "TOTAL", "ALLA", n, d, None, None, None, s)
+                for k, n, d, s in (("ALLA", 5, 40, False), ("1480", None, None, True))]
+    values = [v for v in VALUES + HEADLINE_VALUES if "-Q" not in v[2]] + quarters
+    con = _db(values=values)
+    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [ARB6, OKAND6, EXPECTED6, DEVIATION6, MEDIAN])
+    page = _render(con, tmp_path)
+    assert '<section id="kvartal"' not in page
+    assert 'href="#kvartal"' not in page
+
+
+def test_quarters_show_the_kpis_that_have_values(tmp_path):
+    extra = [("FS_MEDIAN_MAN", "ALLA", "2024-Q1", "TOTAL", "ALLA", 5, 40, None, None, None, False),
+             ("AME_STARTADE", "1480", "2024-Q1", "TOTAL", "ALLA", 12, None, 12, None, None, False),
+             ("AME_STARTADE", "ALLA", "2024-Q1", "TOTAL", "ALLA", 20, None, 20, None, None, False)]
+    page = _render(_variant_db(extra=extra, kpis=[MEDIAN]), tmp_path)
+    quarters = _section(page, '<section id="kvartal"')
+    tables = re.findall(r'<table class="quarter-table" data-kpi="(\w+)">', quarters)
+    assert tables == ["AME_ARB_STUD_6M", "AME_STARTADE"]  # not the median, never reached
+    assert "inget värde" not in quarters and "ej uppnådd" not in quarters
+
+
+def _coverage_db(as_of: str = "2024-07-31") -> duckdb.DuckDBPyConnection:
+    """Göteborg delivered payments through July, Ale its participants through June."""
+    con = _variant_db()
+    con.execute("update meta.run set as_of = ? where run_id = 'new'", [as_of])
+    con.execute("insert into meta.delivery (delivery_id, path, kommun_kod, system, kind, status, "
+                "period_start, period_end, file_hash) values "
+                "('d5', '1480/procapita/fs_2024.csv', '1480', 'procapita', 'procapita_fs', "
+                "'LOADED', '2024-01-01', '2024-07-01', 'h'), "
+                "('d6', '1440/excel/deltagare_2024.xlsx', '1440', 'excel', 'excel_participants', "
+                "'LOADED', '2024-01-03', '2024-06-20', 'h')")
+    return con
+
+
+def test_data_till_och_med_per_municipality_where_coverage_differs(tmp_path):
+    page = _render(_coverage_db(), tmp_path)
+    header = page[:page.index("</header>")]
+    assert ('Data till och med <strong>2024-06-30</strong> för alla kommuner; längre för '
+            'Göteborg (2024-07-31) (se kommunens sida) · körd 2024-07-01 09:12') in header
+    goteborg = _section(page, 'id="kommun-1480"', "</article>")
+    assert ('<p class="meta data-end">Data till och med <strong>2024-07-31</strong> för '
+            'Göteborg') in goteborg
+    assert "data-end" not in _section(page, 'id="kommun-1440"', "</article>")
+
+
+def test_data_end_is_the_run_date_when_every_municipality_reaches_the_same_month():
+    from utfall.report import data_end
+
+    deliveries = pd.DataFrame({
+        "kommun_kod": ["1480", "1440", "1440", "1402"],
+        "status": ["LOADED", "LOADED", "REJECTED", "LOADED"],
+        "period_end": pd.to_datetime(["2024-06-01", "2024-06-25", "2024-09-30", None])})
+    ends = data_end(deliveries, date(2024, 6, 30))
+    assert ends == {"common": date(2024, 6, 30), "later": [], "own": {}}
+    # never past as_of, even where a file holds a later date
+    assert data_end(deliveries, date(2024, 5, 31))["common"] == date(2024, 5, 31)
+
+
+@pytest.mark.parametrize("message, swedish", [
+    ("replaced by a corrected version of 1480/procapita/fs_2023.csv",
+     "ersatt av en rättad version av 1480/procapita/fs_2023.csv"),
+    ("1480/procapita/fs_2023.csv is no longer in the inbox",
+     "1480/procapita/fs_2023.csv finns inte längre i inkorgen"),
+    ("moved to 1402/excel/lista.xlsx", "flyttad till 1402/excel/lista.xlsx"),
+    ("1480/procapita/x.csv: counts do not reconcile (read 10 != loaded 8 + quarantined 1 + "
+     "skipped 0); nothing loaded", "1480/procapita/x.csv: antalen stämmer inte (lästa 10 ≠ "
+     "inlästa 8 + i karantän 1 + överhoppade 0); inget inläst"),
+    ("1420 is not a municipality code; did you mean 1402 (Partille)?",
+     "1420 är inte en kommunkod; menade du 1402 (Partille)?"),
+    ("Excel is not a system folder; did you mean excel? (folder names are lower case)",
+     "Excel är inte en systemmapp; menade du excel? (mappnamn skrivs med små bokstäver)"),
+    ("1480/procapita/a.txt: no header row with at least two known columns in the first 20 "
+     "lines (headers seen: 'Namn')", "1480/procapita/a.txt: ingen rubrikrad med minst två "
+     "kända kolumner bland de första 20 raderna (rubriker i filen: 'Namn')"),
+    ("b.xlsx: a sheet spans 9 rows x 2 columns, more than 5 cells (limits.sheet_cells): not "
+     "read; save the sheet again with only its used range, or raise the limit in the "
+     "municipality's configuration", "b.xlsx: ett blad med 9 rader x 2 kolumner, fler än 5 "
+     "celler (limits.sheet_cells): inte läst; spara bladet igen med bara det använda området, "
+     "eller höj gränsen i kommunens konfiguration"),
+])
+def test_every_delivery_and_inbox_message_in_swedish(message, swedish):
+    from utfall.report import message_sv
+
+    assert message_sv(message) == swedish
+
+
+@pytest.mark.parametrize("description, swedish", [
+    ("birth_year is not null", "birth_year saknas aldrig"),
+    ("sex is one of K, M", "sex är ett av K, M"),
+    ("every assessed participant is linked to a person_key (unexpected = distinct unlinked "
+     "participant_ref)", "varje bedömd deltagare är kopplad till en person_key (avvikande = "
+     "antal olika participant_ref utan koppling)"),
+    ("start_date between 1990-01-01 and as_of + 1 year (2025-06-30)",
+     "start_date mellan 1990-01-01 och datum för data + 1 år (2025-06-30)"),
+])
+def test_check_descriptions_in_swedish(description, swedish):
+    from utfall.report import check_sv
+
+    assert check_sv(description) == swedish
+
+
+def test_a_replaced_delivery_is_explained_in_swedish(tmp_path):
+    con = _variant_db()
+    con.execute("update meta.delivery set message = 'replaced by a corrected version of "
+                "1480/skapa/bedomningar.csv' where delivery_id = 'd0'")
+    quality = _section(_render(con, tmp_path), '<section id="datakvalitet"')
+    assert "<td>ersatt av en rättad version av 1480/skapa/bedomningar.csv</td>" in quality
+    assert "replaced by" not in quality
+
+
+def test_every_table_scrolls_inside_its_own_box(full_page):
+    """A phone (375 px) never scrolls the page sideways: a wide table scrolls in its box."""
+    tables = full_page.count("<table")
+    assert tables > 10
+    assert len(re.findall(r'<div class="scroll">\s*<table', full_page)) == tables
+
+
+def test_print_is_a4_with_headings_kept_with_their_text():
+    css = (PLOTLY_BASIC.parents[1] / "report.css").read_text(encoding="utf-8")
+    assert "@page { size: A4;" in css
+    assert re.search(r"h1, h2, h3, h4, h5, summary, caption \{ break-after: avoid;", css)
+
+
+def test_each_quarter_table_has_the_quarters_its_kpi_has(tmp_path):
+    """Starts are counted for Q2 already; exits 6 months on are not: no column of "saknas"."""
+    extra = [("AME_STARTADE", k, q, "TOTAL", "ALLA", n, None, n, None, None, False)
+             for k, q, n in (("1480", "2024-Q1", 12), ("1480", "2024-Q2", 9),
+                             ("1480", "2024-Q3", 7), ("ALLA", "2024-Q3", 20))]
+    quarters = _section(_render(_variant_db(extra=extra), tmp_path), '<section id="kvartal"')
+    starts = _section(quarters, 'data-kpi="AME_STARTADE"', "</thead>")
+    assert starts.count('<th scope="col">Kvartal') == 3
+    arb = _section(quarters, 'data-kpi="AME_ARB_STUD_6M"', "</thead>")
+    assert arb.count('<th scope="col">Kvartal') == 2  # Q1 and Q2, not Q3

@@ -24,6 +24,7 @@ has its numbers in a table beside it.
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import functools
 import html
@@ -33,6 +34,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -57,6 +59,8 @@ SUPPRESSED_TEXT = "för få för att visa"
 SUPPRESSED_SHORT = "för få"
 NO_VALUE_TEXT = "inget värde"
 NO_DATA_TEXT = "inga uppgifter"
+# a median (FS_MEDIAN_MAN) published without a value: the Kaplan-Meier curve has not reached one half
+NOT_REACHED_TEXT = "ej uppnådd"
 NOT_YET_TEXT = "—"
 NO_VALUES_NOTE = ("Inga värden: tabellen med publicerade nyckeltal (marts.kpi_published) är "
                   "tom. Det finns ännu inget att jämföra – kontrollera leveranserna under "
@@ -103,6 +107,21 @@ HEADLINE = (
     ("FS_MEDIAN_MAN", "Mediantid med försörjningsstöd"),
 )
 HORIZONS = (6, 3, 12)  # expected against actual: 6 months first, the others folded
+# The quarters of the current year: the headline KPIs first, then those that a young year
+# already has values for (the 6- and 12-month horizons are not mature for its exits yet).
+QUARTER_KPIS = (*(k for k, _ in HEADLINE), "AME_ARB_STUD_3M", "AME_AVSLUT_ARB_STUD",
+                "AME_STARTADE", "AME_AVSLUTADE")
+
+# Above this published share of unknown status (AME_OKAND_{h}M) a status KPI of the same
+# municipality, period and breakdown gets no marker but a note (method.html says why): more
+# unknown than known leaves the share of work or studies anywhere in a range wider than 50
+# percentage points, wider than any difference between municipalities.
+UNKNOWN_THRESHOLD = 0.5
+# The KPIs whose outcome is the status at h (metrics.md): AME_OKAND_{h}M is their unknown part.
+# Counted from the start they have no unknown counterpart in the catalogue yet; one named
+# AME_OKAND_START_{h}M would be used as soon as it is published.
+_STATUS_AT_EXIT = re.compile(r"AME_(?:ARB_STUD|OSUB_ARB_STUD|ARB_STUD_KAND)_(\d+)M(?:_AVVIKELSE)?")
+_STATUS_AT_START = re.compile(r"AME_(?:ARB_STUD|OSUB_ARB_STUD)_START_(\d+)M")
 
 DIMENSIONS = {
     "KON": "Kön",
@@ -146,6 +165,8 @@ REASON_LABELS = {
     "DATE_INVALID": "Ogiltigt datum", "DATE_MISSING": "Datum saknas",
     "DATE_FUTURE": "Datum i framtiden",
     "END_BEFORE_START": "Slutdatum före startdatum", "AMOUNT_INVALID": "Ogiltigt belopp",
+    "AMOUNT_IMPLAUSIBLE": "Orimligt belopp för försörjningsstöd",
+    "NUMBER_IS_PNR": "Ett personnummer i en nummerkolumn (aldrig inläst)",
     "MONTH_INVALID": "Ogiltig månad", "HOUSEHOLD_MISSING": "Hushåll saknas",
     "SCORE_INVALID": "Ogiltig bedömningspoäng", "RATER_INVALID": "Ogiltig bedömare",
 }
@@ -191,6 +212,104 @@ MESSAGE_SV = (
      r"within the first (\d+) rows",
      r"bladet \1 hoppades över: ingen rubrikrad med personnummer och startdatum bland de "
      r"första \2 raderna"),
+    (r"no header row with at least two known columns in the first (\d+) lines \(headers seen: "
+     r"(.*)\)", r"ingen rubrikrad med minst två kända kolumner bland de första \1 raderna "
+     r"(rubriker i filen: \2)"),
+    (r"no line break in its first (\d+) kB \(one line of (.*) MB or more\): not a text export "
+     r"with one row per line", r"ingen radbrytning bland de första \1 kB (en rad på \2 MB eller "
+     r"mer): inte en textexport med en rad per post"),
+    (r"(\d+) of the (\d+) lines below the header do not parse as rows of (\d+) fields "
+     r"separated by (.*) \(first: (.*)\); the file seems damaged or saved with another layout: "
+     r"nothing of it was loaded",
+     r"\1 av de \2 raderna under rubrikraden går inte att läsa som rader med \3 fält åtskilda "
+     r"av \4 (först: \5); filen verkar skadad eller sparad med en annan layout: inget av den "
+     r"lästes in"),
+    (r"the workbook unpacks to more than (\S+) MB \((.*) MB or more; "
+     r"limits.workbook_unpacked_mb\): not read, as a workbook of this size is more likely a "
+     r"damaged or hostile file than an export; raise the limit in the municipality's "
+     r"configuration if it is a real one",
+     r"arbetsboken packas upp till mer än \1 MB (\2 MB eller mer; "
+     r"limits.workbook_unpacked_mb): inte läst, eftersom en så stor arbetsbok snarare är en "
+     r"skadad eller fientlig fil än en export; höj gränsen i kommunens konfiguration om den "
+     r"är äkta"),
+    (r"a sheet (?:declares|spans) (.*) rows x (.*) columns, more than (.*) cells "
+     r"\(limits.sheet_cells\): not read; save the sheet again with only its used range, or "
+     r"raise the limit in the municipality's configuration",
+     r"ett blad med \1 rader x \2 kolumner, fler än \3 celler (limits.sheet_cells): inte läst; "
+     r"spara bladet igen med bara det använda området, eller höj gränsen i kommunens "
+     r"konfiguration"),
+    # why a delivery left the run (utfall.ingest) and what the inbox skipped (utfall.inbox)
+    (r"replaced by a corrected version of (.*)", r"ersatt av en rättad version av \1"),
+    (r"moved to (.*)", r"flyttad till \1"),
+    (r"(.*) is no longer in the inbox", r"\1 finns inte längre i inkorgen"),
+    (r"counts do not reconcile \(read (\d+) != loaded (\d+) \+ quarantined (\d+) \+ skipped "
+     r"(\d+)\); nothing loaded",
+     r"antalen stämmer inte (lästa \1 ≠ inlästa \2 + i karantän \3 + överhoppade \4); "
+     r"inget inläst"),
+    (r"(.*) is not a municipality code; did you mean (.*)\?",
+     r"\1 är inte en kommunkod; menade du \2?"),
+    (r"(.*) is not a municipality code", r"\1 är inte en kommunkod"),
+    (r"(.*) is not a system folder; did you mean (.*)\? \(folder names are lower case\)",
+     r"\1 är inte en systemmapp; menade du \2? (mappnamn skrivs med små bokstäver)"),
+    (r"(.*) is not a system folder; did you mean (.*)\?",
+     r"\1 är inte en systemmapp; menade du \2?"),
+    (r"(.*) is not a system folder: use (.*)", r"\1 är inte en systemmapp: använd \2"),
+    (r"files belong in (.*); move it into its municipality's system folder",
+     r"filer hör hemma i \1; flytta den till kommunens systemmapp"),
+    (r"files belong in (.*); move it into (.*)", r"filer hör hemma i \1; flytta den till \2"),
+    (r"the name is not valid UTF-8 \(shown with (.*)\); rename it",
+     r"namnet är inte giltig UTF-8 (visas med \1); byt namn"),
+    (r"is a link to (.*), which does not exist \(an unmounted share\?\)",
+     r"är en länk till \1, som inte finns (en utdelning som inte är monterad?)"),
+    (r"is a link to a folder that is read already \((.*)\); skipped: remove the link",
+     r"är en länk till en mapp som redan läses (\1); hoppades över: ta bort länken"),
+    (r"is not a regular file \(a pipe or device\); remove it",
+     "är inte en vanlig fil (ett rör eller en enhet); ta bort den"),
+    (r"folder cannot be read \((.*)\); nothing in it is loaded: give utfall read access",
+     r"mappen kan inte läsas (\1); inget i den läses in: ge utfall läsrätt"),
+    (r"(?:file )?cannot be read \((.*)\); give utfall read access",
+     r"kan inte läsas (\1); ge utfall läsrätt"),
+)
+# The descriptions of the data-quality checks (utfall.quality), written in English for the
+# analysts' log; the report says them in Swedish. An unknown one is kept as it is.
+CHECK_SV = (
+    (r"(\w+) is not null", r"\1 saknas aldrig"),
+    (r"(\w+) is unique \(one row per intervention\)", r"\1 är unikt (en rad per insats)"),
+    (r"(\w+) is unique", r"\1 är unikt"),
+    (r"(\w+) is one of (.*) or null \(unmapped\)",
+     r"\1 är ett av \2 eller tomt (utan översättning)"),
+    (r"(\w+) is one of (.*)", r"\1 är ett av \2"),
+    (r"(\w+) between (\S+) and as_of \+ 1 year \((\S+)\)",
+     r"\1 mellan \2 och datum för data + 1 år (\3)"),
+    (r"(\w+) between (\S+) and (\S+)", r"\1 mellan \2 och \3"),
+    (r"end_date is not before start_date", "end_date är inte före start_date"),
+    (r"every assessed participant is linked to a person_key \(unexpected = distinct unlinked "
+     r"participant_ref\)", "varje bedömd deltagare är kopplad till en person_key (avvikande = "
+     "antal olika participant_ref utan koppling)"),
+    (r"no episode overlaps another of the same person, municipality and insats_typ",
+     "ingen insats överlappar en annan för samma person, kommun och insats_typ"),
+    (r"every FS month lies in a month core.fs_coverage covers",
+     "varje månad med försörjningsstöd ligger i en månad som core.fs_coverage täcker"),
+    (r"no row repeats an earlier row in every column but delivery, sheet and row number",
+     "ingen rad upprepar en tidigare rad i alla kolumner utom leverans, blad och radnummer"),
+    (r"every delivery has the columns its system normally carries",
+     "varje leverans har de kolumner som dess system brukar ha"),
+    (r"every field is at least half as often known as in the municipality's earlier "
+     r"deliveries of the same kind", "varje fält är känt minst hälften så ofta som i "
+     "kommunens tidigare leveranser av samma slag"),
+    (r"(.*): no (.*) column \((\w+)\), which its system normally carries; unexpected = rows "
+     r"left without (\w+)", r"\1: ingen kolumn \2 (\3), som systemet brukar ha; avvikande = "
+     r"rader utan \4"),
+    (r"(.*): (\w+) known in (\d+%) of (\d+) rows; the municipality's earlier (\w+) "
+     r"deliveries had it known in (\d+%) \(median\); below (\d+%) of that is a warning",
+     r"\1: \2 känt i \3 av \4 rader; kommunens tidigare leveranser (\5) hade det känt i \6 "
+     r"(median); under \7 av det är en varning"),
+    (r"(.*): (\w+) no column of (\d+) rows; the municipality's earlier (\w+) "
+     r"deliveries had it known in (\d+%) \(median\); below (\d+%) of that is a warning",
+     r"\1: \2 utan kolumn i \3 rader; kommunens tidigare leveranser (\4) hade det känt i "
+     r"\5 (median); under \6 av det är en varning"),
+    (r"rows of the delivery quarantined with reason (\w+)",
+     r"leveransens rader i karantän med orsaken \1"),
 )
 GROUPS = (("AME_", "Arbetsmarknadsinsatser"), ("FS_", "Försörjningsstöd"),
           ("PROG_", "Progression"), ("", "Övriga nyckeltal"))
@@ -325,13 +444,6 @@ def _records(frame: pd.DataFrame, dimension: str | None = None) -> list:
     return list(frame.itertuples(index=False, name="Row"))
 
 
-def _records(frame: pd.DataFrame, dimension: str | None = None) -> list:
-    """Rows as plain tuples: pandas row access is far slower than plotting them."""
-    if dimension is not None:
-        frame = frame[frame["dimension"] == dimension]
-    return list(frame.itertuples(index=False, name="Row"))
-
-
 # ---------------------------------------------------------------------------------------------
 # Names, order and numbers
 
@@ -382,14 +494,21 @@ def format_points(value) -> str:
     """A share difference in percentage points with its sign: +3,2, −1,0 (a real minus)."""
     if _missing(value):
         return "–"
-    text = _decimal(abs(value) * 100)
-    if text == "0,0":
-        return text
-    return ("+" if value > 0 else "\u2212") + text
+    text = _decimal(value * 100)
+    if text.lstrip("-") == "0,0":
+        return "0,0"
+    return "\u2212" + text[1:] if text.startswith("-") else "+" + text
 
 
 def _decimal(x: float, digits: int = 1) -> str:
-    return f"{x:.{digits}f}".replace(".", ",")
+    """Rounded on the decimal value, not the binary one, ties upwards (6,25 reads 6,3 and
+    −0,05 reads −0,0): rounding then commutes with adding a published expected value (three
+    decimals), so expected + difference = actual holds on the page as it does in the table.
+    The 9-digit step drops float noise such as 4.8500000000000005."""
+    exact = Decimal(repr(round(float(x), 9)))
+    ties = ROUND_HALF_UP if exact >= 0 else ROUND_HALF_DOWN
+    rounded = exact.quantize(Decimal(1).scaleb(-digits), rounding=ties)
+    return f"{rounded:.{digits}f}".replace(".", ",")
 
 
 def _missing(x) -> bool:
@@ -422,16 +541,32 @@ def message_sv(message) -> str:
     """A delivery's message in Swedish (the adapters write English, for the log)."""
     if _missing(message):
         return ""
+    # a message of one sentence with "; " inside (the inbox's "…; did you mean …?") is matched
+    # whole; the others are lists of parts ("sheet … skipped; sheet … skipped"), each matched
+    whole = _part_sv(str(message), [p for p in MESSAGE_SV if "; " in p[0]])
+    if whole != str(message):
+        return whole
     return "; ".join(_part_sv(part) for part in str(message).split("; "))
 
 
-def _part_sv(part: str) -> str:
+def _part_sv(part: str, patterns=MESSAGE_SV) -> str:
     # a message may start with the file's path and ": "; the pattern covers the rest
-    for pattern, swedish in MESSAGE_SV:
+    for pattern, swedish in patterns:
         found = re.search(f"(?:^|(?<=: ))(?:{pattern})$", part)
         if found:
             return part[:found.start()] + found.expand(swedish)
     return part
+
+
+def check_sv(description) -> str:
+    """A data-quality check's description in Swedish (utfall.quality writes English)."""
+    if _missing(description):
+        return ""
+    for pattern, swedish in CHECK_SV:
+        found = re.fullmatch(pattern, str(description))
+        if found:
+            return found.expand(swedish)
+    return str(description)
 
 
 def reason_sv(code: str) -> str:
@@ -456,7 +591,7 @@ def _gap_text(row) -> str | None:
     if row.suppressed:
         return SUPPRESSED_TEXT
     if _missing(row.value):
-        return NO_VALUE_TEXT
+        return _no_value(row)[0]
     return None
 
 
@@ -466,7 +601,10 @@ def _hover(label: str, row, unit: str, period) -> str:
     if gap == SUPPRESSED_TEXT:
         return head + f"{SUPPRESSED_TEXT} (för få personer i underlaget)"
     if gap == NO_VALUE_TEXT:
-        return head + "inget värde kunde beräknas (t.ex. medianen nås inte)"
+        return head + "inget värde kunde beräknas"
+    if gap == NOT_REACHED_TEXT:
+        return head + ("ej uppnådd: färre än hälften har lämnat försörjningsstödet under "
+                       "uppföljningen, så medianen är längre än den tid som har gått")
     if gap == NO_DATA_TEXT:
         return head + "inga uppgifter för perioden"
     return head + _value_detail(row, unit)
@@ -516,9 +654,11 @@ def _gap_traces(points: list, unit: str, period) -> list[dict]:
     suppressed = [(label, row) for label, row in points if _gap_text(row) == SUPPRESSED_TEXT]
     other = [(label, row) for label, row in points
              if _gap_text(row) not in (None, SUPPRESSED_TEXT)]
+    # the legend names what the open circles say here ("ej uppnådd" for a median)
+    other_name = " / ".join(sorted({_gap_text(row) for _, row in other}))
     return [_gap_trace(chosen, unit, period, name, symbol) for chosen, name, symbol in (
         (suppressed, SUPPRESSED_TEXT, "diamond-open"),
-        (other, f"{NO_VALUE_TEXT} / {NO_DATA_TEXT}", "circle-open")) if chosen]
+        (other, other_name, "circle-open")) if chosen]
 
 
 def _gap_trace(chosen: list, unit: str, period, name: str, symbol: str) -> dict:
@@ -680,10 +820,12 @@ def _audit(con) -> dict | None:
 
 
 def _checks(con) -> pd.DataFrame:
-    return con.execute(
+    checks = con.execute(
         "select kommun_kod, table_name, check_name, description, severity, rows_checked, "
         "unexpected, passed, error from meta.quality_check where check_name not like 'quarantine_%' "
         "order by passed, severity, kommun_kod, table_name, check_name").df()
+    # said in Swedish where it is read, so that every table that shows a check says it so
+    return checks.assign(description=checks["description"].map(check_sv))
 
 
 def _latest_run(con) -> dict | None:
@@ -781,6 +923,7 @@ class Cell:
     sr: str = ""  # what a screen reader says beside the text
     alla: str = ""  # Alla kommuner's value, where the cell sits beside it
     footnote: bool = False
+    note: str = ""  # a plain note shown under the value: why it is not compared
 
 
 MARKER_SYMBOL = {"over": "▲", "under": "▼"}
@@ -817,7 +960,44 @@ class Index:
         return self.rows.get((kpi_id, kommun, period))
 
 
-def _value_cell(row, kpi: dict, alla=None, short: bool = False) -> Cell:
+def unknown_kpi(kpi_id: str) -> str | None:
+    """The KPI that holds the unknown part of a status KPI's outcome, None for other KPIs."""
+    if found := _STATUS_AT_EXIT.fullmatch(kpi_id):
+        return f"AME_OKAND_{found.group(1)}M"
+    if found := _STATUS_AT_START.fullmatch(kpi_id):
+        return f"AME_OKAND_START_{found.group(1)}M"
+    return None
+
+
+class UnknownStatus:
+    """The published shares of unknown status, by KPI, municipality, period and breakdown: a
+    status KPI is not compared where its unknown part is above UNKNOWN_THRESHOLD."""
+
+    def __init__(self, *frames: pd.DataFrame | None):
+        self.shares = {}
+        for frame in frames:
+            if frame is None or frame.empty:
+                continue
+            for r in _records(frame[frame["kpi_id"].str.startswith("AME_OKAND_")]):
+                if not r.suppressed and not _missing(r.value):
+                    key = (r.kpi_id, r.kommun_kod, r.period, r.dimension, r.dimension_value)
+                    self.shares[key] = r.value
+
+    def above(self, kpi_id: str, row) -> float | None:
+        """The unknown share of row's units when it is above the threshold, else None."""
+        okand = unknown_kpi(kpi_id)
+        if okand is None or row is None:
+            return None
+        share = self.shares.get((okand, row.kommun_kod, row.period, row.dimension,
+                                 row.dimension_value))
+        return share if share is not None and share > UNKNOWN_THRESHOLD else None
+
+
+NO_UNKNOWN = UnknownStatus()
+
+
+def _value_cell(row, kpi: dict, alla=None, short: bool = False,
+                unknown: UnknownStatus = NO_UNKNOWN) -> Cell:
     unit = kpi["unit"]
     cell = Cell("", kpi["kpi_id"], "" if row is None else row.kommun_kod)
     if row is None:
@@ -826,19 +1006,52 @@ def _value_cell(row, kpi: dict, alla=None, short: bool = False) -> Cell:
         cell.text = SUPPRESSED_SHORT if short else SUPPRESSED_TEXT
         cell.sr = "för få personer i underlaget för att visa"
     elif _missing(row.value):
-        cell.text, cell.sr = NO_VALUE_TEXT, "inget värde kunde beräknas"
+        cell.text, cell.sr = _no_value(row)
     else:
         cell.text = format_value(row.value, unit)
         cell.marker = compare_with_alla(row, alla)
+        _unknown_note(cell, row, alla, unknown)
     if cell.marker:
         cell.tone = _tone(cell.marker, kpi.get("higher_is_better"))
         cell.sr = _marker_words(cell.marker, cell.tone)
     return cell
 
 
+def _no_value(row) -> tuple[str, str]:
+    """The text and screen-reader words of a published row without a value."""
+    if _is_median(row):
+        return NOT_REACHED_TEXT, "medianen är inte uppnådd: färre än hälften har lämnat stödet"
+    return NO_VALUE_TEXT, "inget värde kunde beräknas"
+
+
+def _is_median(row) -> bool:
+    # a Kaplan-Meier median is null, unsuppressed, exactly when the curve never reaches 0.5
+    return "MEDIAN" in str(getattr(row, "kpi_id", ""))
+
+
+def _whole_percent(share: float) -> str:
+    return f"{round(share * 100)}\u00a0%"
+
+
+def _unknown_note(cell: Cell, row, alla, unknown: UnknownStatus) -> None:
+    """No marker where the status is mostly unknown, the municipality's or the region's: a
+    data-quality finding, not a result. The note says so in place of the marker."""
+    own, region = unknown.above(cell.kpi_id, row), unknown.above(cell.kpi_id, alla)
+    if own is not None:  # said wherever the value is shown: it is the municipality's finding
+        cell.note = f"status okänd för {format_value(own, 'share')}"
+    elif region is not None and cell.marker:  # said only where a marker is held back
+        cell.note = f"jämförs inte: status okänd för {format_value(region, 'share')} i {ALLA_NAME}"
+    else:
+        return
+    cell.marker, cell.sr = "", ""  # the note is visible text: read out as it is
+
+
 def compare_with_alla(row, alla) -> str:
     """"over" when the municipality's 95 % interval lies wholly above the value of all
-    municipalities together, "under" when wholly below, else "" (also without an interval)."""
+    municipalities together, "under" when wholly below, else "" (also without an interval).
+    The interval is the published one (ci_low, ci_high of marts.kpi_published): noise-aware, it
+    allows for the perturbation too (metrics.md "Disclosure control"). It is never recomputed
+    here from the perturbed counts, which would leave the noise out."""
     if row is None or alla is None or row.kommun_kod == ALLA or row.suppressed or alla.suppressed:
         return ""
     if _missing(alla.value) or _missing(row.ci_low) or _missing(row.ci_high):
@@ -877,7 +1090,8 @@ def _kommun_codes(data: ReportData) -> list[str]:
     return [c for c in order_kommuner(codes) if c != ALLA]
 
 
-def _overview(idx: Index, kpis: dict, codes: list[str], year) -> dict:
+def _overview(idx: Index, kpis: dict, codes: list[str], year,
+              unknown: UnknownStatus = NO_UNKNOWN) -> dict:
     columns = [{"kpi_id": k, "heading": heading, "present": k in kpis, "anchor": _anchor(k),
                 "title": kpis[k]["title_sv"] if k in kpis else heading} for k, heading in HEADLINE]
     rows = []
@@ -890,47 +1104,74 @@ def _overview(idx: Index, kpis: dict, codes: list[str], year) -> dict:
                 continue
             kpi = kpis[col["kpi_id"]]
             cells.append(_value_cell(idx.get(col["kpi_id"], code, year), kpi,
-                                     idx.get(col["kpi_id"], ALLA, year), short=True))
+                                     idx.get(col["kpi_id"], ALLA, year), short=True,
+                                     unknown=unknown))
             cells[-1].kommun = code
         rows.append({"code": code, "name": kommun_name(code), "cells": cells,
                      "anchor": None if code == ALLA else _kommun_anchor(code)})
     return {"year": year, "columns": columns, "rows": rows,
-            "missing": [c for c in columns if not c["present"]]}
+            "missing": [c for c in columns if not c["present"]],
+            "threshold": _whole_percent(UNKNOWN_THRESHOLD)}
 
 
-def _expected(idx: Index, kpis: dict, codes: list[str], year) -> dict:
+def _expected(idx: Index, kpis: dict, codes: list[str], year,
+              unknown: UnknownStatus = NO_UNKNOWN) -> dict:
     sections = []
     for h in HORIZONS:
         actual, expected = f"AME_ARB_STUD_{h}M", f"AME_ARB_STUD_{h}M_FORVANTAT"
         deviation = f"AME_ARB_STUD_{h}M_AVVIKELSE"
         if expected not in kpis or deviation not in kpis:
             continue
-        rows = [_expected_row(idx, kpis, code, year, actual, expected, deviation) for code in codes]
+        rows = [_expected_row(idx, kpis, code, year, (actual, expected, deviation), unknown)
+                for code in codes]
         sections.append({"h": h, "open": h == HORIZONS[0], "rows": rows,
+                         "adds_up": all(r["adds_up"] for r in rows),
                          "title": f"I arbete eller studier {h} månader efter avslut"})
     return {"year": year, "sections": sections, "sentences": EXPECTED_SENTENCES}
 
 
-def _expected_row(idx, kpis, code, year, actual, expected, deviation) -> dict:
+def _expected_row(idx, kpis, code, year, ids, unknown: UnknownStatus) -> dict:
+    """Actual (the published share of AME_ARB_STUD_{h}M), expected and their difference: the
+    published rows are derived so that expected + difference = actual (metrics.md)."""
+    actual, expected, deviation = ids
     share = {"kpi_id": actual, "unit": "share", "higher_is_better": True}
     own = idx.get(actual, code, year)
     exp_row, dev_row = idx.get(expected, code, year), idx.get(deviation, code, year)
+    return {"code": code, "name": kommun_name(code), "anchor": _kommun_anchor(code),
+            "actual": _value_cell(own, kpis.get(actual, share), short=True),
+            "expected": _value_cell(exp_row, {**kpis[expected], "unit": "share"}, short=True),
+            "deviation": _deviation_cell(dev_row, deviation, code, unknown),
+            "interval": _deviation_interval(dev_row), "adds_up": _adds_up(own, exp_row, dev_row)}
+
+
+def _deviation_cell(dev_row, deviation: str, code: str, unknown: UnknownStatus) -> Cell:
     dev = Cell("saknas", deviation, code, sr=NO_DATA_TEXT)
-    interval = ""
     if dev_row is not None and dev_row.suppressed:
         dev.text, dev.sr = "för få (under 15 avslut)", "för få avslut för att jämföra"
     elif dev_row is not None and not _missing(dev_row.value):
         dev.text, dev.sr = format_points(dev_row.value), "procentenheter"
-        interval = f"{format_points(dev_row.ci_low)} till {format_points(dev_row.ci_high)}"
         dev.marker = _deviation_marker(dev_row)
-        if dev.marker:
-            dev.tone = "better" if dev.marker == "over" else "worse"
-            dev.sr = ("procentenheter, tydligt " + ("bättre" if dev.marker == "over" else "sämre")
-                      + " än förväntat")
-    return {"code": code, "name": kommun_name(code), "anchor": _kommun_anchor(code),
-            "actual": _value_cell(own, kpis.get(actual, share), short=True),
-            "expected": _value_cell(exp_row, {**kpis[expected], "unit": "share"}, short=True),
-            "deviation": dev, "interval": interval}
+        _unknown_note(dev, dev_row, None, unknown)
+    if dev.marker:
+        dev.tone = "better" if dev.marker == "over" else "worse"
+        dev.sr = ("procentenheter, tydligt " + ("bättre" if dev.marker == "over" else "sämre")
+                  + " än förväntat")
+    return dev
+
+
+def _deviation_interval(dev_row) -> str:
+    if dev_row is None or dev_row.suppressed or _missing(dev_row.value):
+        return ""
+    return f"{format_points(dev_row.ci_low)} till {format_points(dev_row.ci_high)}"
+
+
+def _adds_up(own, exp_row, dev_row) -> bool:
+    """Whether actual = expected + difference holds for the published rows (a database built
+    before they were derived from the published share does not; the page then says so)."""
+    rows = (own, exp_row, dev_row)
+    if any(r is None or r.suppressed or _missing(r.value) for r in rows):
+        return True
+    return abs(own.value - exp_row.value - dev_row.value) < 1e-6
 
 
 def _deviation_marker(row) -> str:
@@ -940,33 +1181,45 @@ def _deviation_marker(row) -> str:
     return "over" if row.ci_low > 0 else "under" if row.ci_high < 0 else ""
 
 
-def _quarters(data: ReportData, kpis: dict, as_of: date | None) -> dict | None:
+def _quarters(data: ReportData, kpis: dict, as_of: date | None,
+              unknown: UnknownStatus = NO_UNKNOWN) -> dict | None:
+    """The quarters of the current year: only the KPIs that have a value in some quarter, and
+    no section at all when none has (a table of "för få" or "inget värde" tells nothing)."""
     frame = data.quarters
     if frame is None or frame.empty:
         return None
     years = sorted({p[:4] for p in frame["period"]})
     year = str(as_of.year) if as_of is not None and str(as_of.year) in years else years[-1]
     frame = frame[frame["period"].str.startswith(f"{year}-")]
+    shown = frame[frame["kpi_id"].isin([k for k in QUARTER_KPIS if k in kpis])
+                  & ~frame["suppressed"].astype(bool) & frame["value"].notna()]
+    if shown.empty:
+        return None
     idx = Index(frame)
-    periods = sorted(set(frame["period"]))
-    tables = []
-    for kpi_id, _ in HEADLINE:
-        if kpi_id not in kpis or not (frame["kpi_id"] == kpi_id).any():
-            continue
-        codes = order_kommuner(set(frame.loc[frame["kpi_id"] == kpi_id, "kommun_kod"]))
-        rows = [{"name": kommun_name(c), "code": c,
-                 "cells": [_value_cell(idx.get(kpi_id, c, p), kpis[kpi_id],
-                                       idx.get(kpi_id, ALLA, p), short=True) for p in periods]}
-                for c in codes]
-        tables.append({"kpi_id": kpi_id, "title": kpis[kpi_id]["title_sv"], "rows": rows})
-    heads = [f"Kvartal {p[-1]}" for p in periods]
-    return {"year": year, "periods": heads, "tables": tables,
+    tables = [_quarter_table(frame, idx, kpis[k], unknown)
+              for k in QUARTER_KPIS if (shown["kpi_id"] == k).any()]
+    return {"year": year, "tables": tables,
             "partial": as_of is not None and str(as_of.year) == year and as_of.month < 12,
             "as_of": as_of}
 
 
+def _quarter_table(frame: pd.DataFrame, idx: Index, kpi: dict, unknown: UnknownStatus) -> dict:
+    """One KPI's quarters: those it has rows for (a quarter whose horizon has not passed has
+    none); a quarter whose rows are all "för få" stays, it says that the quarter was counted."""
+    kpi_id = kpi["kpi_id"]
+    own = frame[frame["kpi_id"] == kpi_id]
+    periods = sorted(set(own["period"]))
+    rows = [{"name": kommun_name(c), "code": c,
+             "cells": [_value_cell(idx.get(kpi_id, c, p), kpi, idx.get(kpi_id, ALLA, p),
+                                   short=True, unknown=unknown) for p in periods]}
+            for c in order_kommuner(set(own["kommun_kod"]))]
+    return {"kpi_id": kpi_id, "title": kpi["title_sv"], "rows": rows,
+            "periods": [f"Kvartal {p[-1]}" for p in periods]}
+
+
 def _kommun_pages(data: ReportData, idx: Index, kpis: dict, codes: list[str], year,
-                  charts: Charts) -> list[dict]:
+                  charts: Charts, unknown: UnknownStatus = NO_UNKNOWN,
+                  data_end: dict | None = None) -> list[dict]:
     headline = [k for k, _ in HEADLINE if k in kpis]
     years = sorted(set(data.values["period"]))
     yearly = data.values[data.values["kpi_id"].isin(headline)]
@@ -974,27 +1227,33 @@ def _kommun_pages(data: ReportData, idx: Index, kpis: dict, codes: list[str], ye
     broken = yearly[(yearly["dimension"] != "TOTAL") & (yearly["period"] == year)]
     by_kommun = {c: f for c, f in broken.groupby("kommun_kod")}
     alla = by_kommun.get(ALLA)
-    return [_kommun_page(data, idx, kpis, code, headline, years, year, total,
-                         by_kommun.get(code), alla, charts) for code in codes]
+    ends = (data_end or {}).get("own", {})
+    pages = []
+    for code in codes:
+        page = _kommun_page(data, idx, kpis, code, headline, years, year, total,
+                            by_kommun.get(code), alla, charts, unknown)
+        pages.append({**page, "data_end": ends.get(code)})
+    return pages
 
 
 def _kommun_page(data, idx, kpis, code, headline, years, year, total, broken, alla,
-                 charts) -> dict:
+                 charts, unknown: UnknownStatus = NO_UNKNOWN) -> dict:
     rows = []
     for kpi_id in headline:
-        cells = [_beside_alla(idx.get(kpi_id, code, y), idx.get(kpi_id, ALLA, y), kpis[kpi_id])
-                 for y in years]
+        cells = [_beside_alla(idx.get(kpi_id, code, y), idx.get(kpi_id, ALLA, y), kpis[kpi_id],
+                              unknown) for y in years]
         if any(c.text != "saknas" for c in cells):
             rows.append({"kpi_id": kpi_id, "title": kpis[kpi_id]["title_sv"], "cells": cells})
     return {"code": code, "name": kommun_name(code), "anchor": _kommun_anchor(code),
             "years": years, "rows": rows, "year": year,
             "chart": _kommun_chart(total, kpis, headline, code, charts),
-            "breakdowns": _kommun_breakdowns(broken, alla, kpis, headline, data.breakdown_order),
+            "breakdowns": _kommun_breakdowns(broken, alla, kpis, headline, data.breakdown_order,
+                                             unknown),
             "quality": _kommun_quality(data, code)}
 
 
-def _beside_alla(own, alla, kpi: dict) -> Cell:
-    cell = _value_cell(own, kpi, alla)
+def _beside_alla(own, alla, kpi: dict, unknown: UnknownStatus = NO_UNKNOWN) -> Cell:
+    cell = _value_cell(own, kpi, alla, unknown=unknown)
     if alla is not None:
         cell.alla = _value_cell(alla, kpi).text
     return cell
@@ -1013,7 +1272,8 @@ def _kommun_chart(total: pd.DataFrame, kpis: dict, headline: list[str], code: st
 
 
 def _kommun_breakdowns(own: pd.DataFrame | None, alla: pd.DataFrame | None, kpis: dict,
-                       headline: list[str], order: dict) -> dict | None:
+                       headline: list[str], order: dict,
+                       unknown: UnknownStatus = NO_UNKNOWN) -> dict | None:
     if own is None or own.empty:
         return None
     order = order or {d: list(VALUE_LABELS.get(d, {})) for d in DIMENSIONS}
@@ -1027,7 +1287,7 @@ def _kommun_breakdowns(own: pd.DataFrame | None, alla: pd.DataFrame | None, kpis
                           order.get(dim, []))
         for i, value in enumerate(values):
             cells = [_beside_alla(mine.get((k, dim, value)), region.get((k, dim, value)),
-                                  kpis[k]) for k in columns]
+                                  kpis[k], unknown) for k in columns]
             rows.append({"dimension": DIMENSIONS.get(dim, dim) if i == 0 else "",
                          "span": len(values) if i == 0 else 0,
                          "value": VALUE_LABELS.get(dim, {}).get(value, value), "cells": cells})
@@ -1288,6 +1548,30 @@ def _header(run: dict | None) -> dict:
             "demo": run.get("key_label") == "DEMO"}
 
 
+def data_end(deliveries: pd.DataFrame, as_of: date | None) -> dict:
+    """How far each municipality's data goes: the end of the last month its loaded deliveries
+    cover (meta.delivery.period_end; a payment file's last covered month), never past as_of.
+    The header gives the date every municipality has reached, and names the ones that go
+    further; a municipality's page gives its own date where it differs from the header's."""
+    ends = _delivered_until(deliveries, as_of)
+    common = min(ends.values()) if len(set(ends.values())) > 1 else as_of
+    later = [{"name": kommun_name(c), "end": ends[c]} for c in order_kommuner(ends)
+             if ends[c] > common]
+    own = {c: end for c, end in ends.items() if end != common}
+    return {"common": common, "later": later, "own": own}
+
+
+def _delivered_until(deliveries: pd.DataFrame, as_of: date | None) -> dict[str, date]:
+    loaded = deliveries[(deliveries["status"] == "LOADED") & deliveries["period_end"].notna()
+                        & deliveries["kommun_kod"].notna()]
+    ends = {}
+    for code, last in loaded.groupby("kommun_kod")["period_end"].max().items():
+        last = _as_date(last)
+        end = date(last.year, last.month, calendar.monthrange(last.year, last.month)[1])
+        ends[code] = min(end, as_of) if as_of is not None else end
+    return ends
+
+
 def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
     """The whole page as text: the view of `data` that the templates lay out."""
     as_of = _as_date((data.run or {}).get("as_of"))
@@ -1298,6 +1582,8 @@ def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
     codes = _kommun_codes(data)
     headline = data.values[data.values["kpi_id"].isin([k for k, _ in HEADLINE])]
     year = chart_year(set(headline["period"]) or set(data.values["period"]), as_of)
+    unknown = UnknownStatus(data.values, data.quarters)
+    ends = data_end(data.deliveries, as_of)
     context = {
         "title": TITLE, "header": header, "demo_banner": DEMO_BANNER,
         "audit_banner": AUDIT_FAILED_BANNER if (data.audit or {}).get("safe") is False else None,
@@ -1305,10 +1591,11 @@ def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
         "alla_name": ALLA_NAME, "suppressed_text": SUPPRESSED_TEXT,
         "perturbation": PERTURBATION_SENTENCE, "no_values_note": NO_VALUES_NOTE,
         "empty": data.values.empty, "min_cell": min_cell, "symbols": MARKER_SYMBOL,
-        "overview": _overview(idx, kpis, codes, year),
-        "expected": _expected(idx, kpis, codes, year),
-        "quarters": _quarters(data, kpis, as_of),
-        "kommuner": _kommun_pages(data, idx, kpis, codes, year, charts),
+        "data_end": ends, "unknown_threshold": _whole_percent(UNKNOWN_THRESHOLD),
+        "overview": _overview(idx, kpis, codes, year, unknown),
+        "expected": _expected(idx, kpis, codes, year, unknown),
+        "quarters": _quarters(data, kpis, as_of, unknown),
+        "kommuner": _kommun_pages(data, idx, kpis, codes, year, charts, unknown, ends),
         "groups": _kpi_groups(data, as_of, charts),
         "quality": _quality(data),
         "kpis": data.kpis.to_dict("records"),
