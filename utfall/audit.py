@@ -2,11 +2,17 @@
 
 The intruder knows the rules of metrics.md "Disclosure control": every published count p of a set
 of units is max(0, x + d) with |d| <= 8, so the true size x lies in [p - 8, p + 8] (and x >= 1 when
-p > 0, x <= 8 when p = 0); a suppressed row says p(D) < min_cell (a share: p(D) < 2 * min_cell);
-a TOTAL row exists only where the exact table has at least one unit. Every relation a reader can
-use between cells is a linear constraint on the true sizes of the unit sets (breakdowns and their
-total, quarters and their year, municipalities and ALLA, KPIs sharing a cohort, subsets). The
-narrowest range [lo, hi] of each small or suppressed count is the minimum and maximum of its
+p > 0, x <= 8 when p = 0); a suppressed row says p(D) < its threshold (a count min_cell, a mean or
+median g = 2 min_cell + 8, a share the either/or of its rule); a TOTAL row exists only where the
+exact table has at least one unit. Every relation a reader can use between cells is a linear
+constraint on whole numbers (build()): the true sizes of the unit sets and the month sums of means
+(breakdowns and their total, quarters and their year, municipalities and ALLA, KPIs sharing a
+cohort, subsets, sets that maturity or proved FS coverage make the same set), rounded means as
+intervals on sums (exact means of the old rule as ratios), what a breakdown's definition says
+about a mean's months, and the expected values (under the old rule, F + A = O / n exactly). Which
+rule a table follows is read from the table itself (_Rules). Integrality can pin what the
+relaxation leaves wide (a size that must be a multiple of 7): refine_exact and exact_range solve
+MILPs where it can. The narrowest range [lo, hi] of each small or suppressed count is the minimum and maximum of its
 variable over that linear programme (solved with HiGHS through scipy), one programme per
 connected component of the constraint graph (in practice: a cohort family and a year).
 
@@ -23,20 +29,25 @@ the true counts 1..min_cell-1, beside guessing the published count and guessing 
 
 from __future__ import annotations
 
+import calendar
+import itertools
 import json
 import math
 import os
 import re
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import date
+from fractions import Fraction
 from pathlib import Path
 
 import duckdb
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from utfall import audit_engine
 
 NOISE = 8  # the noise lies in -8..8
 EPS = 1e-6
@@ -97,6 +108,8 @@ def set_name(kpi_id: str, role: str, kommun: str) -> str:
         return f"MATURE_{m[2]}" if role == "D" else f"{m[1]}_{m[2]}"
     if kpi_id == "AME_AVSLUTADE" or (kpi_id == "AME_AVSLUT_ARB_STUD" and role == "D"):
         return "AVSLUT"
+    if kpi_id == "AME_ATERKOMST_12M" and role == "D":
+        return "MATURE_12"  # mature for returns: add_months(exit, 12) <= as_of, as at h = 12
     if kpi_id in ("FS_LANGVARIGT", "FS_MYCKET_LANGVARIGT") and role == "D" and kommun != "ALLA":
         return "FSPOP"  # adults with FS in any month of Y: the same people in a municipality
     return f"{kpi_id}.{role}"
@@ -251,23 +264,36 @@ def _sv_int(n: int) -> str:
 
 
 class _Model:
-    """The unit-set variables, their bounds and the linear relations between them."""
+    """The unit-set variables, their bounds and the linear relations between them.
+
+    Every variable is a whole number (`integer`): the true size of a unit set, a month sum of a
+    mean, or a binary that picks one side of a decision rule's either/or (`either_or` lists the
+    binaries of one rule together, so that _truth can give them the values the truth implies)."""
 
     def __init__(self) -> None:
         self.index: dict[tuple, int] = {}
         self.keys: list[tuple] = []
         self.lb: list[float] = []
         self.ub: list[float] = []
+        self.integer: list[bool] = []
         self.cons: dict[tuple, tuple] = {}  # canonical key -> (coefs, sense, rhs)
         self.published: dict[int, float] = {}  # variable -> its published (uncapped) count
+        self.either_or: list[tuple[int, ...]] = []
+        self.structural: set[int] = set()  # sets empty by definition: no disclosure to pin them
 
-    def var(self, key: tuple) -> int:
+    def var(self, key: tuple, integer: bool = True) -> int:
         i = self.index.get(key)
         if i is None:
             i = self.index[key] = len(self.lb)
             self.keys.append(key)
             self.lb.append(0.0)
             self.ub.append(math.inf)
+            self.integer.append(integer)
+        return i
+
+    def binary(self, key: tuple) -> int:
+        i = self.var(key)
+        self.bound(i, 0.0, 1.0)
         return i
 
     def bound(self, i: int, lo: float | None = None, hi: float | None = None) -> None:
@@ -283,6 +309,12 @@ class _Model:
         key = (tuple(sorted(coefs.items())), sense, rhs)
         self.cons.setdefault(key, (coefs, sense, rhs))
 
+    def empty(self, i: int | None) -> None:
+        """A set that is empty by the definitions (or by proved coverage): 0, and no target."""
+        if i is not None:
+            self.bound(i, hi=0.0)
+            self.structural.add(i)
+
 
 def _count_bounds(p: float, noise: int, capped: bool = False) -> tuple[float, float]:
     """The true size's range from a published count p (capped: p is min(p(N), p(D)) = p(D))."""
@@ -292,9 +324,133 @@ def _count_bounds(p: float, noise: int, capped: bool = False) -> tuple[float, fl
 
 
 def _load(con, table: str, with_suppressed: bool):
+    """Rows (key, numerator, denominator[, suppressed], value)."""
     cols = ("kpi_id, kommun_kod, period, period_type, dimension, dimension_value, numerator, "
-            "denominator" + (", suppressed" if with_suppressed else ""))
+            "denominator" + (", suppressed" if with_suppressed else "") + ", value")
     return con.execute(f"select {cols} from {table}").fetchall()
+
+
+def _as_of(con) -> date | None:
+    """The run's as_of (the report prints it): a reader knows which exits are mature."""
+    try:
+        row = con.execute("select as_of from meta.run where as_of is not null "
+                          "order by finished_at desc nulls last limit 1").fetchone()
+    except duckdb.Error:
+        return None
+    return row[0] if row else None
+
+
+def _basis(con) -> dict[str, str]:
+    try:
+        return dict(con.execute("select kpi_id, cohort_basis from marts.kpi").fetchall())
+    except duckdb.Error:
+        return {}
+
+
+def _months(period: str) -> tuple[int, int]:
+    """The first and last month of a period, as year * 12 + month - 1."""
+    y = int(period[:4])
+    if "-Q" in period:
+        q = int(period[-1])
+        return y * 12 + 3 * (q - 1), y * 12 + 3 * q - 1
+    return y * 12, y * 12 + 11
+
+
+def _month_end(m: int) -> date:
+    y, mo = divmod(m, 12)
+    return date(y, mo + 1, calendar.monthrange(y, mo + 1)[1])
+
+
+def _exact_ratio(value: float, most: float) -> tuple[int, int] | None:
+    """(a, b): the fraction a/b with b <= most that the double `value` is, or None. Two fractions
+    with denominators up to 1e5 differ by at least 1e-10, and the double of a/b lies within 1e-15
+    of it, so the nearest such fraction is the one the table computed; a value farther than 1e-11
+    from every such fraction was not computed that way and says nothing here."""
+    if value is None or not math.isfinite(most) or most > 1e5:
+        return None
+    f = Fraction(value).limit_denominator(max(1, int(most)))
+    if abs(float(f) - value) > 1e-11:
+        return None
+    return f.numerator, f.denominator
+
+
+def _is_multiple(value: float, step: float) -> bool:
+    return abs(value / step - round(value / step)) < 1e-6
+
+
+@dataclass
+class _Rules:
+    """Which revision of metrics.md the table follows, as a reader can tell from the table itself.
+    Each flag is set only by something the revised rule never publishes, so a table that shows
+    neither reading is read the revised way, whose facts also hold under the old rule: sound."""
+    exact_means: bool = False     # a mean that is no multiple of 0.1: every mean is S / |D| exactly
+    small_means: bool = False     # a mean published below g: suppressed ones are below min_cell
+    small_medians: bool = False   # a median published below g: suppressed ones are below min_cell
+    exact_expected: bool = False  # expected values F + A = O / n exactly, decided on the exact n
+
+
+class _Table:
+    """The published table as a reader holds it, and the model being built from it."""
+
+    def __init__(self, rows, units, basis, as_of, min_cell, noise):
+        self.model = _Model()
+        self.min_cell, self.noise, self.as_of = min_cell, noise, as_of
+        self.g = 2 * min_cell + 8  # means and medians are published from p(D) >= g
+        self.basis = basis
+        self.present: dict[tuple, tuple] = {}
+        self.expected: dict[tuple, dict] = defaultdict(dict)  # (h, kommun, year) -> F/A row
+        for r in rows:
+            kind = kpi_kind(r[0], units.get(r[0]))
+            if kind is not None:
+                self.present[r[:6]] = (kind, r)
+            elif r[0].endswith(("_FORVANTAT", "_AVVIKELSE")) and r[4] == "TOTAL":
+                h = int(HORIZON_KPI.match(r[0])[2])
+                self.expected[(h, r[1], r[2])][r[0][-9]] = r  # F(ORVANTAT) or A(VVIKELSE)
+        self.kinds = {k[0]: kind for k, (kind, _) in self.present.items()}
+        self.roles = {kpi: {"count": ("D",), "mean": ("D", "S")}.get(kind, ("D", "N"))
+                      for kpi, kind in self.kinds.items() if kind != "kand"}
+        self.targets: dict[tuple, Target] = {}
+        self.rules = self._rules()
+
+    def v(self, kpi, role, kommun, period, ptype, dim, val):
+        """The variable of a KPI's D, N or S in a published cell (None: no such row)."""
+        if (kpi, kommun, period, ptype, dim, val) not in self.present:
+            return None
+        return self.model.var((set_name(kpi, role, kommun), kommun, period, ptype, dim, val))
+
+    def set_var(self, name, kommun, period, ptype, dim, val):
+        """The variable of a unit set in a cell, when some published row counts it."""
+        return self.model.index.get((name, kommun, period, ptype, dim, val))
+
+    def target(self, coefs, label, published):
+        key = tuple(sorted(coefs.items()))
+        t = self.targets.get(key)
+        if t is None:
+            self.targets[key] = Target([label], dict(coefs), published)
+        else:
+            t.rows.append(label)
+
+    def _rules(self) -> _Rules:
+        rules = _Rules()
+        for kind, r in self.present.values():
+            den, suppressed, value = r[7], r[8], r[9]
+            if kind == "mean" and not suppressed and den is not None:
+                rules.small_means |= den < self.g
+                rules.exact_means |= value is not None and not _is_multiple(value, 0.1)
+            if kind == "median" and not suppressed and den is not None:
+                rules.small_medians |= den < self.g
+        rules.exact_expected = any(self._old_expected(k) for k in self.expected)
+        return rules
+
+    def _old_expected(self, key) -> bool:
+        """F + A is not the published share s, or F has more than three decimals: the old rule."""
+        h, kommun, year = key
+        f, a = self.expected[key].get("F"), self.expected[key].get("A")
+        if f is None or a is None or f[8] or a[8] or f[9] is None or a[9] is None:
+            return False
+        share = self.present.get((f"AME_ARB_STUD_{h}M", kommun, year, "YEAR", "TOTAL", "ALLA"))
+        s = None if share is None or share[1][8] else share[1][9]
+        return s is None or abs(f[9] + a[9] - s) > 1e-9 or not _is_multiple(f[9], 0.001)
 
 
 def build(con, min_cell: int = 5, noise: int = NOISE):
@@ -307,80 +463,110 @@ def build(con, min_cell: int = 5, noise: int = NOISE):
         units = dict(con.execute("select kpi_id, unit from marts.kpi").fetchall())
     except duckdb.Error:
         units = {}
-    model = _Model()
-    present: dict[tuple, tuple] = {}
-    for r in rows:
-        kind = kpi_kind(r[0], units.get(r[0]))
-        if kind is not None:
-            present[r[:6]] = (kind, r)
+    t = _Table(rows, units, _basis(con), _as_of(con), min_cell, noise)
+    for key, (kind, r) in t.present.items():
+        _row_facts(t, key, kind, r)
+    _sum_relations(t)
+    _kpi_relations(t)
+    _mean_facts(t)
+    _definition_facts(t)
+    _same_sets(t)
+    _expected_facts(t)
+    targets = [x for x in t.targets.values() if not set(x.coefs) <= t.model.structural]
+    return t.model, targets, rows, t.present, units
 
-    def v(kpi, role, kommun, period, ptype, dim, val):
-        if (kpi, kommun, period, ptype, dim, val) not in present:
-            return None
-        return model.var((set_name(kpi, role, kommun), kommun, period, ptype, dim, val))
 
-    kinds = {k[0]: kind for k, (kind, _) in present.items()}
-    roles = {kpi: (("D",) if kind in ("count", "mean") else ("D", "N"))
-             for kpi, kind in kinds.items() if kind != "kand"}
-    targets: dict[tuple, Target] = {}
-
-    def target(coefs, label, published):
-        key = tuple(sorted(coefs.items()))
-        t = targets.get(key)
-        if t is None:
-            targets[key] = Target([label], dict(coefs), published)
-        else:
-            t.rows.append(label)
-
-    # bounds from each published row, and the targets
-    for key, (kind, r) in present.items():
-        kpi, kommun, period, ptype, dim, val, num, den, suppressed = r
-        label = f"{kpi} {kommun} {period} {dim}={val}"
-        if kind == "kand":
-            d_arb = v(kpi.replace("_KAND_", "_"), "D", *key[1:])
-            n_okand = v(kpi.replace("AME_ARB_STUD_KAND_", "AME_OKAND_"), "N", *key[1:])
-            if d_arb is None or n_okand is None:
-                continue
-            coefs = {d_arb: 1.0, n_okand: -1.0}
-            if dim == "TOTAL":
-                model.add({d_arb: -1.0, n_okand: 1.0}, "le", -1.0)  # the exact row has a unit
-            if suppressed or (den is not None and den < min_cell + noise):
-                target(coefs, label + " D", None if suppressed else den)
-            continue
-        d = v(*key[:1], "D", *key[1:])
-        n = v(*key[:1], "N", *key[1:]) if "N" in roles[kpi] else None
+def _row_facts(t: _Table, key, kind, r) -> None:
+    """Bounds from one published row, what its suppression says, and its targets."""
+    model, noise = t.model, t.noise
+    kpi, kommun, period, ptype, dim, val, num, den, suppressed, _ = r
+    label = f"{kpi} {kommun} {period} {dim}={val}"
+    if kind == "kand":
+        _kand_facts(t, key, r, label)
+        return
+    d = t.v(*key[:1], "D", *key[1:])
+    n = t.v(*key[:1], "N", *key[1:]) if "N" in t.roles[kpi] else None
+    if n is not None:
+        model.add({n: 1.0, d: -1.0}, "le")  # N is a subset of D
+    if kind == "mean":  # the month sum: 0..12 months per unit
+        model.add({t.v(*key[:1], "S", *key[1:]): 1.0, d: -12.0}, "le")
+    if dim == "TOTAL":
+        model.bound(d, lo=1.0)
+    if suppressed:
+        model.bound(d, hi=_suppressed_below(t, kind) - 1 + noise)
+        if kind == "share":
+            _share_either_or(t, d, n, label)
+        t.target({d: 1.0}, label + " D", None)
         if n is not None:
-            model.add({n: 1.0, d: -1.0}, "le")  # N is a subset of D
-        if dim == "TOTAL":
-            model.bound(d, lo=1.0)
-        if suppressed:
-            limit = 2 * min_cell if kind == "share" else min_cell
-            model.bound(d, hi=limit - 1 + noise)
-            target({d: 1.0}, label + " D", None)
-            if n is not None:
-                target({n: 1.0}, label + " N", None)  # at most D: small too
-            continue
-        p_d = num if kind == "count" else den
-        if p_d is None:
-            continue
-        model.bound(d, *_count_bounds(p_d, noise))
-        model.published[d] = p_d
-        if p_d < min_cell + noise:
-            target({d: 1.0}, label + " D", p_d)
-        if n is not None and num is not None:
-            model.bound(n, *_count_bounds(num, noise, capped=num >= p_d))
-            if num < p_d:
-                model.published[n] = num
-            if num < min_cell + noise:  # num = p(D) says only p(N) >= p(D)
-                target({n: 1.0}, label + " N", num if num < p_d else None)
+            t.target({n: 1.0}, label + " N", None)  # at most D: small too
+        return
+    p_d = num if kind == "count" else den
+    if p_d is None:
+        return
+    model.bound(d, *_count_bounds(p_d, noise))
+    model.published[d] = p_d
+    if p_d < t.min_cell + noise:
+        t.target({d: 1.0}, label + " D", p_d)
+    if n is not None and num is not None:
+        model.bound(n, *_count_bounds(num, noise, capped=num >= p_d))
+        if num < p_d:
+            model.published[n] = num
+        if num < t.min_cell + noise:  # num = p(D) says only p(N) >= p(D)
+            t.target({n: 1.0}, label + " N", num if num < p_d else None)
 
-    # relations
+
+def _suppressed_below(t: _Table, kind: str) -> int:
+    """A suppressed row says p(D) < this (a share: the hull of its either/or)."""
+    if kind == "share":
+        return 2 * t.min_cell
+    if kind == "mean":
+        return t.min_cell if t.rules.small_means else t.g
+    if kind == "median":
+        return t.min_cell if t.rules.small_medians else t.g
+    return t.min_cell
+
+
+def _kand_facts(t: _Table, key, r, label) -> None:
+    """AME_ARB_STUD_KAND_{h}M: D = D(AME_ARB_STUD_{h}M) - N(AME_OKAND_{h}M), nothing of its own."""
+    kpi, den, suppressed = key[0], r[7], r[8]
+    d_arb = t.v(kpi.replace("_KAND_", "_"), "D", *key[1:])
+    n_okand = t.v(kpi.replace("AME_ARB_STUD_KAND_", "AME_OKAND_"), "N", *key[1:])
+    if d_arb is None or n_okand is None:
+        return
+    if key[4] == "TOTAL":
+        t.model.add({d_arb: -1.0, n_okand: 1.0}, "le", -1.0)  # the exact row has a unit
+    if suppressed or (den is not None and den < t.min_cell + t.noise):
+        t.target({d_arb: 1.0, n_okand: -1.0}, label + " D", None if suppressed else den)
+
+
+def _share_either_or(t: _Table, d: int, n: int | None, label: str) -> None:
+    """A suppressed share: p(D) < min_cell, or p(D) < 2 min_cell and (p(N) = 0 or p(N) >= p(D)).
+    With |noise| <= e, in true sizes: D <= min_cell - 1 + e, or (D <= 2 min_cell - 1 + e and
+    (N <= e or D - N <= 2e)). The hull (D <= 2 min_cell - 1 + e) is the bound already; the
+    binaries z (second branch) and w (D - N <= 2e) make it exact. Where the second branch holds
+    for every N (min_cell <= e + 1, the cell key method's case), the hull is exact and nothing
+    is added."""
+    mc, e = t.min_cell, t.noise
+    if n is None or mc <= e + 1:
+        return
+    model = t.model
+    z, w = model.binary(("EITHER", label, "z")), model.binary(("EITHER", label, "w"))
+    big = 2 * mc - 1 + e  # D and N are at most this
+    model.add({d: 1.0, z: -float(mc)}, "le", mc - 1 + e)
+    model.add({n: 1.0, z: big, w: -big}, "le", e + big)              # z and not w: N <= e
+    model.add({d: 1.0, n: -1.0, z: big, w: big}, "le", 2 * e + 2 * big)  # z and w: D - N <= 2e
+    model.either_or.append((z, w))
+
+
+def _sum_relations(t: _Table) -> None:
+    """Breakdowns add up to TOTAL, quarters to their year, municipalities to ALLA: for the sets
+    (D, N) and for the month sums of means (S) alike."""
     by_cell: dict[tuple, list] = defaultdict(list)  # (kpi, kommun, period, ptype, dim) -> values
     alla_members: dict[tuple, list] = defaultdict(list)  # (kpi, period, ptype, dim, val) -> kommuner
     quarters: dict[tuple, list] = defaultdict(list)  # (kpi, kommun, year) -> quarter periods
-    for key in present:
+    for key in t.present:
         kpi, kommun, period, ptype, dim, val = key
-        if kinds[kpi] == "kand":
+        if t.kinds[kpi] == "kand":
             continue
         by_cell[key[:5]].append(val)
         alla_members[(kpi, period, ptype, dim, val)].append(kommun)
@@ -389,46 +575,47 @@ def build(con, min_cell: int = 5, noise: int = NOISE):
     for (kpi, kommun, period, ptype, dim), values in by_cell.items():
         if dim == "TOTAL" or ptype != "YEAR":
             continue
-        for role in roles[kpi]:
-            total = v(kpi, role, kommun, period, ptype, "TOTAL", "ALLA")
-            if total is None:
-                continue
-            coefs = defaultdict(float)
-            for val in values:
-                coefs[v(kpi, role, kommun, period, ptype, dim, val)] += 1.0
-            coefs[total] -= 1.0
-            complete = dim in PARTITIONS and set(PARTITIONS[dim]) <= set(values)
-            model.add(coefs, "eq" if complete else "le")
+        complete = dim in PARTITIONS and set(PARTITIONS[dim]) <= set(values)
+        for role in t.roles[kpi]:
+            parts = [t.v(kpi, role, kommun, period, ptype, dim, val) for val in values]
+            _sum(t, parts, t.v(kpi, role, kommun, period, ptype, "TOTAL", "ALLA"),
+                 "eq" if complete else "le")
     for (kpi, kommun, year), periods in quarters.items():
-        for role in roles[kpi]:
-            total = v(kpi, role, kommun, year, "YEAR", "TOTAL", "ALLA")
-            if total is None:
-                continue
-            coefs = defaultdict(float)
-            for q in periods:
-                coefs[v(kpi, role, kommun, q, "QUARTER", "TOTAL", "ALLA")] += 1.0
-            coefs[total] -= 1.0
-            model.add(coefs, "eq")  # a quarter without a row has no units
+        for role in t.roles[kpi]:
+            parts = [t.v(kpi, role, kommun, q, "QUARTER", "TOTAL", "ALLA") for q in periods]
+            _sum(t, parts, t.v(kpi, role, kommun, year, "YEAR", "TOTAL", "ALLA"), "eq")
     for (kpi, period, ptype, dim, val), kommuner in alla_members.items():
         if "ALLA" not in kommuner or len(kommuner) < 2:
             continue
-        parts = [k for k in kommuner if k != "ALLA"]
-        for role in roles[kpi]:
-            alla = v(kpi, role, "ALLA", period, ptype, dim, val)
-            members = [v(kpi, role, k, period, ptype, dim, val) for k in parts]
-            coefs = defaultdict(float)
-            for m in members:
-                coefs[m] += 1.0
-            coefs[alla] -= 1.0
+        for role in t.roles[kpi]:
+            alla = t.v(kpi, role, "ALLA", period, ptype, dim, val)
+            members = [t.v(kpi, role, k, period, ptype, dim, val) for k in kommuner if k != "ALLA"]
             if _spell_based(kpi):
-                model.add(coefs, "eq")
-            elif kpi in FS_POPULATION_KPIS:
-                model.add({k: -c for k, c in coefs.items()}, "le")  # ALLA <= the sum
+                _sum(t, members, alla, "eq")
+            elif kpi in FS_POPULATION_KPIS:  # a person may count in several municipalities
+                _sum(t, members, alla, "ge")
                 for m in members:
                     if m != alla:
-                        model.add({m: 1.0, alla: -1.0}, "le")  # each municipality <= ALLA
-    # across KPIs, cell by cell
-    for key in present:
+                        t.model.add({m: 1.0, alla: -1.0}, "le")  # each municipality <= ALLA
+
+
+def _sum(t: _Table, parts: list, total: int | None, sense: str) -> None:
+    """sum(parts) = total ('eq'), <= total ('le': a breakdown that may miss units), >= ('ge')."""
+    if total is None:
+        return
+    coefs: dict[int, float] = defaultdict(float)
+    for p in parts:
+        coefs[p] += 1.0
+    coefs[total] -= 1.0
+    if sense == "ge":
+        coefs = {k: -c for k, c in coefs.items()}
+    t.model.add(coefs, "eq" if sense == "eq" else "le")
+
+
+def _kpi_relations(t: _Table) -> None:
+    """Across KPIs, cell by cell: numerators within numerators, subsets of units."""
+    model, v = t.model, t.v
+    for key in t.present:
         kpi, rest = key[0], key[1:]
         m = HORIZON_KPI.fullmatch(kpi)
         if m and m[1] == "ARB_STUD":
@@ -444,18 +631,231 @@ def build(con, min_cell: int = 5, noise: int = NOISE):
             other = v("FS_LANGVARIGT", "D", *rest)
             if other is not None:
                 model.add({v(kpi, "D", *rest): 1.0, other: -1.0}, "le")
+    bigger: dict[str, list[str]] = defaultdict(list)
     for small, big in SUBSETS:
-        for key in present:
-            if key[0] != small:
-                continue
-            a, b = v(small, "D", *key[1:]), v(big, "D", *key[1:])
-            if a is not None and b is not None and a != b:
+        bigger[small].append(big)
+    for key in t.present:
+        a = v(key[0], "D", *key[1:]) if key[0] in bigger else None
+        todo = list(bigger.get(key[0], ()))
+        while todo:  # the nearest published superset on each chain (the next may be absent)
+            big = todo.pop()
+            b = v(big, "D", *key[1:])
+            if b is None:
+                todo.extend(bigger.get(big, ()))
+            elif b != a:
                 model.add({a: 1.0, b: -1.0}, "le")
-    return model, list(targets.values()), rows, present, units
+
+
+def _mean_facts(t: _Table) -> None:
+    """A published mean v of units D and month sum S. Revised rule: v is S / |D| rounded half up
+    to one decimal, so (10v - 0.5) |D| <= 10 S < (10v + 0.5) |D|; in whole numbers (k = 10v):
+    (2k - 1) |D| <= 20 S <= (2k + 1) |D| - 1. Old rule: v is the double of S / |D| exactly, a/b
+    in lowest terms, so b S = a |D| (|D| a multiple of b)."""
+    for key, (kind, r) in t.present.items():
+        value = r[9]
+        if kind != "mean" or r[8] or value is None:
+            continue
+        d, s = t.v(*key[:1], "D", *key[1:]), t.v(*key[:1], "S", *key[1:])
+        if t.rules.exact_means:
+            ratio = _exact_ratio(value, t.model.ub[d])
+            if ratio is not None:
+                t.model.add({s: float(ratio[1]), d: -float(ratio[0])}, "eq")
+            else:  # too many units to name the fraction: S / |D| within a double's error
+                t.model.add({s: 1.0, d: -(value + 1e-9)}, "le")
+                t.model.add({d: value - 1e-9, s: -1.0}, "le")
+            continue
+        k = round(value * 10)  # a multiple of 0.1 under the revised rule: no tie to break
+        t.model.add({d: 2.0 * k - 1, s: -20.0}, "le")
+        t.model.add({s: 20.0, d: -(2.0 * k + 1)}, "le", -1.0)
+
+
+def _definition_facts(t: _Table) -> None:
+    """What a breakdown's definition says about a KPI's units or months (metrics.md "FS rules"):
+    LANGVARIGT_FS_FORE = JA spells have 10..12 FS months in the 12 before the start, NEJ at most 9,
+    and FS_MAN_FORE_12's spells (all 12 months covered) are never OKAND; an FS_VID_START = NEJ spell
+    had no FS the month before its start (at most 11 of 12); FS_MEDIAN_MAN's spells were on FS in
+    their start month, AME_EJ_FS_*'s on FS at start: all FS_VID_START = JA."""
+    model = t.model
+    for key in t.present:
+        kpi, dim, val = key[0], key[4], key[5]
+        d = t.v(kpi, "D", *key[1:])
+        if kpi == "FS_MAN_FORE_12" and dim in ("LANGVARIGT_FS_FORE", "FS_VID_START"):
+            s = t.v(kpi, "S", *key[1:])
+            if (dim, val) == ("LANGVARIGT_FS_FORE", "JA"):
+                model.add({d: 10.0, s: -1.0}, "le")
+            elif (dim, val) == ("LANGVARIGT_FS_FORE", "NEJ"):
+                model.add({s: 1.0, d: -9.0}, "le")
+            elif (dim, val) == ("LANGVARIGT_FS_FORE", "OKAND"):
+                model.empty(d)
+            elif val == "NEJ":
+                model.add({s: 1.0, d: -11.0}, "le")
+        if not _on_fs_at_start(kpi):
+            continue
+        if dim == "FS_VID_START" and val != "JA":
+            model.empty(d)
+            model.empty(t.v(kpi, "N", *key[1:]) if "N" in t.roles[kpi] else None)
+        if dim == "TOTAL":
+            ja = t.set_var(_cohort_set(kpi), *key[1:4], "FS_VID_START", "JA")
+            if ja is not None:
+                model.add({d: 1.0, ja: -1.0}, "le")
+
+
+def _on_fs_at_start(kpi: str) -> bool:
+    return kpi == "FS_MEDIAN_MAN" or kpi.startswith("AME_EJ_FS_")
+
+
+def _cohort_set(kpi: str) -> str:
+    """The set an FS-at-start KPI's units are drawn from: the matching cohort (mature at h)."""
+    if kpi == "FS_MEDIAN_MAN":
+        return "AME_STARTADE.D"
+    h = re.search(r"_(\d+)M$", kpi)[1]
+    if "_START_" in kpi:
+        return set_name(f"AME_ARB_STUD_START_{h}M", "D", "")
+    return set_name(f"AME_ARB_STUD_{h}M", "D", "")
+
+
+def _langvarigt_months(t: _Table, key, proved) -> None:
+    """FS_MAN_FORE_12 (k, Y, TOTAL) where the 12 months before every start are proved covered:
+    its units are the year's starts, each LANGVARIGT_FS_FORE = JA start adds 10..12 months to
+    the sum, each NEJ at most 9, each FS_VID_START = NEJ at most 11 (AME_STARTADE's rows)."""
+    kpi, kommun, period, ptype, dim, _ = key
+    first, last = _months(period)
+    if (kpi != "FS_MAN_FORE_12" or kommun == "ALLA" or dim != "TOTAL"
+            or not proved(kommun, first - 12, last - 1)):
+        return
+    s, d = t.v(kpi, "S", *key[1:]), t.v(kpi, "D", *key[1:])
+    start = lambda dim, val: t.set_var("AME_STARTADE.D", kommun, period, ptype, dim, val)  # noqa: E731
+    ja, nej = start("LANGVARIGT_FS_FORE", "JA"), start("LANGVARIGT_FS_FORE", "NEJ")
+    if ja is not None:
+        t.model.add({ja: 10.0, s: -1.0}, "le")
+        if nej is not None:
+            t.model.add({s: 1.0, ja: -12.0, nej: -9.0}, "le")
+    no_fs = start("FS_VID_START", "NEJ")
+    if no_fs is not None:
+        t.model.add({s: 1.0, d: -12.0, no_fs: 1.0}, "le")
+
+
+def _covered_years(t: _Table) -> set[tuple[str, int]]:
+    """(kommun, year) whose 12 months the municipality's FS coverage proves: FS_LANGVARIGT has a
+    row only for a year with 12 covered months (metrics.md KPIs)."""
+    return {(k[1], int(k[2])) for k in t.present
+            if k[0] == "FS_LANGVARIGT" and k[1] != "ALLA" and k[3] == "YEAR" and k[4] == "TOTAL"}
+
+
+def _same_sets(t: _Table) -> None:
+    """Unit sets that are provably the same set. Maturity (as_of is printed in the report): when
+    every exit of a period is mature at h, the mature exits are the exits (starts likewise).
+    Coverage (FS_LANGVARIGT rows): when every month a KPI needs is covered for a municipality, its
+    units are the whole cohort, and no start there has an unknown FS status before it."""
+    covered = _covered_years(t)
+
+    def proved(kommun, first, last):
+        return all((kommun, y) in covered for y in range(first // 12, last // 12 + 1))
+
+    for key in t.present:
+        kpi, kommun, period, ptype, dim, val = key
+        first, last = _months(period)
+        if kpi == "AME_STARTADE" and kommun != "ALLA":
+            d = t.v(kpi, "D", *key[1:])
+            if dim == "FS_VID_START" and val == "OKAND" and proved(kommun, first - 1, last):
+                t.model.empty(d)
+            if dim == "LANGVARIGT_FS_FORE" and val == "OKAND" and proved(kommun, first - 12,
+                                                                          last - 1):
+                t.model.empty(d)
+        _langvarigt_months(t, key, proved)
+        same = _same_set(t, key, first, last, proved)
+        if same is not None:
+            a, b = same
+            if a is not None and b is not None and a != b:
+                t.model.add({a: 1.0, b: -1.0}, "eq")
+    for key, (kind, _) in t.present.items():  # the empty cohort cells empty their subsets too
+        if key[0] != "AME_STARTADE" and t.basis.get(key[0]) == "start" and kind != "kand":
+            if t.set_var("AME_STARTADE.D", *key[1:]) in t.model.structural:
+                _empty_cell(t, key)
+    _empty_alla(t)
+
+
+def _empty_cell(t: _Table, key) -> None:
+    for role in t.roles[key[0]]:
+        t.model.empty(t.v(key[0], role, *key[1:]))
+
+
+def _empty_alla(t: _Table) -> None:
+    """An ALLA cell of a spell-based KPI whose municipalities' cells are all empty by the
+    definitions is empty by them too (ALLA is their sum)."""
+    members: dict[tuple, list[bool]] = defaultdict(list)
+    for key, (kind, _) in t.present.items():
+        if key[1] != "ALLA" and kind != "kand" and _spell_based(key[0]):
+            members[(key[0], *key[2:])].append(t.v(key[0], "D", *key[1:]) in t.model.structural)
+    for (kpi, *cell), empty in members.items():
+        if all(empty) and (kpi, "ALLA", *cell) in t.present:
+            _empty_cell(t, (kpi, "ALLA", *cell))
+
+
+def _same_set(t: _Table, key, first, last, proved):
+    """(a, b): two variables of one cell that count the same units, or None."""
+    kpi, kommun, period, ptype, dim, val = key
+    cell = key[1:]
+    d = t.v(kpi, "D", *cell)
+    m = HORIZON_KPI.fullmatch(kpi)
+    start = re.fullmatch(r"AME_ARB_STUD_START_(\d+)M", kpi)
+    if m and m[1] == "ARB_STUD" and _mature(t, last, int(m[2])):
+        return d, t.set_var("AVSLUT", *cell)
+    if kpi == "AME_ATERKOMST_12M" and _mature(t, last, 12):
+        return d, t.set_var("AVSLUT", *cell)
+    if start and _mature(t, last, int(start[1])):
+        return d, t.set_var("AME_STARTADE.D", *cell)
+    if kommun == "ALLA":
+        return None  # ALLA follows from its municipalities
+    if kpi == "FS_MAN_FORE_12" and proved(kommun, first - 12, last - 1):
+        return d, t.set_var("AME_STARTADE.D", *cell)
+    if kpi == "FS_MAN_EFTER_12" and proved(kommun, first + 1, last + 12):
+        return d, t.set_var("AVSLUT", *cell)
+    ej = re.fullmatch(r"AME_EJ_FS(_START)?_(\d+)M", kpi)
+    if ej and (dim, val) in (("TOTAL", "ALLA"), ("FS_VID_START", "JA")):
+        h = int(ej[2])
+        if proved(kommun, first + h, last + h):  # month(r_h) or month(t_h) is covered
+            return d, t.set_var(_cohort_set(kpi), kommun, period, ptype, "FS_VID_START", "JA")
+    return None
+
+
+def _mature(t: _Table, last_month: int, h: int) -> bool:
+    """Every exit (start) of a period ending in last_month is mature at h: add_months(end, h)
+    <= as_of, the period's last day the latest date h months on."""
+    return t.as_of is not None and _month_end(last_month + h) <= t.as_of
+
+
+def _expected_facts(t: _Table) -> None:
+    """AME_ARB_STUD_{h}M_FORVANTAT and _AVVIKELSE for municipality k and year Y, n and O the D and
+    N of AME_ARB_STUD_{h}M (k, Y, TOTAL). Revised rule: F rounded, A = s - F (s published anyway),
+    published when that row is published with p(D) >= 15: nothing beyond that row. Old rule:
+    F + A = O / n exactly, and published exactly when n >= 15."""
+    for (h, kommun, year), pair in t.expected.items():
+        cell = (kommun, year, "YEAR", "TOTAL", "ALLA")
+        n = t.v(f"AME_ARB_STUD_{h}M", "D", *cell)
+        o = t.v(f"AME_ARB_STUD_{h}M", "N", *cell)
+        if n is None:
+            continue
+        f, a = pair.get("F"), pair.get("A")
+        published = f is not None and not f[8]
+        if not t.rules.exact_expected:
+            if published:
+                t.model.bound(n, lo=15 - t.noise)
+            continue
+        if not published:
+            t.model.bound(n, hi=14)
+            continue
+        t.model.bound(n, lo=15)
+        if a is None or a[8] or o is None or f[9] is None or a[9] is None:
+            continue
+        ratio = _exact_ratio(f[9] + a[9], t.model.ub[n])
+        if ratio is not None:
+            t.model.add({o: float(ratio[1]), n: -float(ratio[0])}, "eq")
 
 
 def _truth(con, model: _Model, units: dict) -> np.ndarray | None:
-    """The true size of every set from marts.kpi_value (absent: 0); None without it."""
+    """The true value of every variable from marts.kpi_value (absent: 0); None without it. The
+    binaries of an either/or take values that the truth satisfies, when there are such."""
     try:
         rows = _load(con, "marts.kpi_value", False)
     except duckdb.Error:
@@ -463,85 +863,188 @@ def _truth(con, model: _Model, units: dict) -> np.ndarray | None:
     if not rows:
         return None
     x = np.zeros(len(model.lb))
-    for kpi, kommun, period, ptype, dim, val, num, den in rows:
+    for kpi, kommun, period, ptype, dim, val, num, den, _ in rows:
         kind = kpi_kind(kpi, units.get(kpi))
         if kind in (None, "kand"):
             continue
         for role, value in (("D", num if kind == "count" else den),
-                            ("N", num if kind in ("share", "median") else None)):
+                            ("N", num if kind in ("share", "median") else None),
+                            ("S", num if kind == "mean" else None)):
             i = model.index.get((set_name(kpi, role, kommun), kommun, period, ptype, dim, val))
             if i is not None and value is not None:
                 x[i] = value
+    _truth_binaries(model, x)
     return x
 
 
-class _Component:
-    def __init__(self, variables, cons, model):
-        self.vars = np.array(variables)
+def _truth_binaries(model: _Model, x: np.ndarray) -> None:
+    if not model.either_or:
+        return
+    touching: dict[int, list] = defaultdict(list)
+    binaries = {b for group in model.either_or for b in group}
+    for coefs, sense, rhs in model.cons.values():
+        for b in binaries.intersection(coefs):
+            touching[b].append((coefs, sense, rhs))
+    for group in model.either_or:
+        cons = [c for b in group for c in touching[b]]
+        for values in itertools.product((0.0, 1.0), repeat=len(group)):
+            x[list(group)] = values
+            if all(_holds(c, x) for c in cons):
+                break
+
+
+def _holds(con, x) -> bool:
+    coefs, sense, rhs = con
+    s = sum(c * x[k] for k, c in coefs.items())
+    return abs(s - rhs) <= EPS if sense == "eq" else s <= rhs + EPS
+
+
+# ---- integrality: exact ranges by MILP (the hook of audit(exact=True)) ----
+
+def _component_of(model: _Model, start: list[int]) -> tuple[list[int], list[tuple]]:
+    """The variables and constraints connected to `start` (other components are independent)."""
+    adj = getattr(model, "_adjacency", None)
+    if adj is None or adj[0] != len(model.cons):
+        by_var: dict[int, list] = defaultdict(list)
+        for con in model.cons.values():
+            for k in con[0]:
+                by_var[k].append(con)
+        adj = model._adjacency = (len(model.cons), by_var)
+    by_var = adj[1]
+    seen, todo, cons, seen_cons = set(start), list(start), [], set()
+    while todo:
+        for con in by_var.get(todo.pop(), ()):
+            if id(con) in seen_cons:
+                continue
+            seen_cons.add(id(con))
+            cons.append(con)
+            for k in con[0]:
+                if k not in seen:
+                    seen.add(k)
+                    todo.append(k)
+    return sorted(seen), cons
+
+
+def _milp(model: _Model, variables: list[int], cons: list[tuple], c: np.ndarray,
+          time_limit: float):
+    local = {g: i for i, g in enumerate(variables)}
+    r, col, val, lo, hi = [], [], [], [], []
+    for row, (coefs, sense, rhs) in enumerate(cons):
+        for k, a in coefs.items():
+            r.append(row)
+            col.append(local[k])
+            val.append(a)
+        lo.append(rhs if sense == "eq" else -np.inf)
+        hi.append(rhs)
+    constraints = []
+    if cons:
+        A = sparse.csr_array((val, (r, col)), shape=(len(cons), len(variables)))
+        constraints = [LinearConstraint(A, np.array(lo), np.array(hi))]
+    return milp(c, integrality=np.array([model.integer[g] for g in variables], dtype=int),
+                bounds=Bounds(np.array([model.lb[g] for g in variables]),
+                              np.array([model.ub[g] for g in variables])),
+                constraints=constraints, options={"time_limit": time_limit})
+
+
+def exact_range(model: _Model, coefs: dict[int, float],
+                time_limit: float = 60.0) -> tuple[float, float]:
+    """(lo, hi): the minimum and maximum of sum(c * x) over the model's integer points (every
+    variable flagged in model.integer a whole number), two MILPs (scipy.optimize.milp, HiGHS) over
+    the target's connected component. Sound when a solve stops early: lo is then HiGHS's proved
+    lower bound (hi likewise), so the range can only be wider than the exact one. (nan, nan):
+    no integer point at all (the table contradicts the relations: inconclusive)."""
+    variables, cons = _component_of(model, list(coefs))
+    local = {g: i for i, g in enumerate(variables)}
+    c = np.zeros(len(variables))
+    for k, a in coefs.items():
+        c[local[k]] = a
+    out = []
+    for sign in (1.0, -1.0):
+        res = _milp(model, variables, cons, sign * c, time_limit)
+        if res.status == 2:
+            return math.nan, math.nan
+        if res.status == 3 and sign < 0:
+            out.append(math.inf)
+            continue
+        bound = getattr(res, "mip_dual_bound", None)
+        if res.status == 0 and res.fun is not None:
+            out.append(sign * res.fun)
+        elif bound is not None and math.isfinite(bound):
+            out.append(sign * bound)
+        else:
+            out.append(-math.inf if sign > 0 else math.inf)
+    return out[0], out[1]
+
+
+def refine_exact(model: _Model, targets: list[Target], time_limit: float = 60.0) -> int:
+    """The integrality hook of audit(exact=True), run after the LP ranges are in the targets:
+    returns the number of MILPs solved.
+
+    Contract with the solving engine: the engine fills t.lo, t.hi (and t.exact) from the LP
+    relaxation. A relaxation's range contains the integer range, so a target the LP pins stays
+    pinned (or the table is inconsistent); but a feasible LP point that is not integral proves
+    nothing about the integer range. So every target whose component has a constraint that is
+    not a plain sum (a coefficient other than +-1: means, ratios) or a binary gets its range
+    from integer points: in a component of up to SMALL_COMPONENT variables, two MILPs per target
+    (exact_range); in a larger one, first two MILPs for the component (all its targets pushed
+    down, then up), whose integer optima prove wide the targets that take two integers there
+    (t.exact False), and exact_range for the others. The targets' lo, hi and exact are
+    overwritten; a component without integer points leaves lo = hi = nan (inconclusive)."""
+    sensitive = _integer_sensitive(model)
+    groups: dict[int, list[Target]] = defaultdict(list)
+    for t in targets:
+        root = sensitive.get(next(iter(t.coefs)))
+        if root is not None and t.solved:
+            groups[root].append(t)
+    return sum(_refine_group(model, ts, time_limit) for ts in groups.values())
+
+
+SMALL_COMPONENT = 500
+
+
+def _integer_sensitive(model: _Model) -> dict[int, int]:
+    """variable -> a component id, for the components where integrality can change a range."""
+    out: dict[int, int] = {}
+    for coefs, _, _ in model.cons.values():
+        if coefs.keys() & out.keys() or not (
+                any(abs(a) != 1 for a in coefs.values())
+                or any(model.ub[k] <= 1 and model.integer[k] and model.keys[k][0] == "EITHER"
+                       for k in coefs)):
+            continue
+        variables, _ = _component_of(model, list(coefs))
+        root = variables[0]
+        out.update(dict.fromkeys(variables, root))
+    return out
+
+
+def _refine_group(model: _Model, ts: list[Target], time_limit: float) -> int:
+    variables, cons = _component_of(model, list(ts[0].coefs))
+    lo, hi = np.full(len(ts), np.inf), np.full(len(ts), -np.inf)
+    n = 0
+    if len(variables) > SMALL_COMPONENT:
         local = {g: i for i, g in enumerate(variables)}
-        ub_rows, eq_rows = [], []
-        for coefs, sense, rhs in cons:
-            (eq_rows if sense == "eq" else ub_rows).append(
-                ({local[k]: c for k, c in coefs.items()}, rhs))
-        self.n = len(variables)
-        self.A_ub, self.b_ub = self._matrix(ub_rows)
-        self.A_eq, self.b_eq = self._matrix(eq_rows)
-        self.bounds = np.array([(model.lb[g], None if math.isinf(model.ub[g]) else model.ub[g])
-                                for g in variables], dtype=object)
-        self.local = local
-        by_set: dict[str, list[int]] = defaultdict(list)
-        for i, g in enumerate(variables):
-            by_set[model.keys[g][0]].append(i)
-        self.blocks = [np.array(b) for b in by_set.values()]  # one unit-set name each
-        self.A_ub_csc = None if self.A_ub is None else self.A_ub.tocsc()
-        self.A_eq_csc = None if self.A_eq is None else self.A_eq.tocsc()
-
-    def block_solve(self, J, c, x0):
-        """Minimise c over the variables J with every other variable fixed at the feasible x0:
-        a smaller LP whose solutions, completed by x0, satisfy every constraint."""
-        parts = {}
-        for name, A, A_csc, b in (("ub", self.A_ub, self.A_ub_csc, self.b_ub),
-                                  ("eq", self.A_eq, self.A_eq_csc, self.b_eq)):
-            if A is None:
-                parts[name] = (None, None)
-                continue
-            AJ = A_csc[:, J]
-            rows = np.unique(AJ.tocoo().row)
-            if len(rows) == 0:
-                parts[name] = (None, None)
-                continue
-            AJr = AJ.tocsr()[rows, :]
-            rhs = b[rows] - (A @ x0)[rows] + AJr @ x0[J]
-            parts[name] = (AJr, rhs)
-        (A_ub, b_ub), (A_eq, b_eq) = parts["ub"], parts["eq"]
-        return linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
-                       bounds=list(self.bounds[J]), method="highs")
-
-    def _matrix(self, rows):
-        if not rows:
-            return None, None
-        r, c, d = [], [], []
-        for i, (coefs, _) in enumerate(rows):
-            for k, val in coefs.items():
-                r.append(i)
-                c.append(k)
-                d.append(val)
-        return (sparse.csr_array((d, (r, c)), shape=(len(rows), self.n)),
-                np.array([rhs for _, rhs in rows], dtype=float))
-
-    def solve(self, c, extra_ub=None, extra_b=None, bounds=None, n=None):
-        n = n or self.n
-        A_ub, b_ub, A_eq = self.A_ub, self.b_ub, self.A_eq
-        if n != self.n:  # extra columns
-            pad = lambda A: None if A is None else sparse.hstack(  # noqa: E731
-                [A, sparse.csr_array((A.shape[0], n - self.n))]).tocsr()
-            A_ub, A_eq = pad(A_ub), pad(A_eq)
-        if extra_ub is not None:
-            A_ub = extra_ub if A_ub is None else sparse.vstack([A_ub, extra_ub]).tocsr()
-            b_ub = extra_b if b_ub is None else np.concatenate([b_ub, extra_b])
-        res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=self.b_eq,
-                      bounds=list(self.bounds) if bounds is None else bounds, method="highs")
-        return res
+        T = np.zeros((len(ts), len(variables)))
+        for i, t in enumerate(ts):
+            for k, a in t.coefs.items():
+                T[i, local[k]] = a
+        for sign in (1.0, -1.0):
+            res = _milp(model, variables, cons, sign * T.sum(axis=0), time_limit)
+            n += 1
+            if res.status == 2:
+                for t in ts:
+                    t.lo = t.hi = math.nan
+                return n
+            if res.x is not None:
+                vals = T @ np.round(res.x)
+                lo, hi = np.minimum(lo, vals), np.maximum(hi, vals)
+    for i, t in enumerate(ts):
+        if hi[i] - lo[i] >= 1 - EPS and not t.force:
+            t.lo, t.hi, t.exact = float(lo[i]), float(hi[i]), False  # two integer points
+            continue
+        t.lo, t.hi = exact_range(model, t.coefs, time_limit)
+        t.exact = True
+        n += 2
+    return n
 
 
 def _components(model: _Model):
@@ -569,112 +1072,12 @@ def _components(model: _Model):
     return [(vs, cons[root]) for root, vs in groups.items()], find
 
 
-def _solve_component(comp: _Component, ts: list[Target], model: _Model, exact: bool, rng,
-                     witnesses: int, rounds: int = 8) -> tuple[int, bool]:
-    """Each target's range in one component: (LPs solved for single targets, feasible)."""
-    T = _target_matrix(comp, ts)
-    outer_lo = np.array([sum(c * (model.lb[k] if c > 0 else model.ub[k])
-                             for k, c in t.coefs.items()) for t in ts])
-    outer_hi = np.array([sum(c * (model.ub[k] if c > 0 else model.lb[k])
-                             for k, c in t.coefs.items()) for t in ts])
-    lo = np.full(len(ts), np.inf)
-    hi = np.full(len(ts), -np.inf)
-    lo_exact = np.zeros(len(ts), bool)
-    hi_exact = np.zeros(len(ts), bool)
-
-    def seen(x):  # a feasible point: every target's range holds its value there
-        vals = T @ x
-        np.minimum(lo, vals, out=lo)
-        np.maximum(hi, vals, out=hi)
-
-    objectives = [T.sum(axis=0), -T.sum(axis=0)]
-    objectives += [rng.uniform(-1, 1, len(ts)) @ T for _ in range(witnesses // 2)]
-    objectives += [rng.uniform(-1, 1, comp.n) for _ in range(witnesses - witnesses // 2)]
-    bases = []
-    for c in objectives:
-        res = comp.solve(np.asarray(c, dtype=float).ravel())
-        if res.status == 2:
-            for t in ts:
-                t.lo, t.hi = -math.inf, math.inf
-            return 0, False
-        if res.status == 0:
-            seen(res.x)
-            bases.append(res.x)
-    def unproven():
-        return np.flatnonzero(np.floor(hi + EPS) - np.ceil(lo - EPS) < 1)
-
-    # one unit set at a time, every other variable held at a feasible point: small LPs whose
-    # points are feasible for the whole component
-    Tc = T.tocsc()
-    # a convex combination of feasible points is feasible, and more central than either vertex
-    for x0 in ([sum(bases) / len(bases)] if bases else []):
-        for J in comp.blocks:
-            todo = unproven()
-            if len(todo) == 0:
-                break
-            TJ = Tc[:, J].tocsr()[todo, :]
-            hit = np.flatnonzero(np.diff(TJ.indptr))
-            if len(hit) == 0:
-                continue
-            weights = rng.uniform(0.5, 1.5, len(hit))
-            for sign in (1.0, -1.0):
-                res = comp.block_solve(J, sign * (weights @ TJ[hit, :]), x0)
-                if res.status == 0:
-                    x = x0.copy()
-                    x[J] = res.x
-                    seen(x)
-    # then the targets not yet proved wide pushed to their extremes all at once, a few rounds
-    for _ in range(rounds):
-        todo = unproven()
-        if len(todo) <= 2:
-            break
-        before = len(todo)
-        # random directions: targets tied by a sum are pushed apart, not against each other
-        weights = rng.uniform(0.5, 1.5, len(todo)) * rng.choice([-1.0, 1.0], len(todo))
-        for sign in (1.0, -1.0):
-            res = comp.solve(sign * (weights @ T[todo, :]))
-            if res.status == 0:
-                seen(res.x)
-        if len(unproven()) >= before:
-            break
-    # a feasible value at the outer bound from the variables' own bounds is the LP's extreme
-    lo_exact |= lo <= outer_lo + EPS
-    hi_exact |= hi >= outer_hi - EPS
-    n_lps = 0
-    for i in range(len(ts)):
-        wide = math.floor(hi[i] + EPS) - math.ceil(lo[i] - EPS) >= 1
-        if wide and not (exact or ts[i].force):
-            continue  # two integers are feasible: it cannot be pinned
-        row = T[[i], :].toarray().ravel()
-        for sign, done, arr in ((1.0, lo_exact, lo), (-1.0, hi_exact, hi)):
-            if done[i]:
-                continue
-            res = comp.solve(sign * row)
-            n_lps += 1
-            if res.status == 0:
-                seen(res.x)
-                arr[i] = sign * res.fun
-                done[i] = True
-            elif res.status == 3 and sign < 0:  # unbounded above
-                hi[i], hi_exact[i] = math.inf, True
-    for i, t in enumerate(ts):
-        t.lo, t.hi = float(lo[i]), float(hi[i])
-        t.outer_lo, t.outer_hi = float(outer_lo[i]), float(outer_hi[i])
-        t.exact = bool(lo_exact[i] and hi_exact[i])
-    return n_lps, True
-
-
-def _target_matrix(comp: _Component, ts: list[Target]):
-    return sparse.csr_array(
-        ([c for t in ts for c in t.coefs.values()],
-         ([i for i, t in enumerate(ts) for _ in t.coefs],
-          [comp.local[k] for t in ts for k in t.coefs])), shape=(len(ts), comp.n))
-
-
-
 def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witnesses: int = 0,
-          seed: int = 20261201, exact_sample: int = 0, workers: int | None = None) -> AuditResult:
+          seed: int = 20261201, exact_sample: int = 0, workers: int | None = None,
+          with_truth: bool = True) -> AuditResult:
     """Audit marts.kpi_published; with exact=True every target's range is the LP's own.
+
+    with_truth: also measure against marts.kpi_value (the run leaves it to `utfall audit`).
 
     exact_sample: solve that many cells, drawn at random, exactly even when proved wide, to state
     the distribution of the exact widths without solving every cell.
@@ -684,7 +1087,8 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
     start = time.perf_counter()
     workers = workers or min(2, os.cpu_count() or 1)
     model, targets, rows, present, units = build(con, min_cell, noise)
-    truth = _truth(con, model, units)
+    seed_point = _truth(con, model, units)  # a feasible point, when the relations hold for it
+    truth = seed_point if with_truth else None
     comps, find = _components(model)
     by_comp: dict[int, list[Target]] = defaultdict(list)
     for t in targets:
@@ -694,22 +1098,16 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
         targets[i].force = True
     jobs = [(variables, cons, by_comp[find(variables[0])]) for variables, cons in comps
             if by_comp.get(find(variables[0]))]
-    jobs.sort(key=lambda job: -len(job[0]))  # the largest first: two workers end together
-
-    def run(job_seed):
-        (variables, cons, ts), job_rng = job_seed
-        comp = _Component(variables, cons, model)
-        n_lps, ok = _solve_component(comp, ts, model, exact, job_rng, witnesses)
-        if ok and truth is not None:
-            _intruder(comp, ts, model)
-        return n_lps, ok
-
-    # HiGHS runs outside the GIL for the most part: components in threads, a stream each
-    streams = [np.random.default_rng([seed, i]) for i in range(len(jobs))]
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
-        outcomes = list(pool.map(run, zip(jobs, streams)))
-    exact_lps = sum(n for n, _ in outcomes)
-    infeasible = sum(not ok for _, ok in outcomes)
+    problems = [audit_engine.problem(model, variables, cons, ts, exact, [seed, i],
+                                     truth is not None, seed_point)
+                for i, (variables, cons, ts) in enumerate(jobs)]
+    outcomes = audit_engine.solve_all(problems, workers)
+    for (_, _, ts), ranges in zip(jobs, outcomes):
+        _take(ts, ranges)
+    exact_lps = sum(r.lps for r in outcomes)
+    infeasible = sum(not r.feasible for r in outcomes)
+    if exact:  # integrality: the integer ranges where a relaxation's need not be (refine_exact)
+        exact_lps += refine_exact(model, targets)
     proved = sum(not t.exact and not t.pinned for t in targets if math.isfinite(t.lo))
     violations = _violations(model, truth) if truth is not None else []
     for t in targets:
@@ -747,29 +1145,14 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
     return result
 
 
-def _intruder(comp: _Component, ts: list[Target], model: _Model) -> None:
-    """The L1 intruder: x minimising sum |x_i - p_i| over the published counts, same constraints."""
-    terms = [(j, model.published[g]) for j, g in enumerate(comp.vars) if g in model.published]
-    m = len(terms)
-    if m == 0:
-        x = np.zeros(comp.n)
-    else:
-        n = comp.n + m
-        r, c, d, b = [], [], [], []
-        for k, (j, p) in enumerate(terms):
-            # x_j - t_k <= p ; -x_j - t_k <= -p
-            r += [2 * k, 2 * k, 2 * k + 1, 2 * k + 1]
-            c += [j, comp.n + k, j, comp.n + k]
-            d += [1.0, -1.0, -1.0, -1.0]
-            b += [p, -p]
-        extra = sparse.csr_array((d, (r, c)), shape=(2 * m, n))
-        cost = np.concatenate([np.zeros(comp.n), np.ones(m)])
-        bounds = list(comp.bounds) + [(0, None)] * m
-        res = comp.solve(cost, extra, np.array(b), bounds=bounds, n=n)
-        x = res.x[: comp.n] if res.status == 0 else np.full(comp.n, np.nan)
-    est = _target_matrix(comp, ts) @ x
+def _take(ts: list[Target], r: audit_engine.Ranges) -> None:
+    """A component's ranges into its targets (an infeasible component: -inf..inf)."""
     for i, t in enumerate(ts):
-        t.estimate = float(est[i])
+        t.lo, t.hi = float(r.lo[i]), float(r.hi[i])
+        t.outer_lo, t.outer_hi = float(r.outer_lo[i]), float(r.outer_hi[i])
+        t.exact = bool(r.lo_exact[i] and r.hi_exact[i])
+        if r.estimate is not None:
+            t.estimate = float(r.estimate[i])
 
 
 def _violations(model: _Model, x) -> list[str]:

@@ -167,6 +167,14 @@ CHANGE_WORDS = {
 }
 
 
+def _say(line: str) -> None:
+    """A line that quotes names or messages from the inbox: masked and with control characters
+    escaped again here, so that no name can forge or erase a line (they are stored so too)."""
+    from adapters.redact import shown
+
+    click.echo(shown(line))
+
+
 def _print_summary(s) -> None:
     i = s.ingest
     click.echo(f"Files: {len(i.files)} (loaded {i.count('LOADED')}, unchanged {i.count('UNCHANGED')}, "
@@ -176,22 +184,22 @@ def _print_summary(s) -> None:
                f"quarantined {i.total('rows_quarantined')}, skipped {i.total('rows_skipped')}")
     for f in i.files:
         if f.status == "REJECTED":
-            click.echo(f"  rejected: {f.message}")
+            _say(f"  rejected: {f.message}")
     by_message: dict[str, list[str]] = {}
     for problem in i.problems:  # a misnamed folder of 50 files is one line, not 50
         by_message.setdefault(problem.message, []).append(problem.rel_path)
     for message, paths in by_message.items():
         more = f" (and {len(paths) - 1} more files like it)" if len(paths) > 1 else ""
-        click.echo(f"  skipped: {paths[0]}: {message}{more}")
+        _say(f"  skipped: {paths[0]}: {message}{more}")
     for change, words in CHANGE_WORDS.items():
         changed = [f for f in i.files if f.change == change]
         for f in changed[:SHOW_PER_CHANGE]:
             where = f" from {f.moved_from}" if f.moved_from else ""
-            click.echo(f"  {words}{where}: {f.rel_path}")
+            _say(f"  {words}{where}: {f.rel_path}")
         if len(changed) > SHOW_PER_CHANGE:
-            click.echo(f"  … and {len(changed) - SHOW_PER_CHANGE} more {words}")
+            _say(f"  … and {len(changed) - SHOW_PER_CHANGE} more {words}")
     for _, why in i.withdrawn:
-        click.echo(f"  withdrawn: {why} (its rows were taken out)")
+        _say(f"  withdrawn: {why} (its rows were taken out)")
     click.echo(f"As of: {s.as_of}")
     for warning in s.warnings:
         click.echo(f"WARNING: {warning}")
@@ -234,16 +242,16 @@ def unmapped(db_path: Path) -> None:
         click.echo("Every value and every header is covered by a mapping.")
         return
     for kommun, system in sorted({r[:2] for r in values} | {r[:2] for r in headers}):
-        click.echo(f"{kommun} {system}:")
+        _say(f"{kommun} {system}:")
         for _, _, field, value, n in (r for r in values if r[:2] == (kommun, system)):
-            click.echo(f"  {field:<14} {n:>6}  {value}")
+            _say(f"  {field:<14} {n:>6}  {value}")
         mine = [r[2:] for r in headers if r[:2] == (kommun, system)]
         if mine:
-            click.echo("  headers not understood:")
+            _say("  headers not understood:")
         for path, sheet, header, nearest in mine:
             where = Path(path).name + (f", sheet {sheet}" if sheet else "")
             hint = f" (nearest known header: {nearest})" if nearest else ""
-            click.echo(f"    {where}: '{header}'{hint}")
+            _say(f"    {where}: '{header}'{hint}")
 
 
 def _unknown_headers(con) -> list[tuple]:
@@ -299,12 +307,22 @@ def export_cmd(db_path: Path, out_dir: Path, fmt: str, decimals: int, exact: boo
 
 
 @main.command()
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("docs/data_dictionary.md"), show_default=True)
-def dictionary(out: Path) -> None:
-    """Write the data dictionary of every table and column, generated from the schema."""
-    from utfall.dictionary import write
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+              default=None, show_default="in the repository its docs/data_dictionary.md, "
+                                         "elsewhere standard output",
+              help="Where to write the dictionary ('-' for standard output).")
+def dictionary(out: Path | None) -> None:
+    """Write the data dictionary of every table and column, generated from the schema.
 
+    Run inside utfall's repository it rewrites the repository's docs/data_dictionary.md (from
+    any folder of it); anywhere else it prints to standard output, so that it never leaves a
+    docs/ folder where it happens to be run."""
+    from utfall.dictionary import generate, repository_copy, write
+
+    out = out or repository_copy()
+    if out is None or str(out) == "-":
+        click.echo(generate(), nl=False)
+        return
     click.echo(f"Wrote {write(out)}")
 
 
@@ -326,7 +344,8 @@ def audit_cmd(db_path: Path, min_cell: int | None, json_path: Path | None, exact
               exact_sample: int, noise: int) -> None:
     """Audit the published table as an intruder would: can any small count be pinned?
 
-    Exits 1 when a count can be pinned to one value: such a table must not be published."""
+    Exits 1 when a count can be pinned to one value: such a table must not be published. A
+    SIGTERM or Ctrl-C stops it at once, its solver processes with it."""
     import duckdb
 
     from utfall.audit import AuditError, audit
@@ -345,8 +364,10 @@ def audit_cmd(db_path: Path, min_cell: int | None, json_path: Path | None, exact
         raise click.ClickException(f"{db_path}: {exc}") from None
     click.echo(result.summary())
     click.echo(result.summary_sv())
-    if json_path:
-        result.to_json(json_path)
+    if json_path:  # written beside and moved into place: a stopped audit leaves no half file
+        tmp = json_path.with_name(f".{json_path.name}.tmp")
+        result.to_json(tmp)
+        tmp.replace(json_path)
         click.echo(f"Wrote {json_path}")
     if result.infeasible_components or result.unsolved_cells:
         raise click.ClickException(

@@ -8,7 +8,7 @@ create schema if not exists meta;
 -- column sheet: the spreadsheet sheet the row came from; null for a text file
 -- column path: the file's path relative to the inbox, '/' separated
 -- column row_number: 1-based line or spreadsheet row as the user sees it
--- column person_key: pseudonym: HMAC-SHA256 of the normalised 12-digit personnummer with the installation key, 64 lowercase hex (schema.md "Keys")
+-- column person_key: pseudonym: HMAC-SHA256 of the normalised 12-digit personnummer with the installation key, 64 lowercase hex (docs/method.md, "Pseudonymisation")
 -- column birth_year: year of birth, from the personnummer
 -- column birth_month: month of birth (1-12), from the personnummer; ages use the birth month only
 -- column sex: K / M, from the personnummer
@@ -41,7 +41,7 @@ create table if not exists meta.delivery (
 -- Added by alter so that a database built before them is brought up to date in place.
 alter table meta.delivery add column if not exists load_key varchar;     -- sha256 of path, content, configuration, adapter code, key and year
 alter table meta.delivery add column if not exists read_on date;         -- the run date the file was read on
-alter table meta.delivery add column if not exists latest_date date;     -- latest date checked for DATE_FUTURE (privacy.md)
+alter table meta.delivery add column if not exists latest_date date;     -- latest date checked for DATE_FUTURE (docs/method.md, "Quarantine and reconciliation")
 alter table meta.delivery add column if not exists change varchar;       -- ADDED, CORRECTED, REVERTED, RESTORED, MOVED, REREAD
 
 -- What in the inbox could not be used as of the latest run (utfall.inbox): a file outside
@@ -82,11 +82,13 @@ create table if not exists meta.unmapped_value (
     n           integer not null           -- how many rows of the delivery carry it
 );
 
+-- One row per successful run (utfall run or a Dagster build): when, with what as_of, key,
+-- inbox, version and min_cell.
 create table if not exists meta.run (
     run_id      varchar primary key,       -- one id per utfall run (or Dagster build)
     started_at  timestamp,                 -- when the run began
     finished_at timestamp,                 -- when the run succeeded (a failed run leaves no row)
-    as_of       date,                      -- the date the data is complete up to (metrics.md "Dates and months")
+    as_of       date,                      -- the date the data is complete up to (docs/method.md, "as_of")
     key_label   varchar,                   -- DEMO or INSTALLATION: outputs built with the demo key say so
     inbox       varchar,                   -- the inbox the run read
     utfall_version varchar,                -- the version of utfall that built the database
@@ -118,13 +120,14 @@ create table if not exists meta.quality_check (
 -- The disclosure audit of the latest build's marts.kpi_published (utfall.audit): one row. The
 -- report and the run summary state it; `utfall audit` gives every figure.
 create table if not exists meta.disclosure_audit (
-    audited         boolean not null,      -- false: not run in the build (too large: run utfall audit)
+    audited         boolean not null,      -- false: not run in the build (run utfall audit)
     published_rows  bigint,                -- rows of marts.kpi_published
     cells_checked   bigint,                -- suppressed counts, and published ones that may be below min_cell
     pinned          bigint,                -- of those, pinned to one value by the published relations
     safe            boolean,               -- nothing pinned, and every relation consistent
     seconds         double,                -- how long the audit took
-    summary_sv      varchar not null       -- one Swedish sentence for the report
+    summary_sv      varchar not null,      -- one Swedish sentence for the report
+    content_key     varchar                -- digest of the published table, min_cell and the audit's code: a later run whose key is the same keeps this row instead of auditing again
 );
 
 -- The canonical columns each delivered sheet's header named (AdapterResult.columns_found), one row

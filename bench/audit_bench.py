@@ -1,0 +1,99 @@
+"""Benchmark of the disclosure audit alone (utfall.audit.audit) on a built database.
+
+    python -m bench.generate_national --out build/bench/national-0.01 --scale 0.01 --seed 1
+    python -m bench.audit_bench --inbox build/bench/national-0.01 --db build/bench/audit-0.01.duckdb
+    python -m bench.audit_bench --db build/bench/audit-0.01.duckdb        # an existing database
+
+With --inbox and no database at --db, the database is built first (utfall.run.run with the demo
+key, the audit left out). Then `audit()` runs on it, cold (no cache), as the run calls it (without
+the statistics against the exact table; --truth adds them, as `utfall audit` does), and prints
+its time, the table's and the model's size and the outcome; --json writes the figures.
+--relax-integers drops the model's integrality (a measurement of the LP engine alone: its
+ranges are then the LP relaxation's, not what the audit reports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config" / "kommuner"
+
+
+def build_db(inbox: Path, db_path: Path) -> float:
+    from utfall import keys
+    from utfall.run import run
+
+    t0 = time.perf_counter()
+    run(inbox, db_path, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
+    return time.perf_counter() - t0
+
+
+def time_audit(db_path: Path, min_cell: int, workers: int | None, exact: bool, truth: bool,
+               relax: bool) -> dict:
+    from utfall import audit_engine
+    from utfall.audit import audit
+
+    if relax:
+        plain = audit_engine.problem
+
+        def relaxed(*args, **kwargs):
+            p = plain(*args, **kwargs)
+            p.integer[:] = False
+            return p
+
+        audit_engine.problem = relaxed
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        t0 = time.perf_counter()
+        r = audit(con, min_cell, exact=exact, workers=workers, with_truth=truth)
+        seconds = time.perf_counter() - t0
+    return {"seconds": round(seconds, 2), "rows": r.rows, "variables": r.variables,
+            "constraints": r.constraints, "components": r.components,
+            "largest_component": r.largest_component, "cells_checked": r.cells_checked,
+            "pinned": r.pinned, "exact_lps": r.exact_lps, "proved_by_witness": r.proved_by_witness,
+            "unsolved": r.unsolved_cells, "infeasible": r.infeasible_components,
+            "safe": r.safe, "peak_rss_gb": round(_peak_rss_gb(), 2),
+            "load_average_after": os.getloadavg()}
+
+
+def _peak_rss_gb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + kids) / 1024 / 1024  # kB; the children's is the largest child's
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--db", type=Path, required=True)
+    ap.add_argument("--inbox", type=Path)
+    ap.add_argument("--min-cell", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--exact", action="store_true", help="solve every target's range exactly")
+    ap.add_argument("--truth", action="store_true", help="also the figures against the truth")
+    ap.add_argument("--relax-integers", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    out: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                             "load_average_before": os.getloadavg()}}
+    if not args.db.exists():
+        if args.inbox is None:
+            ap.error(f"{args.db} does not exist: give --inbox to build it")
+        out["build_seconds"] = round(build_db(args.inbox, args.db), 1)
+    out["audit"] = time_audit(args.db, args.min_cell, args.workers, args.exact, args.truth,
+                              args.relax_integers)
+    print(json.dumps(out, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+if __name__ == "__main__":
+    main()
