@@ -1,7 +1,7 @@
--- marts: the KPIs of spec/metrics.md. Built from core by marts/sql/*.sql.
+-- marts: the KPIs of docs/method.md. Built from core by marts/sql/*.sql.
 create schema if not exists marts;
 
--- The per-spell outcomes (metrics.md "Status at a horizon", "Status after start"): r_h =
+-- The per-spell outcomes (docs/method.md, "Status at a horizon", "Status after start"): r_h =
 -- add_months(exit_date, h), t_h = add_months(start_date, h), h in months.
 -- column mature_{h}m: true when r_h (exit date + {h} months) is on or before as_of: only mature exits enter the {h}-month figures; null while the spell has no exit
 -- column status_{h}m: status at r_h (code list status): the closest observation within 45 days other than OKAND, else I_INSATS when an insats is active on r_h, else OKAND; null unless mature
@@ -9,8 +9,8 @@ create schema if not exists marts;
 -- column mature_start_{h}m: true when t_h (start date + {h} months) is on or before as_of, exited or not
 -- column status_start_{h}m: status at t_h by the same three steps (a participant still in the spell is I_INSATS); null unless mature from start
 -- column off_fs_start_{h}m: true when the person has no FS in month(t_h); null unless mature from start and month(t_h) is covered by the spell's municipality
--- The KPI tables' key (metrics.md "KPIs", "Breakdowns"):
--- column kpi_id: the KPI's id, as in marts.kpi and metrics.md's table of KPIs
+-- The KPI tables' key (docs/method.md, "KPIs", "Breakdowns"):
+-- column kpi_id: the KPI's id, as in marts.kpi and docs/method.md's table of KPIs
 -- column period: 2023 (YEAR) or 2023-Q2 (QUARTER) of the KPI's cohort: start, exit, year or FS exit month
 -- column period_type: YEAR / QUARTER
 -- column dimension: the breakdown: TOTAL, KON, ALDER, INSATS, FODD_UTRIKES, FS_VID_START, LANGVARIGT_FS_FORE, REMITTERAD, AVSTAND
@@ -59,7 +59,7 @@ create table if not exists marts.kpi (
     cohort_basis     varchar not null      -- start, exit, year, fs_exit
 );
 
--- The exact KPIs (metrics.md "The exact table and the published table"): every combination with
+-- The exact KPIs (docs/method.md, "The exact table and the published table"): every combination with
 -- a denominator (a count: a count) of at least 1, nothing suppressed or perturbed. For the analysts
 -- and for checking only: it never leaves them.
 create table if not exists marts.kpi_value (
@@ -76,7 +76,7 @@ create table if not exists marts.kpi_value (
     ci_high         double
 );
 
--- What leaves the analysts (metrics.md "Disclosure control"): YEAR rows for every dimension,
+-- What leaves the analysts (docs/method.md, "Disclosure control"): YEAR rows for every dimension,
 -- QUARTER rows for TOTAL only, counts perturbed by the cell key method, decisions taken on the
 -- perturbed counts, a row for every code-list value. The report, exports and charts read this.
 create table if not exists marts.kpi_published (
