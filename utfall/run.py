@@ -67,7 +67,7 @@ class UsageError(RunError):
 def check_as_of(as_of: date | None, today: date) -> None:
     if as_of is not None and as_of > today:
         raise UsageError(f"--as-of {as_of} is after today ({today}): data cannot be complete up "
-                         "to a day that has not come (metrics.md, as_of)")
+                         "to a day that has not come (docs/method.md, \"as_of\")")
 
 
 def default_as_of(con: duckdb.DuckDBPyConnection, today: date) -> date:
