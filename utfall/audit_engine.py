@@ -515,8 +515,10 @@ class _Block:
         open_ = np.isin(mine, _open(book, p))
         if not open_.any():
             return None
-        gap_lo = book.lo[mine] - book.outer_lo[mine]
-        gap_hi = book.outer_hi[mine] - book.hi[mine]
+        # a side not seen yet or not bounded gives inf - inf: nan, which only picks a direction
+        with np.errstate(invalid="ignore"):
+            gap_lo = book.lo[mine] - book.outer_lo[mine]
+            gap_hi = book.outer_hi[mine] - book.hi[mine]
         w = np.where(gap_lo >= gap_hi, 1.0, -1.0) * rng.uniform(0.5, 1.5, len(mine)) * open_
         return w @ T
 
