@@ -44,7 +44,6 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from utfall import audit_engine
@@ -927,19 +926,9 @@ def _component_of(model: _Model, start: list[int]) -> tuple[list[int], list[tupl
 
 def _milp(model: _Model, variables: list[int], cons: list[tuple], c: np.ndarray,
           time_limit: float):
-    local = {g: i for i, g in enumerate(variables)}
-    r, col, val, lo, hi = [], [], [], [], []
-    for row, (coefs, sense, rhs) in enumerate(cons):
-        for k, a in coefs.items():
-            r.append(row)
-            col.append(local[k])
-            val.append(a)
-        lo.append(rhs if sense == "eq" else -np.inf)
-        hi.append(rhs)
     constraints = []
     if cons:
-        A = sparse.csr_array((val, (r, col)), shape=(len(cons), len(variables)))
-        constraints = [LinearConstraint(A, np.array(lo), np.array(hi))]
+        constraints = [LinearConstraint(*audit_engine.relations(variables, cons))]
     return milp(c, integrality=np.array([model.integer[g] for g in variables], dtype=int),
                 bounds=Bounds(np.array([model.lb[g] for g in variables]),
                               np.array([model.ub[g] for g in variables])),

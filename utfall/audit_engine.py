@@ -694,9 +694,9 @@ def content_key(con, min_cell: int, noise: int) -> str:
 
 # ---- from utfall.audit's model ---------------------------------------------------------------
 
-def problem(model, variables, cons, targets, exact: bool, seed, intruder: bool,
-            x0=None) -> Problem:
-    """One component of utfall.audit's _Model (its variables, relations and targets)."""
+def relations(variables, cons):
+    """The relations (coefs, 'eq' | 'le', rhs) over `variables` as a sparse matrix A with row
+    bounds lo <= A x <= hi, columns in the order of `variables`."""
     local = {g: i for i, g in enumerate(variables)}
     r, c, d, lo, hi = [], [], [], [], []
     for i, (coefs, sense, rhs) in enumerate(cons):
@@ -706,11 +706,19 @@ def problem(model, variables, cons, targets, exact: bool, seed, intruder: bool,
             d.append(v)
         lo.append(rhs if sense == "eq" else -INF)
         hi.append(rhs)
+    A = sparse.csr_array((d, (r, c)), shape=(len(cons), len(variables)))
+    return A, np.array(lo, float), np.array(hi, float)
+
+
+def problem(model, variables, cons, targets, exact: bool, seed, intruder: bool,
+            x0=None) -> Problem:
+    """One component of utfall.audit's _Model (its variables, relations and targets)."""
+    local = {g: i for i, g in enumerate(variables)}
+    A, lo, hi = relations(variables, cons)
     n = len(variables)
-    A = sparse.csr_array((d, (r, c)), shape=(len(cons), n))
     g = np.asarray(variables)
-    integer = np.asarray(getattr(model, "integer", None) or [False] * len(model.lb), bool)
-    if not _integer_sensitive(d, integer[g], np.asarray(model.ub, float)[g]):
+    integer = np.asarray(model.integer, bool)
+    if not _integer_sensitive(A.data, integer[g], np.asarray(model.ub, float)[g]):
         integer = np.zeros(len(model.lb), bool)
     kommun = [model.keys[v][1] if len(model.keys[v]) > 1 else "ALLA" for v in variables]
     names = {k: j for j, k in enumerate(sorted(set(kommun) - {"ALLA"}))}
@@ -719,7 +727,7 @@ def problem(model, variables, cons, targets, exact: bool, seed, intruder: bool,
          ([i for i, t in enumerate(targets) for _ in t.coefs],
           [local[k] for t in targets for k in t.coefs])), shape=(len(targets), n))
     pub = [(local[v], model.published[v]) for v in variables if v in model.published]
-    return Problem(A=A, row_lo=np.array(lo, float), row_hi=np.array(hi, float),
+    return Problem(A=A, row_lo=lo, row_hi=hi,
                    lb=np.asarray(model.lb, float)[g], ub=np.asarray(model.ub, float)[g], T=T,
                    integer=integer[g], group=np.array([names.get(k, -1) for k in kommun]),
                    force=np.array([t.force for t in targets], bool), exact=exact, seed=seed,
