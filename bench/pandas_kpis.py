@@ -25,6 +25,8 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from marts.catalogue import CATALOGUE
+
 Z = 1.959964
 HORIZONS = (3, 6, 12)
 CORE_TABLES = ("person", "insats_episode", "fs_month", "fs_coverage", "status_observation",
@@ -794,16 +796,18 @@ def perturbed(size: float, key_sum: int) -> int:
 POPULATION_KPIS = {"FS_LANGVARIGT", "FS_MYCKET_LANGVARIGT", "FS_ATERKOMST_12M"}
 
 
+# what the catalogue says of each KPI (marts/catalogue.py): its kind, and the breakdowns the
+# published table leaves out (FS_MAN_FORE_12 by LANGVARIGT_FS_FORE: defined by the very months it
+# averages, its groups' rounded means would tell how many spells are in each)
+KIND = {k.kpi_id: k.kind for k in CATALOGUE}
+PUBLISHED_WITHOUT = {k.kpi_id: k.published_without for k in CATALOGUE}
+
+
 def _grid_dims(kpi_id: str, period_type: str) -> tuple[str, ...]:
-    if period_type != "YEAR" or kpi_id.endswith(("_FORVANTAT", "_AVVIKELSE")):
+    if period_type != "YEAR" or KIND[kpi_id] == "expected":
         return ("TOTAL",)  # QUARTER rows and expected values: TOTAL only
-    if kpi_id in POPULATION_KPIS:
-        return POPULATION_DIMS
-    if kpi_id == "FS_MAN_FORE_12":
-        # its LANGVARIGT_FS_FORE groups are defined by the months it averages: their rounded
-        # means would tell how many spells are in each group, so the grid leaves them out
-        return tuple(d for d in SPELL_DIMS if d != "LANGVARIGT_FS_FORE")
-    return SPELL_DIMS
+    dims = POPULATION_DIMS if kpi_id in POPULATION_KPIS else SPELL_DIMS
+    return tuple(d for d in dims if d not in PUBLISHED_WITHOUT[kpi_id])
 
 
 def _grid(kv: pd.DataFrame) -> pd.DataFrame:
@@ -884,9 +888,9 @@ def publish(kv: pd.DataFrame, min_cell: int) -> pd.DataFrame:
     out, kand, expected = {}, [], []
     for r in cells.itertuples(index=False):
         key = tuple(getattr(r, c) for c in COLUMNS[:6])
-        if r.kpi_id.startswith("AME_ARB_STUD_KAND_"):
+        if KIND[r.kpi_id] == "derived":
             kand.append(key)
-        elif r.kpi_id.endswith(("_FORVANTAT", "_AVVIKELSE")):
+        elif KIND[r.kpi_id] == "expected":
             expected.append((key, r.exact))
         else:
             out[key] = _publish_cell(r, min_cell)

@@ -8,6 +8,7 @@ import json
 import random
 
 import duckdb
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ T = [379749, 2478304, 12797986, 52503710, 172052769, 453762323, 973357067, 17235
 def database() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     transform.create_schemas(con)
-    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)", catalogue.rows())
+    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", catalogue.rows())
     return con
 
 
@@ -217,3 +218,12 @@ def test_a_table_contradicting_the_relations_makes_the_audit_inconclusive(tmp_pa
     con.close()
     result = CliRunner().invoke(main, ["audit", "--db", str(path)])
     assert result.exit_code == 1 and "inconclusive" in result.output
+
+
+def test_the_audit_reads_each_kpis_kind_from_the_catalogue_and_refuses_a_kpi_without_one():
+    from utfall.audit import AuditError
+
+    con = counts([("1480", "2023", "TOTAL", "ALLA", 20)])
+    con.execute("delete from marts.kpi where kpi_id = 'AME_AVSLUTADE'")
+    with pytest.raises(AuditError, match="gives AME_AVSLUTADE no kind the audit knows"):
+        audit(con, 5)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import calendar
 import itertools
+import functools
 import json
 import math
 import os
@@ -62,7 +63,6 @@ PARTITIONS = {
 }
 SPELL_FS_KPIS = {"FS_MAN_FORE_12", "FS_MAN_EFTER_12", "FS_MEDIAN_MAN", "PROG_FORBATTRAD"}
 FS_POPULATION_KPIS = {"FS_LANGVARIGT", "FS_MYCKET_LANGVARIGT", "FS_ATERKOMST_12M"}
-MEANS = {"FS_MAN_FORE_12", "FS_MAN_EFTER_12"}
 HORIZON_KPI = re.compile(r"AME_(ARB_STUD|OSUB_ARB_STUD|OKAND|ARB_STUD_KAND)_(\d+)M")
 # D of the first is a subset of D of the second, cell by cell (same municipality, period, breakdown)
 SUBSETS = [
@@ -84,22 +84,22 @@ class AuditError(Exception):
     """The database has no published table to audit."""
 
 
-def kpi_kind(kpi_id: str, unit: str | None = None) -> str | None:
+# the catalogue's kind (marts.kpi.kind, marts/catalogue.py) as the model treats it: a derived
+# share (AME_ARB_STUD_KAND_{h}M) has no sets of its own, expected values no counts
+_MODEL_KIND = {"count": "count", "share": "share", "mean": "mean", "median": "median",
+               "derived": "kand", "expected": None}
+
+
+def kpi_kind(kpi_id: str, kinds: dict[str, str]) -> str | None:
     """count, mean, median, share, kand (derived from its neighbours) or None (no counts)."""
-    if kpi_id.endswith(("_FORVANTAT", "_AVVIKELSE")):
-        return None
-    m = HORIZON_KPI.fullmatch(kpi_id)
-    if m and m[1] == "ARB_STUD_KAND":
-        return "kand"
-    if kpi_id in ("AME_STARTADE", "AME_AVSLUTADE") or unit == "count":
-        return "count"
-    if kpi_id in MEANS:
-        return "mean"
-    if kpi_id == "FS_MEDIAN_MAN":
-        return "median"  # D the curve's spells, N its observed exits; suppressed below min_cell
-    return "share"
+    kind = kinds.get(kpi_id)
+    if kind not in _MODEL_KIND:
+        raise AuditError(f"the catalogue marts.kpi gives {kpi_id} no kind the audit knows "
+                         f"({kind!r}): run utfall run again to rebuild it")
+    return _MODEL_KIND[kind]
 
 
+@functools.lru_cache(maxsize=None)  # called once per variable lookup: a few names, many calls
 def set_name(kpi_id: str, role: str, kommun: str) -> str:
     """The unit set a KPI's D or N counts: KPIs counting the same units name the same set."""
     m = HORIZON_KPI.fullmatch(kpi_id)
@@ -391,7 +391,7 @@ class _Rules:
 class _Table:
     """The published table as a reader holds it, and the model being built from it."""
 
-    def __init__(self, rows, units, basis, as_of, min_cell, noise):
+    def __init__(self, rows, kinds, basis, as_of, min_cell, noise):
         self.model = _Model()
         self.min_cell, self.noise, self.as_of = min_cell, noise, as_of
         self.g = 2 * min_cell + 8  # means and medians are published from p(D) >= g
@@ -399,10 +399,10 @@ class _Table:
         self.present: dict[tuple, tuple] = {}
         self.expected: dict[tuple, dict] = defaultdict(dict)  # (h, kommun, year) -> F/A row
         for r in rows:
-            kind = kpi_kind(r[0], units.get(r[0]))
+            kind = kpi_kind(r[0], kinds)
             if kind is not None:
                 self.present[r[:6]] = (kind, r)
-            elif r[0].endswith(("_FORVANTAT", "_AVVIKELSE")) and r[4] == "TOTAL":
+            elif kinds[r[0]] == "expected" and r[4] == "TOTAL":
                 h = int(HORIZON_KPI.match(r[0])[2])
                 self.expected[(h, r[1], r[2])][r[0][-9]] = r  # F(ORVANTAT) or A(VVIKELSE)
         self.kinds = {k[0]: kind for k, (kind, _) in self.present.items()}
@@ -459,10 +459,11 @@ def build(con, min_cell: int = 5, noise: int = NOISE):
     except duckdb.Error as exc:
         raise AuditError(f"no published table to audit: {exc}") from None
     try:
-        units = dict(con.execute("select kpi_id, unit from marts.kpi").fetchall())
-    except duckdb.Error:
-        units = {}
-    t = _Table(rows, units, _basis(con), _as_of(con), min_cell, noise)
+        kinds = dict(con.execute("select kpi_id, kind from marts.kpi").fetchall())
+    except duckdb.Error as exc:
+        raise AuditError(f"no KPI catalogue with kinds to read ({exc}): run utfall run again "
+                         "to rebuild it") from None
+    t = _Table(rows, kinds, _basis(con), _as_of(con), min_cell, noise)
     for key, (kind, r) in t.present.items():
         _row_facts(t, key, kind, r)
     _sum_relations(t)
@@ -472,7 +473,7 @@ def build(con, min_cell: int = 5, noise: int = NOISE):
     _same_sets(t)
     _expected_facts(t)
     targets = [x for x in t.targets.values() if not set(x.coefs) <= t.model.structural]
-    return t.model, targets, rows, t.present, units
+    return t.model, targets, rows, t.present, kinds
 
 
 def _row_facts(t: _Table, key, kind, r) -> None:
@@ -852,7 +853,7 @@ def _expected_facts(t: _Table) -> None:
             t.model.add({o: float(ratio[1]), n: -float(ratio[0])}, "eq")
 
 
-def _truth(con, model: _Model, units: dict) -> np.ndarray | None:
+def _truth(con, model: _Model, kinds: dict) -> np.ndarray | None:
     """The true value of every variable from marts.kpi_value (absent: 0); None without it. The
     binaries of an either/or take values that the truth satisfies, when there are such."""
     try:
@@ -863,7 +864,7 @@ def _truth(con, model: _Model, units: dict) -> np.ndarray | None:
         return None
     x = np.zeros(len(model.lb))
     for kpi, kommun, period, ptype, dim, val, num, den, _ in rows:
-        kind = kpi_kind(kpi, units.get(kpi))
+        kind = kpi_kind(kpi, kinds)
         if kind in (None, "kand"):
             continue
         for role, value in (("D", num if kind == "count" else den),
@@ -1075,8 +1076,8 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
     audits a table of exact counts, the old suppression-only rule)."""
     start = time.perf_counter()
     workers = workers or min(2, os.cpu_count() or 1)
-    model, targets, rows, present, units = build(con, min_cell, noise)
-    seed_point = _truth(con, model, units)  # a feasible point, when the relations hold for it
+    model, targets, rows, present, kinds = build(con, min_cell, noise)
+    seed_point = _truth(con, model, kinds)  # a feasible point, when the relations hold for it
     truth = seed_point if with_truth else None
     comps, find = _components(model)
     by_comp: dict[int, list[Target]] = defaultdict(list)

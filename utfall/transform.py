@@ -102,7 +102,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, min_cell: int = DEF
     con.execute(f"set variable as_of = date '{as_of.isoformat()}'")
     con.execute(f"set variable min_cell = {int(min_cell)}")
     recreate_tables(con, "marts", MARTS_DDL)  # as in build_core
-    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)", catalogue.rows())
+    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", catalogue.rows())
     for path in sorted(MARTS_SQL_DIR.glob("*.sql")):
         run_sql_file(con, path)
 

@@ -38,21 +38,13 @@ create or replace temp macro noise_wilson_low(x, m) as
 create or replace temp macro noise_wilson_high(x, m) as
     wilson_high('share', x / m, m / noise_deff(x, m));
 
--- the kind of each KPI the rules below tell apart
+-- the kind of each KPI the rules below tell apart: the catalogue's (marts/catalogue.py)
 create or replace temp table published_kind as
-select kpi_id, unit,
-       case when unit = 'count' then 'count'
-            when kpi_id in ('FS_MAN_FORE_12', 'FS_MAN_EFTER_12') then 'mean'
-            when kpi_id = 'FS_MEDIAN_MAN' then 'median'
-            when kpi_id like 'AME\_ARB\_STUD\_KAND\_%' escape '\' then 'derived'
-            when kpi_id like '%\_FORVANTAT' escape '\' or kpi_id like '%\_AVVIKELSE' escape '\'
-                then 'expected'
-            else 'share' end as kind
-from marts.kpi;
+select kpi_id, unit, kind from marts.kpi;
 
 -- the grid: every value of each dimension's list for every KPI, municipality and period with a
--- TOTAL row in the exact table, so that a row's presence says nothing; FS_MAN_FORE_12 has no
--- LANGVARIGT_FS_FORE rows (that breakdown is defined by the months the mean counts)
+-- TOTAL row in the exact table, so that a row's presence says nothing; without the breakdowns the
+-- catalogue leaves out (FS_MAN_FORE_12 by LANGVARIGT_FS_FORE: defined by the months it counts)
 create or replace temp table published_grid as
 select t.kpi_id, t.kommun_kod, t.period, t.period_type, b.dimension, b.dimension_value, k.kind
 from kpi_exact as t
@@ -61,7 +53,7 @@ join marts.kpi as c using (kpi_id)
 join codes.breakdown as b
   on (t.period_type = 'YEAR' or b.dimension = 'TOTAL')
  and (c.cohort_basis in ('start', 'exit') or not b.spell_only)
- and not (t.kpi_id = 'FS_MAN_FORE_12' and b.dimension = 'LANGVARIGT_FS_FORE')
+ and not list_contains(c.published_without, b.dimension)
 where t.dimension = 'TOTAL';
 
 -- each cell's perturbed denominator p(D) and numerator p(N) (a cell without units: p = 0), and

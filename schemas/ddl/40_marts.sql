@@ -56,7 +56,9 @@ create table if not exists marts.kpi (
     description_en   varchar not null,     -- the same in English
     unit             varchar not null,     -- count, share, months
     higher_is_better boolean,              -- true: a higher value is better; false: lower is better (returns, unknown status); null: neither
-    cohort_basis     varchar not null      -- start, exit, year, fs_exit
+    cohort_basis     varchar not null,     -- start, exit, year, fs_exit
+    kind             varchar not null,     -- how the published table treats it: count, share, mean, median, expected (from the published share), derived (from its published neighbours)
+    published_without varchar[] not null   -- breakdowns (dimensions) left out of the published table
 );
 
 -- The exact KPIs (docs/method.md, "The exact table and the published table"): every combination with

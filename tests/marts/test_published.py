@@ -265,6 +265,34 @@ def test_fs_man_fore_12_has_no_long_term_fs_rows_in_the_published_table():
     assert db.kpi("FS_MAN_FORE_12", dimension="LANGVARIGT_FS_FORE", value="NEJ")[:2] == (0, 20)
 
 
+def test_the_published_rule_reads_each_kpis_kind_and_breakdowns_from_the_catalogue():
+    from marts.catalogue import CATALOGUE
+    from utfall import transform
+
+    kinds = {k.kpi_id: k.kind for k in CATALOGUE}
+    assert {i: kinds[i] for i in ("AME_STARTADE", "AME_ARB_STUD_3M", "AME_ARB_STUD_KAND_3M",
+                                  "AME_ARB_STUD_3M_FORVANTAT", "FS_MAN_FORE_12",
+                                  "FS_MEDIAN_MAN")} == {
+        "AME_STARTADE": "count", "AME_ARB_STUD_3M": "share", "AME_ARB_STUD_KAND_3M": "derived",
+        "AME_ARB_STUD_3M_FORVANTAT": "expected", "FS_MAN_FORE_12": "mean",
+        "FS_MEDIAN_MAN": "median"}
+    assert {k.kpi_id: k.published_without for k in CATALOGUE if k.published_without} == {
+        "FS_MAN_FORE_12": ("LANGVARIGT_FS_FORE",)}
+    people = people_with(20, lambda d: d >= -2, prefix="f")
+    db = _fs_after(people, [3] * 20)
+    # the catalogue, not the SQL, decides: a catalogue that leaves FS_MAN_EFTER_12's KON rows out
+    # and calls it a count gets a table without them and a count where the mean was
+    db.con.execute("update marts.kpi set published_without = ['KON'], kind = 'count' "
+                   "where kpi_id = 'FS_MAN_EFTER_12'")
+    db.con.execute("delete from marts.kpi_published")  # as build_marts' fresh table
+    transform.run_sql_file(db.con, transform.MARTS_SQL_DIR / "40_kpi_published.sql")
+    (kon,) = db.con.execute("select count(*) from marts.kpi_published where kpi_id = "
+                            "'FS_MAN_EFTER_12' and dimension = 'KON'").fetchone()
+    assert kon == 0
+    p_d = 20 + noise([spell_rk(p) for p in people])
+    assert db.published("FS_MAN_EFTER_12") == (p_d, None, p_d, None, None, False)
+
+
 @pytest.mark.parametrize("p_den, suppressed", [(17, True), (18, False)])
 def test_the_median_is_published_from_a_perturbed_count_of_2_min_cell_plus_8(p_den, suppressed):
     # 20 spells on FS from their start month (2023-02): 10 leave after 2 months, 10 after 5
