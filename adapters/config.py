@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,54 @@ class ConfigError(ValueError):
 def normalise(text: object) -> str:
     """The form in which headers and values are compared: case-folded, single-spaced, trimmed."""
     return " ".join(str(text).replace("\u00a0", " ").casefold().split())
+
+
+# --- "did you mean" for a municipality code a user wrote -----------------------------------------
+
+# letters typed for the digits they look like: O for 0, I or l for 1 (a code copied from print)
+_LOOKALIKES = str.maketrans("OoQIil|ZzSsGbBgq", "0001111225566899")
+
+
+def code_guesses(text: str, preferred: Iterable[str] = ()) -> list[str]:
+    """The municipality codes someone who wrote `text` (not a code) most likely meant: those of
+    `schemas.kommuner.guesses` (a name, a changed digit, two swapped digits), else a code one
+    character away when letters are read as the digits they look like (`148O`, `I480`, `l480`:
+    1480), or one character changed, added or removed (`14x0`, `148`, `14800`); a `preferred`
+    code (configured, present) first, else up to three. Often none."""
+    preferred = set(preferred)
+    found = kommuner.guesses(text, preferred)
+    word = text.strip()
+    if found or re.fullmatch(r"\d{4}", word) or not 3 <= len(word) <= 5:
+        return found
+    read = word.translate(_LOOKALIKES)
+    if read in kommuner.KOMMUNER:
+        return [read]
+    if sum(not ch.isdigit() for ch in read) > 1:  # a word, not a code with a typo
+        return []
+    near = sorted(_one_character_from(read) & kommuner.KOMMUNER.keys())
+    mine = [code for code in near if code in preferred]
+    return mine[:1] or near[:3]
+
+
+def _one_character_from(word: str) -> set[str]:
+    """Every text one digit changed, added or removed away from `word`."""
+    out = set()
+    for i in range(len(word) + 1):
+        out |= {word[:i] + digit + word[i:] for digit in "0123456789"}
+        if i < len(word):
+            out |= {word[:i] + digit + word[i + 1:] for digit in "0123456789"}
+            out.add(word[:i] + word[i + 1:])
+    return out
+
+
+def did_you_mean(text: str, preferred: Iterable[str] = ()) -> str:
+    """'; did you mean 1480 (Göteborg)?' for a `text` that is not a code, or '' without a guess:
+    the one wording of the suggestion wherever a code is read (inbox, configuration, CLI)."""
+    labels = [kommuner.label(code) for code in code_guesses(text, preferred)]
+    if not labels:
+        return ""
+    listed = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
+    return f"; did you mean {listed}?"
 
 
 # --- the file format, checked by pydantic -------------------------------------------------------
@@ -88,7 +137,8 @@ class KommunFile(Section):
     @classmethod
     def _four_digits(cls, v: str | None) -> str | None:
         if v is not None and not re.fullmatch(r"\d{4}", v):
-            raise ValueError("kommun_kod must be four digits, as text (quote it: \"0114\")")
+            raise ValueError("kommun_kod must be four digits, as text (quote it: \"0114\")"
+                             + did_you_mean(v))
         return v
 
 
@@ -363,15 +413,11 @@ def _kommun_kod(path: Path, parsed: KommunFile, lines: dict) -> str:
                           f"the file's name ({named}); make them the same")
     kod = named or parsed.kommun_kod
     if kod is None:
-        raise ConfigError(f"{path} line 1: name the file <kommunkod>.yaml or set kommun_kod")
+        raise ConfigError(f"{path} line 1: name the file <kommunkod>.yaml or set kommun_kod"
+                          + did_you_mean(path.stem))
     if kommuner.name(kod) is None:
-        guesses = kommuner.guesses(kod)
-        named_guesses = [kommuner.label(c) for c in guesses]
-        if len(named_guesses) > 1:
-            named_guesses = [", ".join(named_guesses[:-1]), named_guesses[-1]]
-        hint = f"; did you mean {' or '.join(named_guesses)}?" if guesses else ""
         raise ConfigError(f"{path} line {line if not named else 1}: {kod} is not a municipality "
-                          f"code (SCB){hint}")
+                          f"code (SCB){did_you_mean(kod)}")
     return kod
 
 

@@ -10,9 +10,11 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+from marts.catalogue import CATALOGUE
 from utfall import transform
 from utfall.cli import main
 
+KIND = {k.kpi_id: k.kind for k in CATALOGUE}  # marts/catalogue.py
 KPIS = [("AME_ARB_STUD_6M", "share"), ("AME_ARB_STUD_6M_AVVIKELSE", "share_difference"),
         ("AME_STARTADE", "count"), ("FS_MAN_FORE_12", "months")]
 PUBLISHED = [
@@ -40,8 +42,9 @@ def db(tmp_path):
         transform.create_schemas(con)
         con.executemany(
             "insert into marts.kpi (kpi_id, title_sv, title_en, description_sv, description_en, "
-            "unit, higher_is_better, cohort_basis) values (?, 'titel', 'title', 'beskrivning', "
-            "'description', ?, true, 'exit')", KPIS)
+            "unit, higher_is_better, cohort_basis, kind, published_without) values (?, 'titel', "
+            "'title', 'beskrivning', 'description', ?, true, 'exit', ?, [])",
+            [(kpi, unit, KIND[kpi]) for kpi, unit in KPIS])
         con.executemany("insert into marts.kpi_published values "
                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", PUBLISHED)
         # the exact table differs from the published one, so that a test sees which was read
@@ -63,10 +66,13 @@ def _export(db, out, *args):
 def test_csv_opens_in_swedish_excel(db, tmp_path):
     _export(db, tmp_path, "--format", "csv")
     raw = (tmp_path / "utfall-kpi.csv").read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbfkpi_id;kommun_kod;period;period_type;dimension;")
+    assert raw.startswith("\ufeffNyckeltal (kpi_id);Kommun (kommun_kod);".encode())
     lines = raw.decode("utf-8-sig").splitlines()
-    assert lines[0] == ("kpi_id;kommun_kod;period;period_type;dimension;dimension_value;unit;"
-                        "numerator;denominator;value;ci_low;ci_high;suppressed")
+    assert lines[0] == ("Nyckeltal (kpi_id);Kommun (kommun_kod);Period (period);"
+                        "Periodtyp (period_type);Uppdelning (dimension);Grupp (dimension_value);"
+                        "Enhet (unit);Täljare (numerator);Nämnare (denominator);Värde (value);"
+                        "Nedre gräns (ci_low);Övre gräns (ci_high);"
+                        "Undertryckt (suppressed)")
     assert lines[1:] == [
         "AME_ARB_STUD_6M;1480;2023-Q2;QUARTER;TOTAL;ALLA;share;2;20;0,1000;0,0279;0,3010;nej",
         "AME_ARB_STUD_6M;1480;2023;YEAR;KON;K;share;;;;;;ja",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 import signal
 import sys
 from datetime import date
@@ -74,15 +75,63 @@ def _on_terminate(signum, frame) -> None:
 
 
 @click.group(cls=_Errors)
-@click.option("-v", "--verbose", is_flag=True, help="Log more.")
-def main(verbose: bool) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="-v: utfall's own progress and details; -v -v: other libraries' too "
+                   "(great-expectations, dagster, urllib3...), otherwise only their warnings.")
+def main(verbose: int) -> None:
     """utfall: comparable outcome statistics for municipal labour-market units."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(message)s")
-    if not verbose:  # great-expectations sets its own loggers to INFO
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    configure_logging(verbose)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_terminate)
+
+
+# the loggers that are utfall's own; every other one belongs to a library
+OWN_LOGGERS = ("utfall", "adapters", "schemas", "pipelines")
+
+
+class _Verbosity(logging.Filter):
+    """Which records reach the terminal: utfall's own from `own`, every library's from `others`.
+    A filter on the handler, not logger levels: libraries set their own loggers' levels when
+    imported (great-expectations sets one to INFO, which printed its "ephemeral docs site" line on
+    every run), and a logger with a level of its own passes its records to the root's handlers
+    whatever the root's level is."""
+
+    def __init__(self, own: int, others: int):
+        super().__init__()
+        self.own, self.others = own, others
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        mine = record.name.split(".")[0] in OWN_LOGGERS
+        return record.levelno >= (self.own if mine else self.others)
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to sys.stderr as it is when a record comes, not as it was when the handler was made
+    (click's test runner swaps it for each command)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def configure_logging(verbose: int) -> None:
+    """0: warnings only; 1 (-v): utfall's own INFO; 2 (-v -v): libraries' INFO and utfall's
+    DEBUG; 3: everything. Replaces the handler of an earlier call (one per command)."""
+    own = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    others = logging.WARNING if verbose < 2 else logging.INFO if verbose == 2 else logging.DEBUG
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Stderr)]:
+        root.removeHandler(handler)
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter(
+        "%(levelname)s %(name)s: %(message)s" if verbose >= 2 else "%(levelname)s %(message)s"))
+    handler.addFilter(_Verbosity(own, others))
+    root.addHandler(handler)
+    root.setLevel(min(own, others))
 
 
 def _memory_limit(ctx, param, value: str | None) -> str | None:
@@ -123,8 +172,11 @@ def _memory_limit(ctx, param, value: str | None) -> str | None:
                    "than a small share of what is loaded.")
 @click.option("--wait", "wait_seconds", type=click.FloatRange(min=0), default=0,
               show_default=True, help="Seconds to wait for another run writing the database.")
+@click.option("--allow-empty", is_flag=True,
+              help="Replace a database that publishes figures with one that publishes none "
+                   "(else such a run is refused: a typo in --as-of, a wrong --inbox).")
 def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell, memory_limit,
-        workers, allow_withdraw, wait_seconds) -> None:
+        workers, allow_withdraw, wait_seconds, allow_empty) -> None:
     """Ingest the inbox, build every table and write the report beside the database."""
     from tqdm import tqdm
 
@@ -143,9 +195,10 @@ def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell, memory_
         progress=lambda files: tqdm(files, desc="Läser filer", unit="fil", file=sys.stderr,
                                     disable=None),
         memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT, workers=workers,
-        allow_withdraw=allow_withdraw, wait_seconds=wait_seconds,
+        allow_withdraw=allow_withdraw, wait_seconds=wait_seconds, allow_empty=allow_empty,
     )
     _print_summary(summary)
+    _print_where_to_look(summary)
     if summary.audit_safe is False:
         raise click.ClickException("the disclosure audit found published counts that can be "
                                    "pinned: do not publish the report (utfall audit --db ... "
@@ -200,6 +253,7 @@ def _print_summary(s) -> None:
             _say(f"  … and {len(changed) - SHOW_PER_CHANGE} more {words}")
     for _, why in i.withdrawn:
         _say(f"  withdrawn: {why} (its rows were taken out)")
+    _print_duplicates(s)
     click.echo(f"As of: {s.as_of}")
     for warning in s.warnings:
         click.echo(f"WARNING: {warning}")
@@ -210,6 +264,50 @@ def _print_summary(s) -> None:
         click.echo(f"Report: {s.report_path}")
     if s.key_label == "DEMO":
         click.echo("Built with the public DEMO key: for the bundled sample only, not real people.")
+
+
+def _print_duplicates(s) -> None:
+    """Each duplicate with the file it duplicates; the same file in two municipalities' folders
+    as a warning, for one of them then has no rows from it (and shows as missing in the report)."""
+    from schemas.kommuner import label, name
+    from utfall.quarantine import duplicates
+
+    outcomes = [f for f in s.ingest.files if f.status == "DUPLICATE"]
+    if not outcomes:
+        return
+    with open_read_only(s.db_path) as con:
+        found = {d.path: d for d in duplicates(con, [f.rel_path for f in outcomes])}
+    for f in outcomes:
+        d = found.get(f.rel_path)
+        if d is None:  # no record to name the other file: what ingest said
+            _say(f"  duplicate: {f.rel_path}: {f.message}")
+        elif not d.across_municipalities:
+            _say(f"  duplicate: {d.path} is the same file as {d.of_path} (loaded once)")
+    for d in (d for d in found.values() if d.across_municipalities):
+        _say(f"WARNING: {d.path} and {d.of_path} are the same file in the folders of "
+             f"{label(d.kommun_kod)} and {label(d.of_kommun)}: it is loaded once, as "
+             f"{name(d.of_kommun)}'s, and {name(d.kommun_kod)} gets no rows from it; replace the "
+             "one in the wrong folder with that municipality's own file")
+
+
+def _print_where_to_look(s) -> None:
+    """The summary's last lines: what is left to fix, and the command that lists it."""
+    from utfall.quarantine import to_look_at
+
+    with open_read_only(s.db_path) as con:
+        found = to_look_at(con)
+    db = shlex.quote(str(s.db_path))
+    if found.quarantined_rows:
+        click.echo(f"Quarantined rows: {found.quarantined_rows} in {found.quarantined_files} "
+                   f"file(s); utfall quarantine --db {db} lists them with file, line, column "
+                   "and message")
+    else:
+        click.echo("Quarantined rows: none")
+    if found.unmapped_values or found.unknown_headers:
+        click.echo(f"Unmapped values: {found.unmapped_values}, headers not understood: "
+                   f"{found.unknown_headers}; utfall unmapped --db {db} lists them")
+    else:
+        click.echo("Unmapped values: none")
 
 
 @main.command()
@@ -252,6 +350,45 @@ def unmapped(db_path: Path) -> None:
             where = Path(path).name + (f", sheet {sheet}" if sheet else "")
             hint = f" (nearest known header: {nearest})" if nearest else ""
             _say(f"    {where}: '{header}'{hint}")
+
+
+def _kommun(ctx, param, value: str | None) -> str | None:
+    from adapters.config import did_you_mean
+    from schemas.kommuner import KOMMUNER
+
+    if value is None or value in KOMMUNER:
+        return value
+    raise click.BadParameter(f"{value} is not a municipality code{did_you_mean(value)}")
+
+
+@main.command("quarantine")
+@click.option("--db", "db_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              required=True)
+@click.option("--kommun", callback=_kommun, help="Only this municipality (its four-digit code).")
+@click.option("--reason", help="Only this reason, e.g. DATE_FUTURE.")
+def quarantine_cmd(db_path: Path, kommun: str | None, reason: str | None) -> None:
+    """List the rows that could not be loaded (meta.quarantine), file by file: the line (or sheet
+    and row), the column, what was wrong and the reason code. Only files loaded now."""
+    from itertools import groupby
+
+    from adapters.base import Reason
+    from utfall.quarantine import quarantined
+
+    if reason is not None and reason.upper() not in Reason.__members__:
+        raise click.BadParameter(f"'{reason}' is not a reason; the reasons are "
+                                 f"{', '.join(Reason.__members__)}", param_hint="--reason")
+    with open_read_only(db_path) as con:
+        rows = quarantined(con, kommun, reason and reason.upper())
+    if not rows:
+        click.echo("No quarantined rows.")
+        return
+    files = {row.path for row in rows}
+    click.echo(f"{len(rows)} quarantined rows in {len(files)} file(s):")
+    for path, in_file in groupby(rows, key=lambda row: row.path):
+        _say(path)
+        for row in in_file:
+            column = f", column '{row.column}'" if row.column else ""
+            _say(f"  {row.where}{column}: {row.detail} ({row.reason})")
 
 
 def _unknown_headers(con) -> list[tuple]:

@@ -7,6 +7,7 @@ Everything here reads the published table. The analysts' exact table is read onl
 from __future__ import annotations
 
 import os
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -42,6 +43,26 @@ COLUMNS = {
     "ci_high": "Övre gräns för 95 % konfidensintervall (Wilson) för andelar, {decimals} decimaler.",
     "suppressed": "ja: raden är undertryckt (för få personer), alla tal är tomma; nej: publicerad.",
 }
+
+
+# Each column's heading for a reader (the CSV's header and the workbook's "kolumner" sheet).
+HEADINGS = {
+    "kpi_id": "Nyckeltal", "kommun_kod": "Kommun", "period": "Period",
+    "period_type": "Periodtyp", "dimension": "Uppdelning", "dimension_value": "Grupp",
+    "unit": "Enhet", "numerator": "Täljare", "denominator": "Nämnare", "value": "Värde",
+    "ci_low": "Nedre gräns", "ci_high": "Övre gräns", "suppressed": "Undertryckt",
+}
+
+
+def csv_heading(column: str) -> str:
+    """`Värde (value)`: the reader's word, then the column's code.
+
+    One header row that says both, rather than a second header row under the codes: the CSV is
+    for Excel (see `export`), and Excel takes the first row as the header and every later one as
+    data, so a second header row would be sorted, filtered and summed with the figures, and
+    would turn every numeric column into text for any program that reads the file. The code in
+    parentheses keeps each column identifiable (as the workbook and the Kolada file name it)."""
+    return f"{HEADINGS[column]} ({column})"
 
 
 def _decimals_for(unit: str, decimals: int) -> int:
@@ -124,7 +145,8 @@ def export(db_path: Path, out_dir: Path, formats: tuple[str, ...] = ("csv", "xls
 
 def _write_csv(values: pd.DataFrame, path: Path) -> Path:
     # utf-8-sig: the BOM makes Excel read UTF-8 (å, ä, ö); ';' is its list separator in Sweden
-    _csv_text(values).to_csv(path, index=False, sep=";", encoding="utf-8-sig")
+    _csv_text(values).rename(columns=csv_heading).to_csv(path, index=False, sep=";",
+                                                         encoding="utf-8-sig")
     return path
 
 
@@ -132,7 +154,8 @@ def _write_xlsx(values: pd.DataFrame, catalogue: pd.DataFrame, path: Path, about
                 decimals: int) -> Path:
     sheet = values[list(COLUMNS)]
     explained = pd.DataFrame({"kolumn": list(COLUMNS),
-                              "betydelse": [t.format(decimals=decimals) for t in COLUMNS.values()]})
+                              "betydelse": [t.format(decimals=decimals) for t in COLUMNS.values()],
+                              "rubrik i CSV": [csv_heading(c) for c in COLUMNS]})
     with pd.ExcelWriter(path, engine="openpyxl") as xl:
         sheet.to_excel(xl, sheet_name="kpi_published", index=False)
         explained.to_excel(xl, sheet_name="kolumner", index=False)
@@ -168,9 +191,8 @@ def kolada(db_path: Path, out_dir: Path, exact: bool = False) -> Path:
         frame = con.execute(_kolada_sql(table, exact)).df()
         demo = key_label(con) == "DEMO"
     frame["count"] = frame["count"].astype("Int64")
-    # counts as whole numbers (1056, not 1056.0); the column also holds shares and months
-    frame["value"] = [None if pd.isna(v) else str(round(v)) if unit == "count" else repr(float(v))
-                      for v, unit in zip(frame["value"], frame.pop("unit"))]
+    shown = _exact_value if exact else kolada_value
+    frame["value"] = [shown(v, unit) for v, unit in zip(frame["value"], frame.pop("unit"))]
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "utfall-kolada-EXAKT-ej-for-spridning" if exact else "utfall-kolada"
     path = out_dir / f"{stem}{'-DEMO' if demo else ''}.csv"
@@ -179,27 +201,48 @@ def kolada(db_path: Path, out_dir: Path, exact: bool = False) -> Path:
     return path
 
 
+PERCENT_UNITS = ("share", "share_difference")
+
+
+def kolada_value(value: float | None, unit: str) -> str | None:
+    """A published value as Kolada publishes it: shares and differences of shares in percent and
+    months with one decimal, counts whole; halves rounded up (away from zero), and no "-0.0".
+
+    Rounded from the decimal the stored double stands for (its shortest repr), never from the
+    double times 100: 23/80 is 0.2875, and 100 * 0.2875 is 28.749999999999996 in binary."""
+    if value is None or pd.isna(value):
+        return None
+    number = Decimal(repr(float(value))) * (100 if unit in PERCENT_UNITS else 1)
+    rounded = number.quantize(Decimal(1) if unit == "count" else Decimal("0.1"), ROUND_HALF_UP)
+    return str(abs(rounded) if rounded == 0 else rounded)
+
+
+def _exact_value(value: float | None, unit: str) -> str | None:
+    """An exact value for the analysts' checks: shares in percent, nothing rounded."""
+    if value is None or pd.isna(value):
+        return None
+    if unit == "count":
+        return str(round(value))
+    return repr(100 * float(value) if unit in PERCENT_UNITS else float(value))
+
+
 def _kolada_sql(table: str, exact: bool) -> str:
-    # published values rounded as Kolada publishes them; exact ones kept whole for checking
-    share = "100 * v.value" if exact else "round(100 * v.value, 1)"
-    months = "v.value" if exact else "round(v.value, 1)"
     suppressed = "false" if exact else "v.suppressed"
     return f"""
         with yearly as (
             select v.kpi_id as kpi, v.kommun_kod as municipality, cast(v.period as integer) as period,
                    case v.dimension when 'TOTAL' then 'T' else v.dimension_value end as gender,
-                   case when k.unit in ('share', 'share_difference') then {share}
-                        when k.unit = 'months' then {months}
-                        else v.value end as value,
-                   {suppressed} as suppressed, k.unit
+                   v.value, {suppressed} as suppressed, k.unit
             from {table} v join marts.kpi k using (kpi_id)
             where v.period_type = 'YEAR'
               and (v.dimension = 'TOTAL' or (v.dimension = 'KON' and v.dimension_value in ('K', 'M')))
         )
         select kpi, municipality, period, gender, value, unit,
-               -- Kolada's count: how many values the figure stands on (members of a group)
+               -- Kolada's count: 1 for a municipality; for a group, how many of its members
+               -- contributed to the value. Every municipality with a row contributed people to
+               -- ALLA, also where its own row is suppressed or has no value.
                case when municipality = 'ALLA'
-                    then count(value) filter (where municipality <> 'ALLA')
+                    then count(*) filter (where municipality <> 'ALLA')
                          over (partition by kpi, period, gender)
                     else 1 end as count,
                case when suppressed then 'SUPPRESSED' else '' end as status

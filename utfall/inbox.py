@@ -14,8 +14,9 @@ whole inbox is unusable, `Scan.fatal`. It never raises for what it finds in the 
   - a municipality folder that is not one of SCB's 290 codes (`schemas/kommuner.csv`): `1420 is
     not a municipality code; did you mean 1402 (Partille)?`. The suggestion is a configured or
     present code one keystroke away (a changed digit or two swapped ones, swaps first), else the
-    nearest of SCB's codes (`schemas.kommuner.guesses`); a folder named after a municipality
-    (`Partille`) is pointed to its code;
+    nearest of SCB's codes; a letter typed for a digit (`148O`, `I480`) is read as the digit
+    (`adapters.config.code_guesses`); a folder named after a municipality (`Partille`) is
+    pointed to its code;
   - a system folder that is not an adapter, with "did you mean" for case differences
     (`Procapita`) and the names offices use (`fs`, `bistånd`, `ekb`, `xlsx`, `deltagare`...);
   - a folder or file that cannot be read (permission denied, an I/O error): never a crash and
@@ -45,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters import SYSTEMS, redact
-from schemas import kommuner
+from adapters.config import did_you_mean
 from schemas.kommuner import KOMMUNER
 
 LAYOUT = "<kommunkod>/<system>/<file>"
@@ -244,9 +245,7 @@ def _layout_problem(parts: tuple[str, ...], known: set[str]) -> str | None:
 
 
 def _not_a_code(name: str, known: set[str]) -> str:
-    guesses = kommuner.guesses(name, known)
-    hint = f"; did you mean {_or(map(kommuner.label, guesses))}?" if guesses else ""
-    return f"{name} is not a municipality code{hint}"
+    return f"{name} is not a municipality code{did_you_mean(name, known)}"
 
 
 def _not_a_system(name: str) -> str:

@@ -94,11 +94,13 @@ def run(
     wait_seconds: float = 0.0,
     today: date | None = None,
     audit: bool = True,
+    allow_empty: bool = False,
 ) -> RunSummary:
     """`memory_limit` caps DuckDB (it spills to disk beyond it); `workers` read files (default:
     one per core); `allow_withdraw` lets the run take out more files than a small share of what
     is loaded; `wait_seconds` waits for another run that holds the database; `today` is the
-    run date (tests); `audit` False leaves the disclosure audit to `utfall audit` (tests)."""
+    run date (tests); `audit` False leaves the disclosure audit to `utfall audit` (tests);
+    `allow_empty` lets a run that publishes nothing replace one that published figures."""
     today = today or date.today()
     check_as_of(as_of, today)
     configs = ConfigStore(config_dir)  # invalid configuration stops the run before any work
@@ -113,11 +115,14 @@ def run(
         files.settle(db_path, wait_seconds)
         with files.work_copy(db_path) as work, files.staged(report_path_for(db_path)) as report:
             try:
+                published_before = _published(work)
                 summary = _build(work, inbox_scan, inbox, pseudo, configs, as_of, min_cell,
                                  progress, memory_limit, workers, allow_withdraw, today, audit)
             except duckdb.Error as exc:
                 log.info("DuckDB failed during the build", exc_info=exc)
                 raise RunError(files.duckdb_message(exc, work, db_path)) from None
+            if not allow_empty:
+                _check_not_emptied(published_before, summary, db_path)
             with _timed(summary.seconds, "report"):
                 if write_report:
                     _write_report(work, report.tmp, min_cell)
@@ -184,6 +189,29 @@ def _commit_report(report: files.Staged, db_path: Path) -> None:
         raise RunError(f"the database {db_path} was updated, but the report could not be "
                        f"written to {report.final} ({exc.strerror or exc}): the report there "
                        "is from an earlier run") from None
+
+
+def _published(db_file: Path) -> int:
+    """Published (not suppressed) rows of the database a run would replace; 0 for none yet."""
+    if not db_file.exists():
+        return 0
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        try:
+            return con.execute("select count(*) from marts.kpi_published "
+                               "where not suppressed").fetchone()[0]
+        except duckdb.CatalogException:
+            return 0
+
+
+def _check_not_emptied(before: int, summary: RunSummary, db_path: Path) -> None:
+    """A run that would publish nothing where the database published figures is a mistake (a
+    typo in --as-of, a wrong inbox) until the user says otherwise: the database and the report
+    must not be replaced by empty ones."""
+    now = summary.kpi_rows - summary.kpi_suppressed
+    if before and not now:
+        raise RunError(f"this run would publish no figures (as of {summary.as_of}) where {db_path} "
+                       f"publishes {before} rows: nothing was replaced; check --as-of and --inbox, "
+                       "or run again with --allow-empty if an empty report is what you want")
 
 
 def _check_something_loaded(con, summary: IngestSummary, inbox: Path) -> None:

@@ -96,7 +96,8 @@ def test_as_of_after_today_is_a_usage_error(built, tmp_path):
 
 def test_as_of_before_every_insats_runs_but_warns(built, tmp_path):
     inbox, db = copy_of(built, tmp_path)
-    result = run(inbox, db, "--as-of", "2000-01-01")
+    # without --allow-empty the run is refused (tests/pipeline/test_run_guidance.py)
+    result = run(inbox, db, "--as-of", "2000-01-01", "--allow-empty")
     assert result.exit_code == 0, result.output
     assert "WARNING: as_of 2000-01-01 is before every insats in the data: no figures" \
         in result.output
