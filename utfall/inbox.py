@@ -50,6 +50,7 @@ from adapters.config import did_you_mean
 from schemas.kommuner import KOMMUNER
 
 LAYOUT = "<kommunkod>/<system>/<file>"
+SHOWN_PROBLEMS = 5  # of an inbox where nothing is usable, in the one line that stops the run
 # hidden files and folders; Microsoft Office's owner files (`~$Deltagare.xlsx`) that exist while
 # someone has the workbook open: neither is a delivery
 IGNORED_PREFIXES = (".", "~$")
@@ -292,7 +293,10 @@ def _why_nothing(inbox: Path, found: list, problems: list[Problem]) -> str:
                 "point --inbox at one of them")
     if not found and not problems:
         return f"{inbox} is empty: deliveries belong in {inbox}/{LAYOUT}"
-    return f"no file in {inbox} can be used ({len(problems)} problems, each listed)"
+    # the run stops on this one line: it must carry the problems (their "did you mean" above all)
+    shown = "; ".join(str(p) for p in problems[:SHOWN_PROBLEMS])
+    more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+    return f"no file in {inbox} can be used ({len(problems)} problems): {shown}{more}"
 
 
 def _top_folders(folder: Path) -> list[str]:

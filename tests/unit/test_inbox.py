@@ -291,7 +291,15 @@ def test_an_inbox_where_nothing_is_usable(tmp_path):
     inbox = put(tmp_path, "1420/excel/d.xlsx", "1480/Excel/d.xlsx")
     result = scan(inbox)
     assert result.files == [] and len(result.problems) == 2
-    assert result.fatal == f"no file in {inbox} can be used (2 problems, each listed)"
+    assert result.fatal == (
+        f"no file in {inbox} can be used (2 problems): 1420/excel/d.xlsx: 1420 is not a "
+        "municipality code; did you mean 1480 (Göteborg)?; 1480/Excel/d.xlsx: Excel is not a "
+        "system folder; did you mean excel? (folder names are lower case)")
+    many = put(tmp_path / "many", *[f"148O/excel/{i}.xlsx" for i in range(7)])
+    assert scan(many).fatal == (
+        f"no file in {many} can be used (7 problems): "
+        + "; ".join(f"148O/excel/{i}.xlsx: 148O is not a municipality code; did you mean 1480 "
+                    "(Göteborg)?" for i in range(5)) + "; and 2 more")
 
 
 def test_problem_text():
