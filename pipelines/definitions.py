@@ -50,6 +50,7 @@ class BuildConfig(dg.Config):
     as_of: str | None = None  # YYYY-MM-DD; default: metrics.md's, as for `utfall run`
     min_cell: int = transform.DEFAULT_MIN_CELL
     allow_withdraw: bool = False  # take out more withdrawn files than a small share
+    allow_empty: bool = False  # `--allow-empty`: replace published figures with none
     wait_seconds: float = 600.0  # for a `utfall run` holding the database
 
 
@@ -79,7 +80,7 @@ def _run(context, config: BuildConfig, settings: UtfallSettings) -> RunSummary:
         summary = run(Path(settings.inbox), Path(settings.db), settings.pseudonymiser(),
                       Path(settings.config_dir), as_of, config.min_cell,
                       progress=_progress(context), allow_withdraw=config.allow_withdraw,
-                      wait_seconds=config.wait_seconds)
+                      allow_empty=config.allow_empty, wait_seconds=config.wait_seconds)
     except EXPECTED_ERRORS as exc:
         raise dg.Failure(str(exc), allow_retries=False) from None
     context.log.info("seconds per stage: " + ", ".join(
