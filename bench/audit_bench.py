@@ -1,4 +1,4 @@
-"""Benchmark of the disclosure audit alone (utfall.audit.audit) on a built database.
+"""Benchmark of the disclosure audit alone (marts.audit.audit) on a built database.
 
     python -m bench.generate_national --out build/bench/national-0.01 --scale 0.01 --seed 1
     python -m bench.audit_bench --inbox build/bench/national-0.01 --db build/bench/audit-0.01.duckdb
@@ -39,8 +39,8 @@ def build_db(inbox: Path, db_path: Path) -> float:
 
 def time_audit(db_path: Path, min_cell: int, workers: int | None, exact: bool, truth: bool,
                relax: bool) -> dict:
-    from utfall import audit_engine
-    from utfall.audit import audit
+    from marts import audit_engine
+    from marts.audit import audit
 
     if relax:
         plain = audit_engine.problem

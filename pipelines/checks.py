@@ -38,7 +38,7 @@ def specs() -> list[dg.AssetCheckSpec]:
     return [*quality_specs,
             dg.AssetCheckSpec("disclosure_audit", asset=PUBLISHED,
                               description="The build's disclosure audit of the published table "
-                                          "(meta.disclosure_audit, utfall.audit)"),
+                                          "(meta.disclosure_audit, marts.audit)"),
             dg.AssetCheckSpec("delivery_freshness", asset=DELIVERY,
                               description="Every municipality's latest delivery is at most "
                                           f"{FRESHNESS_DAYS} days old (the newest file's date in "

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from marts import catalogue
 from utfall import transform
-from utfall.audit import audit
+from marts.audit import audit
 from utfall.cli import main
 
 SUPPRESSED = None
@@ -221,7 +221,7 @@ def test_a_table_contradicting_the_relations_makes_the_audit_inconclusive(tmp_pa
 
 
 def test_the_audit_reads_each_kpis_kind_from_the_catalogue_and_refuses_a_kpi_without_one():
-    from utfall.audit import AuditError
+    from marts.audit import AuditError
 
     con = counts([("1480", "2023", "TOTAL", "ALLA", 20)])
     con.execute("delete from marts.kpi where kpi_id = 'AME_AVSLUTADE'")

@@ -13,7 +13,7 @@ from datetime import date, datetime
 import pytest
 
 from tests.test_audit import database
-from utfall.audit import audit, build, exact_range
+from marts.audit import audit, build, exact_range
 
 SUPPRESSED = None
 

@@ -1,4 +1,4 @@
-"""utfall.audit_engine: its ranges are the plain LP's (scipy linprog) and MILP's (scipy milp) on
+"""marts.audit_engine: its ranges are the plain LP's (scipy linprog) and MILP's (scipy milp) on
 random small models, through every path (one model, a municipality at a time, integers); the
 run's audit is reused only for the same published table; a SIGTERM ends `utfall audit` at once."""
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
-from utfall import audit_engine as engine
+from marts import audit_engine as engine
 from utfall import run as run_module
 
 EPS = 1e-6
@@ -161,7 +161,7 @@ def published_db() -> duckdb.DuckDBPyConnection:
 def test_the_runs_audit_is_kept_only_for_the_same_published_table(monkeypatch):
     con = published_db()
     calls = []
-    import utfall.audit as audit_module
+    import marts.audit as audit_module
 
     real = audit_module.audit
     monkeypatch.setattr(audit_module, "audit", lambda *a, **k: calls.append(1) or real(*a, **k))

@@ -485,7 +485,7 @@ def audit_cmd(db_path: Path, min_cell: int | None, json_path: Path | None, exact
     SIGTERM or Ctrl-C stops it at once, its solver processes with it."""
     import duckdb
 
-    from utfall.audit import AuditError, audit
+    from marts.audit import AuditError, audit
 
     try:
         with open_read_only(db_path) as con:

@@ -245,9 +245,9 @@ def _as_of_warnings(con: duckdb.DuckDBPyConnection, as_of: date) -> list[tuple[s
 
 def _audit(con: duckdb.DuckDBPyConnection, min_cell: int,
            enabled: bool) -> tuple[bool | None, str]:
-    """Audit the published table as an intruder would (utfall.audit) into meta.disclosure_audit.
+    """Audit the published table as an intruder would (marts.audit) into meta.disclosure_audit.
     The work copy still holds the audit of the database it replaces: when that audit is of the
-    same published table (utfall.audit_engine.content_key), it stands and nothing is solved."""
+    same published table (marts.audit_engine.content_key), it stands and nothing is solved."""
     rows = con.execute("select count(*) from marts.kpi_published").fetchone()[0]
     con.execute("alter table meta.disclosure_audit add column if not exists content_key varchar")
     if rows > AUDIT_MAX_ROWS or not enabled:
@@ -257,8 +257,8 @@ def _audit(con: duckdb.DuckDBPyConnection, min_cell: int,
         con.execute(f"insert into meta.disclosure_audit ({AUDIT_COLUMNS}) values "
                     "(false, ?, null, null, null, null, ?, null)", [rows, text])
         return None, text
-    from utfall.audit import NOISE, audit  # scipy is slow to import
-    from utfall.audit_engine import content_key
+    from marts.audit import NOISE, audit  # scipy is slow to import
+    from marts.audit_engine import content_key
 
     key = content_key(con, min_cell, NOISE)
     same = con.execute("select safe, summary_sv from meta.disclosure_audit where audited "

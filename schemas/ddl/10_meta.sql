@@ -117,7 +117,7 @@ create table if not exists meta.quality_check (
     error           varchar                -- why the check could not run, if it could not
 );
 
--- The disclosure audit of the latest build's marts.kpi_published (utfall.audit): one row. The
+-- The disclosure audit of the latest build's marts.kpi_published (marts.audit): one row. The
 -- report and the run summary state it; `utfall audit` gives every figure.
 create table if not exists meta.disclosure_audit (
     audited         boolean not null,      -- false: not run in the build (run utfall audit)

@@ -4,7 +4,7 @@ cells"), measured against the exact table too."""
 import duckdb
 import pytest
 
-from utfall.audit import audit
+from marts.audit import audit
 
 
 @pytest.mark.pipeline

@@ -1,4 +1,4 @@
-"""The range engine of the disclosure audit (utfall.audit): for each target (a linear expression of
+"""The range engine of the disclosure audit (marts.audit): for each target (a linear expression of
 unit-set sizes) the range [lo, hi] of its value over one connected component of the intruder's
 model, or a proof that the range holds two integers.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-EPS = 1e-6  # as utfall.audit: the tolerance of a solution's values
+EPS = 1e-6  # as marts.audit: the tolerance of a solution's values
 INF = math.inf
 RELAX = 1e-9  # derived bounds are widened by this (relative): float rounding never cuts a point
 SPLIT_VARIABLES = 2000  # components above this are solved a municipality at a time
@@ -665,7 +665,7 @@ def _worker_start() -> None:
 
 
 def _integer_sensitive(coefs, integer, ub) -> bool:
-    """Integrality is kept only where it can change a range (utfall.audit's refine_exact
+    """Integrality is kept only where it can change a range (marts.audit's refine_exact
     contract): a relation with a coefficient other than +-1 (means, ratios), or a binary.
     Elsewhere the relations are plain sums of counts and the LP relaxation's range is taken."""
     return bool(np.any(np.abs(np.asarray(coefs, float)) != 1) or np.any(integer & (ub <= 1)))
@@ -692,7 +692,7 @@ def content_key(con, min_cell: int, noise: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-# ---- from utfall.audit's model ---------------------------------------------------------------
+# ---- from marts.audit's model ---------------------------------------------------------------
 
 def relations(variables, cons):
     """The relations (coefs, 'eq' | 'le', rhs) over `variables` as a sparse matrix A with row
@@ -712,7 +712,7 @@ def relations(variables, cons):
 
 def problem(model, variables, cons, targets, exact: bool, seed, intruder: bool,
             x0=None) -> Problem:
-    """One component of utfall.audit's _Model (its variables, relations and targets)."""
+    """One component of marts.audit's _Model (its variables, relations and targets)."""
     local = {g: i for i, g in enumerate(variables)}
     A, lo, hi = relations(variables, cons)
     n = len(variables)

@@ -47,7 +47,7 @@ import duckdb
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from utfall import audit_engine
+from marts import audit_engine
 
 NOISE = 8  # the noise lies in -8..8
 EPS = 1e-6
