@@ -23,7 +23,7 @@ from python_calamine import CalamineWorkbook
 from adapters.config import ConfigStore, SystemConfig, normalise
 from adapters.personnummer import InvalidPersonnummer, parse
 from adapters.values import parse_date
-from utfall import samplegen as sg
+from synth import sample as sg
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

@@ -1,6 +1,6 @@
 """The deterministic sample inbox: invented people, exports shaped like real ones, known faults.
 
-    python -m utfall.samplegen --out data/sample/inbox [--seed 20231]
+    python -m synth.sample --out data/sample/inbox [--seed 20231]
 
 writes `<out>/<kommunkod>/<system>/<file>` for five municipalities (data/sample/README.md says
 what each file is) and a manifest beside the inbox (`<out>/../manifest.json`, or `--manifest`):
@@ -999,7 +999,7 @@ class Inbox:
         for entry in self.files.values():
             totals.update(entry["faults"])
         return {
-            "generator": "utfall.samplegen",
+            "generator": "synth.sample",
             "seed": self.seed,
             "as_of": (month_start(LAST_MONTH + 1) - timedelta(days=1)).isoformat(),
             "fault_values": {
