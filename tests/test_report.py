@@ -62,11 +62,29 @@ VALUES = [
 ]
 
 
+def insert_kpis(con: duckdb.DuckDBPyConnection, rows) -> None:
+    """KPI rows (kpi_id ... cohort_basis) into marts.kpi, whatever columns the contract adds
+    after them: a catalogue kind guessed from the unit and id, an empty list, else null."""
+    columns = con.execute("select column_name, data_type from information_schema.columns "
+                          "where table_schema = 'marts' and table_name = 'kpi' "
+                          "order by ordinal_position").fetchall()
+
+    def more(row, name, data_type):
+        if name == "kind":
+            unit = row[5]
+            return ("median" if "MEDIAN" in row[0] else "expected" if "FORVANTAT" in row[0]
+                    else {"count": "count", "months": "mean"}.get(unit, "share"))
+        return [] if data_type.endswith("[]") else None
+    full = [(*row, *(more(row, n, t) for n, t in columns[len(row):])) for row in rows]
+    marks = ", ".join("?" * len(columns))
+    con.executemany(f"insert into marts.kpi values ({marks})", full)
+
+
 def _db(values=VALUES, key_label="DEMO") -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for name in ("10_meta.sql", "40_marts.sql"):
         con.execute((DDL / name).read_text())
-    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)", [FS, SHARE, COUNT])
+    insert_kpis(con, [FS, SHARE, COUNT])
     for v in values:
         period_type = "QUARTER" if "-Q" in v[2] else "YEAR"
         con.execute("insert into marts.kpi_published values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -408,7 +426,7 @@ HEADLINE_VALUES = [
 
 def _headline_db() -> duckdb.DuckDBPyConnection:
     con = _db(values=VALUES + HEADLINE_VALUES)
-    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)",
+    insert_kpis(con,
                     [ARB6, OKAND6, EXPECTED6, DEVIATION6])
     con.execute("create schema codes")
     con.execute("create table codes.breakdown (dimension varchar, dimension_value varchar, "
@@ -645,7 +663,7 @@ def _variant_db(replace: dict | None = None, extra=(), kpis=()) -> duckdb.DuckDB
     replace = replace or {}
     values = [replace.get(key(v), v) for v in VALUES + HEADLINE_VALUES]
     con = _db(values=values + list(extra))
-    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)",
+    insert_kpis(con,
                     [ARB6, OKAND6, EXPECTED6, DEVIATION6, *kpis])
     return con
 
@@ -824,7 +842,7 @@ def test_quarters_without_any_value_give_no_section(tmp_path):
                 for k, n, d, s in (("ALLA", 5, 40, False), ("1480", None, None, True))]
     values = [v for v in VALUES + HEADLINE_VALUES if "-Q" not in v[2]] + quarters
     con = _db(values=values)
-    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?)",
+    insert_kpis(con,
                     [ARB6, OKAND6, EXPECTED6, DEVIATION6, MEDIAN])
     page = _render(con, tmp_path)
     assert '<section id="kvartal"' not in page

@@ -5,6 +5,7 @@ refused. Every message names the user's file, never a hidden temporary one."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import uuid
@@ -198,3 +199,136 @@ def duckdb_message(exc: Exception, work: Path, db_path: Path) -> str:
         return (f"the disk holding {db_path.parent} is full: free space and run again "
                 "(nothing was changed)")
     return f"building {db_path} failed in DuckDB ({text}); nothing was changed"
+
+
+# ---------------------------------------------------------------------------------------------
+# A report with a folder of pages beside it (issue 24): a national report is an overview file
+# plus `<name>/` (the file's name less .html) holding a page per municipality and per KPI. Both
+# are written beside their final places and moved there together by `commit`; a report small
+# enough for one file removes the folder an earlier, larger report left.
+
+# Written into every folder of pages: says what the folder is, and marks it as utfall's (a
+# folder without it is never replaced or removed).
+REPORT_FOLDER_MARK = "las-mig.txt"
+# renameat2(2)'s flag: swap two paths in one step (Linux 3.15+, most local file systems)
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def report_folder(final: Path) -> Path:
+    """Where the pages of the report `final` go: beside it, named as it less its suffix
+    (utfall-rapport.html -> utfall-rapport/)."""
+    return final.with_suffix("") if final.suffix else final.with_name(final.name + "-sidor")
+
+
+@dataclass
+class StagedReport:
+    """The report file and its folder of pages, written to `tmp` and `folder_tmp` (hidden names
+    that `remove_stale` clears after a killed run) and moved in place by `commit`."""
+
+    final: Path
+    tmp: Path
+    folder: Path
+    folder_tmp: Path
+
+    def check_folder(self) -> None:
+        """The folder's place must be free or hold an earlier report's pages: a file or a folder
+        of someone else's there is never replaced. Called before the pages are written (and
+        so before the run replaces the database)."""
+        if self.folder.is_symlink() or (self.folder.exists() and not self.folder.is_dir()):
+            raise FileProblem(f"the report's folder {self.folder} is taken by a file: move it "
+                              "away and run again; nothing was changed")
+        if self.folder.is_dir() and not _replaceable(self.folder):
+            raise FileProblem(f"the report's folder {self.folder} is a folder utfall did not "
+                              f"write (it has no {REPORT_FOLDER_MARK}): move it away and run "
+                              "again; nothing was changed")
+
+    def commit(self) -> None:
+        """The folder first, then the file: a reader of the overview always finds the pages it
+        links. The folder is swapped in one step where the file system can (renameat2
+        RENAME_EXCHANGE), else moved aside and the new one moved in (a moment without it). A
+        report without pages removes the folder of an earlier one. If the file cannot be
+        moved in, the earlier folder is put back, so file and folder stay of one run."""
+        if not self.folder_tmp.is_dir():
+            os.replace(self.tmp, self.final)
+            if (self.folder / REPORT_FOLDER_MARK).is_file() and not self.folder.is_symlink():
+                os.rename(self.folder, self.folder_tmp)  # removed below and on the way out
+                shutil.rmtree(self.folder_tmp, ignore_errors=True)
+            return
+        self.check_folder()
+        swapped = self.folder.exists()
+        if swapped:
+            exchange(self.folder_tmp, self.folder)  # the earlier pages now at folder_tmp
+        else:
+            os.rename(self.folder_tmp, self.folder)
+        try:
+            os.replace(self.tmp, self.final)
+        except OSError:
+            if swapped:
+                exchange(self.folder_tmp, self.folder)
+            else:
+                os.rename(self.folder, self.folder_tmp)
+            raise
+        shutil.rmtree(self.folder_tmp, ignore_errors=True)
+
+
+def _replaceable(folder: Path) -> bool:
+    """An earlier report's pages, or an empty folder: nothing of anyone else's is lost."""
+    return (folder / REPORT_FOLDER_MARK).is_file() or not any(folder.iterdir())
+
+
+@contextmanager
+def staged_report(final: Path) -> Iterator[StagedReport]:
+    """`staged` for a report that may have a folder of pages: what is not committed is removed
+    on every way out, and so is the earlier folder a commit swapped out."""
+    tag = uuid.uuid4().hex[:8]
+    report = StagedReport(final, final.with_name(f"{_prefix(final)}{tag}.tmp"),
+                          report_folder(final),
+                          final.with_name(f"{_prefix(final)}{tag}.tmp-sidor"))
+    try:
+        yield report
+    except OSError as exc:
+        raise FileProblem(_os_message(exc, final)) from None
+    finally:
+        report.tmp.unlink(missing_ok=True)
+        shutil.rmtree(report.folder_tmp, ignore_errors=True)
+
+
+def is_staged_name(path: Path) -> bool:
+    """Whether path is the hidden temporary name `staged` or `staged_report` gives a file."""
+    return re.fullmatch(r"\..+\.[0-9a-f]{8}\.tmp", Path(path).name) is not None
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two existing paths (folders), in one step where the system can."""
+    if _renameat2(a, b):
+        return
+    aside = a.with_name(a.name + ".byte")
+    os.rename(b, aside)
+    try:
+        os.rename(a, b)
+    except OSError:
+        os.rename(aside, b)
+        raise
+    os.rename(aside, a)
+
+
+def _renameat2(a: Path, b: Path) -> bool:
+    """True when renameat2(RENAME_EXCHANGE) swapped a and b; False where the system or the
+    file system has no such call (the caller then moves them one at a time)."""
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        call = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                     ctypes.c_uint]
+    if call(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))

@@ -1,4 +1,4 @@
-"""The comparison report for the managers' network (chefsnätverket): one HTML file, in Swedish.
+"""The comparison report for the managers' network (chefsnätverket): HTML, in Swedish.
 
 The page is built from the Jinja2 templates in utfall/templates/report/; this module only prepares
 the data. It reads only the published table (marts.kpi_published: perturbed counts, small cells
@@ -8,6 +8,12 @@ tables: never the exact table of the analysts, never microdata.
 Order of the page: an overview table (municipalities x headline KPIs, the latest complete year),
 expected against actual, the quarters of the current year, one page per municipality (shown one
 at a time through its anchor), the detail per KPI with charts, data quality and method.
+
+A national report (more than SINGLE_FILE_MAX_KOMMUNER municipalities) is an overview file (the
+header, overview, expected against actual, quarters, lists of links, method: no chart and no
+script) and a folder beside it named as the file less .html, with a page per municipality, per
+KPI and for data quality that load the folder's one plotly.js by a relative link; the whole
+folder is replaced with the file (files.staged_report). Up to that size it is one file.
 
 The file must open on a meeting-room laptop without internet, so plotly.js is inlined once, at the
 end of the body (the tables above paint before it is parsed), and every chart is an empty `<div>`
@@ -36,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import jinja2
@@ -43,6 +50,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from marts.catalogue import CATALOGUE
+from utfall import files
 
 try:  # SCB's list of municipalities, where it is installed
     from schemas.kommuner import name as _scb_name
@@ -329,14 +337,59 @@ CATALOGUE_ORDER = {k.kpi_id: i for i, k in enumerate(CATALOGUE)}
 
 
 def write_report(con: duckdb.DuckDBPyConnection, out_path: Path, *,
-                 min_cell: int = DEFAULT_MIN_CELL) -> Path:
-    """Write the comparison report to out_path (owner-only: it describes the deliveries)."""
+                 min_cell: int = DEFAULT_MIN_CELL, staged: files.StagedReport | None = None,
+                 split: bool | None = None) -> Path:
+    """Write the comparison report to out_path (owner-only: it describes the deliveries).
+
+    Up to SINGLE_FILE_MAX_KOMMUNER municipalities it is one file; above, out_path is an
+    overview and the folder beside it (files.report_folder: out_path less .html) holds a page
+    per municipality, per KPI and for data quality, with one plotly.js (`split` forces either
+    way). `staged` is the run's files.staged_report(out_path): the report is written to its
+    temporary places and the run commits it with the database. Without it the report is
+    staged and committed here; either way a reader never sees half a report, and a folder an
+    earlier, larger report left is removed with it."""
     data = load(con)
-    page = render_page(data, min_cell)
     out_path = Path(out_path)
+    if split is None:
+        # a staged file's hidden name (files.staged) without `staged`: the caller moves the file
+        # alone, so its pages would stay behind under a hidden name; one file, as before
+        split = (len(_kommun_codes(data)) > SINGLE_FILE_MAX_KOMMUNER
+                 and (staged is not None or not files.is_staged_name(out_path)))
+    if staged is not None:
+        if staged.final != out_path:
+            raise ValueError(f"staged is for {staged.final}, not {out_path}")
+        _write_staged(data, staged, min_cell, split)
+        return out_path
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(out_path, page)
+    with files.staged_report(out_path) as own:
+        _write_staged(data, own, min_cell, split)
+        own.commit()
     return out_path
+
+
+def _write_staged(data: ReportData, staged: files.StagedReport, min_cell: int,
+                  split: bool) -> None:
+    if not split:
+        _write_private(staged.tmp, render_page(data, min_cell))
+        return
+    staged.check_folder()  # before anything is written: a refusal changes nothing
+    pages = render_pages(data, min_cell, folder=staged.folder.name,
+                         overview_file=staged.final.name)
+    staged.folder_tmp.mkdir(mode=0o700)
+    for name, text in pages.items():
+        if name:
+            _write_new(staged.folder_tmp / name, text)
+    _write_new(staged.folder_tmp / PAGES_PLOTLY, plotly_basic_js())
+    _write_new(staged.folder_tmp / files.REPORT_FOLDER_MARK, FOLDER_NOTE.format(
+        overview=staged.final.name, folder=staged.folder.name))
+    _write_private(staged.tmp, pages[""])
+
+
+def _write_new(path: Path, text: str) -> None:
+    """A new owner-only file in a folder nobody else sees yet."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def kpi_figure(frame: pd.DataFrame, kpi_row, kommuner=None) -> go.Figure:
@@ -345,7 +398,7 @@ def kpi_figure(frame: pd.DataFrame, kpi_row, kommuner=None) -> go.Figure:
     A suppressed value has no bar (x is None, never 0) and a marker with the text "för få för att
     visa" on its row; `kommuner` lists municipalities to show even without a row ("inga uppgifter").
     """
-    return go.Figure(total_spec(frame, kpi_row, kommuner))
+    return go.Figure(with_hover_texts(total_spec(frame, kpi_row, kommuner)))
 
 
 def breakdown_figure(frame: pd.DataFrame, kpi_row, order=None) -> go.Figure | None:
@@ -353,7 +406,7 @@ def breakdown_figure(frame: pd.DataFrame, kpi_row, order=None) -> go.Figure | No
     chosen in a dropdown. None when the KPI has no breakdown rows in frame. `order` maps each
     dimension to its values in the code list's order (codes.breakdown)."""
     spec = breakdown_spec(frame, kpi_row, order)
-    return None if spec is None else go.Figure(spec)
+    return None if spec is None else go.Figure(with_hover_texts(spec))
 
 
 # The report renders these specs without plotly's validation (it costs seconds per report);
@@ -412,8 +465,11 @@ def breakdown_spec(frame: pd.DataFrame, kpi_row, order=None) -> dict | None:
 def trend_spec(total: pd.DataFrame, kpi_row) -> dict | None:
     """TOTAL per year: a line per municipality, Alla kommuner dashed. A suppressed year is left
     out of its line (never drawn as 0); the hover of its neighbours does not bridge it."""
+    return _trend(_records(total, dimension="TOTAL"), kpi_row)
+
+
+def _trend(rows: list, kpi_row) -> dict | None:
     unit = kpi_row["unit"]
-    rows = _records(total, dimension="TOTAL")
     years = sorted({r.period for r in rows})
     if len(years) < 2:
         return None
@@ -427,8 +483,8 @@ def trend_spec(total: pd.DataFrame, kpi_row) -> dict | None:
             "type": "scatter", "mode": "lines+markers", "x": years, "name": kommun_name(code),
             "y": [_plot_value(p, unit) for p in points], "connectgaps": False,
             "line": {"dash": "dash", "width": 3, "color": ALLA_COLOR} if code == ALLA else {},
-            "hovertext": [_hover(kommun_name(code), p, unit, y) if p is not None else None
-                          for p, y in zip(points, years)],
+            "customdata": [_hover_data(p, unit) if p is not None else None for p in points],
+            "meta": {"hover": {"unit": unit, "label": kommun_name(code)}},
             "hoverinfo": "text",
         })
     layout = _layout([], unit, _max_plotted([r for r in rows if r.kommun_kod in codes], unit), 360)
@@ -595,31 +651,95 @@ def _gap_text(row) -> str | None:
     return None
 
 
+# Hover texts. A chart point carries only what its text needs (customdata: a gap's code, or its
+# value, interval and counts as the page writes them) and its trace the rest (meta.hover: unit,
+# period, the label's suffix); the page's script writes the texts when it draws the chart
+# (report.js hoverText). Stored whole, one per bar and point, they were 60 % of the charts'
+# data at national size. hover_texts() writes the same texts here (kpi_figure, the tests). The
+# few gap markers of a KPI's total chart (_gap_trace) keep their texts stored.
+HOVER_GAPS = {SUPPRESSED_TEXT: "s", NO_VALUE_TEXT: "v", NOT_REACHED_TEXT: "r", NO_DATA_TEXT: "d"}
+HOVER_WORDS = {
+    "gaps": {
+        "s": f"{SUPPRESSED_TEXT} (för få personer i underlaget)",
+        "v": "inget värde kunde beräknas",
+        "r": ("ej uppnådd: färre än hälften har lämnat försörjningsstödet under uppföljningen, "
+              "så medianen är längre än den tid som har gått"),
+        "d": "inga uppgifter för perioden"},
+    "interval": "95 % konfidensintervall: ", "of": " av ", "base": "underlag: ",
+}
+
+
 def _hover(label: str, row, unit: str, period) -> str:
-    head = f"<b>{html.escape(label)}</b> {html.escape(str(period))}<br>"
+    return _hover_from(label, period, unit, _hover_data(row, unit))
+
+
+def _hover_data(row, unit: str):
+    """One point's hover data: a gap's code (HOVER_GAPS), or [value, interval low, interval
+    high, numerator, denominator] as the page writes them, trailing nulls left out."""
     gap = _gap_text(row)
-    if gap == SUPPRESSED_TEXT:
-        return head + f"{SUPPRESSED_TEXT} (för få personer i underlaget)"
-    if gap == NO_VALUE_TEXT:
-        return head + "inget värde kunde beräknas"
-    if gap == NOT_REACHED_TEXT:
-        return head + ("ej uppnådd: färre än hälften har lämnat försörjningsstödet under "
-                       "uppföljningen, så medianen är längre än den tid som har gått")
-    if gap == NO_DATA_TEXT:
-        return head + "inga uppgifter för perioden"
-    return head + _value_detail(row, unit)
+    if gap is not None:
+        return HOVER_GAPS[gap]
+    ci = unit == "share" and not _missing(row.ci_low) and not _missing(row.ci_high)
+    den = not _missing(row.denominator) and (unit != "share" or not _missing(row.numerator))
+    data = [format_value(row.value, unit),
+            _decimal(row.ci_low * 100) if ci else None,
+            _decimal(row.ci_high * 100) if ci else None,
+            round(row.numerator) if den and unit == "share" else None,
+            round(row.denominator) if den and unit != "count" else None]
+    while data[-1] is None:
+        data.pop()
+    return data
 
 
-def _value_detail(row, unit: str) -> str:
-    text = format_value(row.value, unit)
-    if unit == "share" and not _missing(row.ci_low) and not _missing(row.ci_high):
-        text += (f"<br>95 % konfidensintervall: {_decimal(row.ci_low * 100)}–"
-                 f"{_decimal(row.ci_high * 100)}\u00a0%")
-    if unit == "share" and not _missing(row.denominator):
-        text += f"<br>{round(row.numerator)} av {round(row.denominator)}"
-    elif unit != "count" and not _missing(row.denominator):
-        text += f"<br>underlag: {round(row.denominator)}"
-    return text
+def _hover_from(label, period, unit: str, data) -> str:
+    """The hover text of one point from its data (report.js hoverText writes the same)."""
+    if data is None:
+        return ""
+    head = f"<b>{html.escape(str(label))}</b> {html.escape(str(period))}<br>"
+    if isinstance(data, str):
+        return head + HOVER_WORDS["gaps"][data]
+    value, low, high, numerator, denominator = (*data, None, None, None, None)[:5]
+    text = value
+    if low is not None and high is not None:
+        text += f"<br>{HOVER_WORDS['interval']}{low}–{high}\u00a0%"
+    if denominator is not None:
+        text += ("<br>" + (f"{numerator}{HOVER_WORDS['of']}{denominator}" if unit == "share"
+                           else f"{HOVER_WORDS['base']}{denominator}"))
+    return head + text
+
+
+def _hover_meta(unit: str, period=None, suffix: str = "", label: str | None = None) -> dict:
+    hover = {"unit": unit}
+    if period is not None:
+        hover["period"] = str(period)
+    if suffix:
+        hover["suffix"] = suffix
+    if label is not None:
+        hover["label"] = label
+    return {"hover": hover}
+
+
+def hover_texts(trace: dict) -> list | None:
+    """A trace's hover texts as the page's script writes them: from customdata where the trace
+    has meta.hover (a bar or trend point: label y[i] + suffix, or the trace's label; period
+    meta's, or x[i]), else its stored hovertext (the few gap markers of a total chart)."""
+    hover = (trace.get("meta") or {}).get("hover") if isinstance(trace.get("meta"), dict) else None
+    if hover is None or trace.get("customdata") is None:
+        return trace.get("hovertext")
+    texts = []
+    for i, data in enumerate(trace["customdata"]):
+        label = hover["label"] if "label" in hover else f"{trace['y'][i]}{hover.get('suffix', '')}"
+        period = hover["period"] if "period" in hover else trace["x"][i]
+        texts.append(_hover_from(label, period, hover["unit"], data))
+    return texts
+
+
+def with_hover_texts(spec: dict | None) -> dict | None:
+    """The spec with every trace's hover texts written out (for plotly.py's Figure)."""
+    if spec is None:
+        return None
+    return {**spec, "data": [{**t, "hovertext": hover_texts(t)} if "customdata" in t else t
+                             for t in spec["data"]]}
 
 
 def _error_bars(rows: list, unit: str) -> dict | None:
@@ -644,9 +764,8 @@ def _bar(points: list, unit: str, name: str, color: str, period, suffix: str = "
         "x": [_plot_value(r, unit) for r in rows], "orientation": "h", "name": name,
         "marker": {"color": color}, "error_x": _error_bars(rows, unit),
         # rows without a bar get their hover text from the gap markers
-        "hovertext": [_hover(label + suffix, r, unit, period) if _gap_text(r) is None else ""
-                      for label, r in points],
-        "hoverinfo": "text", **extra}
+        "customdata": [_hover_data(r, unit) if _gap_text(r) is None else None for r in rows],
+        "meta": _hover_meta(unit, period, suffix), "hoverinfo": "text", **extra}
 
 
 def _gap_traces(points: list, unit: str, period) -> list[dict]:
@@ -711,8 +830,8 @@ def _breakdown_traces(rows, dim, value, i, labels, unit, period) -> list[dict]:
         "mode": "markers+text", "orientation": "h", "text": [f"  {g}" if g else "" for g in gaps],
         "textposition": "middle right", "textfont": {"color": GAP_COLOR, "size": 10},
         "marker": {"symbol": "diamond-open", "color": color, "size": 7},
-        "hovertext": [_hover(f"{label} – {name}", row, unit, period) if g else ""
-                      for (label, row), g in zip(points, gaps)],
+        "customdata": [_hover_data(row, unit) if g else None for (_, row), g in zip(points, gaps)],
+        "meta": _hover_meta(unit, period, f" – {name}"),
         "hoverinfo": "text", "showlegend": False, "cliponaxis": False, **group}
     return [bar, marker]
 
@@ -798,10 +917,20 @@ class ReportData:
 
 def load(con: duckdb.DuckDBPyConnection) -> ReportData:
     table, sentences = _completeness(con)
-    return ReportData(_latest_run(con), _kpis(con), _year_values(con), _deliveries(con),
-                      _quarantine(con), _unmapped(con), _checks(con), _audit(con),
-                      _quarter_values(con), _breakdown_order(con), table, sentences,
+    return ReportData(_latest_run(con), _plain(_kpis(con)), _plain(_year_values(con)),
+                      _plain(_deliveries(con)), _plain(_quarantine(con)),
+                      _plain(_unmapped(con)), _plain(_checks(con)), _audit(con),
+                      _plain(_quarter_values(con)), _breakdown_order(con), table, sentences,
                       _run_warnings(con), _inbox_problems(con))
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as Python strings: pandas' Arrow-backed strings cost a Python object per
+    value each time they are iterated, and the report iterates them many times (at 290
+    municipalities that was a third of writing the report)."""
+    text = [c for c in frame.columns
+            if frame[c].dtype != object and pd.api.types.is_string_dtype(frame[c].dtype)]
+    return frame.astype({c: object for c in text}) if text else frame
 
 
 def _run_warnings(con) -> list[str]:
@@ -824,8 +953,11 @@ def _checks(con) -> pd.DataFrame:
         "select kommun_kod, table_name, check_name, description, severity, rows_checked, "
         "unexpected, passed, error from meta.quality_check where check_name not like 'quarantine_%' "
         "order by passed, severity, kommun_kod, table_name, check_name").df()
-    # said in Swedish where it is read, so that every table that shows a check says it so
-    return checks.assign(description=checks["description"].map(check_sv))
+    checks = _plain(checks)
+    # said in Swedish where it is read, so that every table that shows a check says it so; a
+    # national build has tens of thousands of checks but a few dozen descriptions
+    swedish = {d: check_sv(d) for d in set(checks["description"])}
+    return checks.assign(description=checks["description"].map(swedish))
 
 
 def _latest_run(con) -> dict | None:
@@ -928,6 +1060,18 @@ class Cell:
 
 MARKER_SYMBOL = {"over": "▲", "under": "▼"}
 BREAKDOWN_TABLE_MAX_KOMMUNER = 30  # beyond that the per-KPI tables would outgrow the page
+# Up to this many municipalities the report is one file that can be mailed; above, an overview
+# and a folder of pages beside it (issue 24: 290 municipalities made one file of 90 MB). One
+# file is plotly.js (1.2 MB) and 0.3-0.45 MB per municipality (the sample's 5: 3.4 MB; the
+# benchmark's 29: 9.7 MB): GR's 13 about 5-7 MB, 16 about 6-8 MB, which mail systems that take
+# 10-25 MB carry once encoded (a third larger). 16 keeps every county's report one file but
+# Stockholm's (26), Skåne's (33) and Västra Götaland's (49).
+SINGLE_FILE_MAX_KOMMUNER = 16
+PAGES_PLOTLY = "plotly-basic.min.js"  # the one plotly.js of a folder of pages
+FOLDER_NOTE = ("Sidorna i den här mappen hör till rapporten {overview}: öppna den filen.\n"
+               "Kommunernas sidor, nyckeltalen i detalj och datakvaliteten ligger här, och "
+               "översikten länkar till dem.\nFlytta eller skicka filen och mappen {folder} "
+               "tillsammans. utfall skriver om mappen vid varje körning: lägg inget eget här.\n")
 
 
 class Charts:
@@ -942,11 +1086,14 @@ class Charts:
         self.specs[chart_id] = _marked(spec, self.demo)
         return {"id": chart_id, "height": spec["layout"].get("height") or 360}
 
-    def json(self) -> str:
+    def json(self, ids=None) -> str:
+        """The JSON block of a page: its charts (`ids`; all by default) and the words of the
+        hover texts its script writes."""
+        specs = self.specs if ids is None else {i: self.specs[i] for i in ids if i in self.specs}
         # no "</script>" or "<!--" can close the block early, whatever a text holds (JSON may
         # escape "/" as "\\/")
-        text = json.dumps({"charts": self.specs}, separators=(",", ":"), allow_nan=False,
-                          ensure_ascii=False)
+        text = json.dumps({"charts": specs, "hover": HOVER_WORDS}, separators=(",", ":"),
+                          allow_nan=False, ensure_ascii=False)
         return text.replace("</", "<\\/").replace("<!--", "<\\u0021--")
 
 
@@ -1223,21 +1370,32 @@ def _kommun_pages(data: ReportData, idx: Index, kpis: dict, codes: list[str], ye
     headline = [k for k, _ in HEADLINE if k in kpis]
     years = sorted(set(data.values["period"]))
     yearly = data.values[data.values["kpi_id"].isin(headline)]
-    total = yearly[yearly["dimension"] == "TOTAL"]
-    broken = yearly[(yearly["dimension"] != "TOTAL") & (yearly["period"] == year)]
-    by_kommun = {c: f for c, f in broken.groupby("kommun_kod")}
-    alla = by_kommun.get(ALLA)
+    total = _grouped(_records(yearly, "TOTAL"), lambda r: (r.kpi_id, r.kommun_kod))
+    broken = _grouped(_records(yearly[(yearly["dimension"] != "TOTAL")
+                                      & (yearly["period"] == year)]), lambda r: r.kommun_kod)
+    alla = broken.get(ALLA, [])
+    region = {(r.kpi_id, r.dimension, r.dimension_value): r for r in alla}
+    quality = _KommunQuality(data)
     ends = (data_end or {}).get("own", {})
     pages = []
     for code in codes:
-        page = _kommun_page(data, idx, kpis, code, headline, years, year, total,
-                            by_kommun.get(code), alla, charts, unknown)
+        page = _kommun_page(idx, kpis, code, headline, years, year, total, broken.get(code),
+                            region, charts, unknown, quality, data.breakdown_order)
         pages.append({**page, "data_end": ends.get(code)})
     return pages
 
 
-def _kommun_page(data, idx, kpis, code, headline, years, year, total, broken, alla,
-                 charts, unknown: UnknownStatus = NO_UNKNOWN) -> dict:
+def _grouped(records: list, key) -> dict:
+    """Records by key, each group in the records' order: one pass instead of a filter of the
+    whole frame per municipality (290 of them)."""
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(key(r), []).append(r)
+    return groups
+
+
+def _kommun_page(idx, kpis, code, headline, years, year, total, broken, region, charts,
+                 unknown: UnknownStatus, quality: _KommunQuality, order: dict) -> dict:
     rows = []
     for kpi_id in headline:
         cells = [_beside_alla(idx.get(kpi_id, code, y), idx.get(kpi_id, ALLA, y), kpis[kpi_id],
@@ -1247,9 +1405,8 @@ def _kommun_page(data, idx, kpis, code, headline, years, year, total, broken, al
     return {"code": code, "name": kommun_name(code), "anchor": _kommun_anchor(code),
             "years": years, "rows": rows, "year": year,
             "chart": _kommun_chart(total, kpis, headline, code, charts),
-            "breakdowns": _kommun_breakdowns(broken, alla, kpis, headline, data.breakdown_order,
-                                             unknown),
-            "quality": _kommun_quality(data, code)}
+            "breakdowns": _kommun_breakdowns(broken, region, kpis, headline, order, unknown),
+            "quality": quality.page(code)}
 
 
 def _beside_alla(own, alla, kpi: dict, unknown: UnknownStatus = NO_UNKNOWN) -> Cell:
@@ -1259,31 +1416,32 @@ def _beside_alla(own, alla, kpi: dict, unknown: UnknownStatus = NO_UNKNOWN) -> C
     return cell
 
 
-def _kommun_chart(total: pd.DataFrame, kpis: dict, headline: list[str], code: str,
+def _kommun_chart(total: dict, kpis: dict, headline: list[str], code: str,
                   charts: Charts) -> dict | None:
-    """The first headline KPI with two years or more: the municipality against the region."""
+    """The first headline KPI with two years or more: the municipality against the region.
+    `total`: TOTAL rows by (kpi_id, kommun_kod)."""
     for kpi_id in headline:
-        frame = total[(total["kpi_id"] == kpi_id) & total["kommun_kod"].isin([code, ALLA])]
-        spec = trend_spec(frame, kpis[kpi_id]) if (frame["kommun_kod"] == code).any() else None
+        own = total.get((kpi_id, code))
+        spec = _trend(own + total.get((kpi_id, ALLA), []), kpis[kpi_id]) if own else None
         if spec is not None:
             chart = charts.add(f"{_kommun_anchor(code)}-trend", spec)
             return {**chart, "title": kpis[kpi_id]["title_sv"]}
     return None
 
 
-def _kommun_breakdowns(own: pd.DataFrame | None, alla: pd.DataFrame | None, kpis: dict,
-                       headline: list[str], order: dict,
-                       unknown: UnknownStatus = NO_UNKNOWN) -> dict | None:
-    if own is None or own.empty:
+def _kommun_breakdowns(own: list | None, region: dict, kpis: dict, headline: list[str],
+                       order: dict, unknown: UnknownStatus = NO_UNKNOWN) -> dict | None:
+    """`own`: the municipality's breakdown rows of the year; `region`: Alla kommuner's, by
+    (kpi_id, dimension, dimension_value)."""
+    if not own:
         return None
     order = order or {d: list(VALUE_LABELS.get(d, {})) for d in DIMENSIONS}
-    columns = [k for k in headline if (own["kpi_id"] == k).any()]
-    mine = {(r.kpi_id, r.dimension, r.dimension_value): r for r in _records(own)}
-    region = {} if alla is None else {(r.kpi_id, r.dimension, r.dimension_value): r
-                                      for r in _records(alla)}
+    present = {r.kpi_id for r in own}
+    columns = [k for k in headline if k in present]
+    mine = {(r.kpi_id, r.dimension, r.dimension_value): r for r in own}
     rows = []
-    for dim in _ordered(set(own["dimension"]), list(order)):
-        values = _ordered(set(own.loc[own["dimension"] == dim, "dimension_value"]),
+    for dim in _ordered({r.dimension for r in own}, list(order)):
+        values = _ordered({r.dimension_value for r in own if r.dimension == dim},
                           order.get(dim, []))
         for i, value in enumerate(values):
             cells = [_beside_alla(mine.get((k, dim, value)), region.get((k, dim, value)),
@@ -1295,39 +1453,52 @@ def _kommun_breakdowns(own: pd.DataFrame | None, alla: pd.DataFrame | None, kpis
             "rows": rows}
 
 
-def _kommun_quality(data: ReportData, code: str) -> dict:
-    deliveries = data.deliveries[data.deliveries["kommun_kod"] == code]
-    rejected = deliveries[deliveries["status"] == "REJECTED"]
-    quarantine = data.quarantine[data.quarantine["kommun_kod"] == code]
-    unmapped = data.unmapped[data.unmapped["kommun_kod"] == code]
-    checks = data.checks[(data.checks["kommun_kod"] == code) & ~data.checks["passed"].astype(bool)]
-    loaded = int((deliveries["status"] == "LOADED").sum())
-    return {
-        "summary": (f"{loaded} filer inlästa, {len(rejected)} avvisade, "
-                    f"{int(quarantine['n'].sum())} rader i karantän, "
-                    f"{int(unmapped['n'].sum())} värden utan översättning."),
-        "rejected": _table(["Fil", "Varför"],
-                           [[r["path"], message_sv(r["message"])]
-                            for r in rejected.to_dict("records")], "Inga filer har avvisats."),
-        "quarantine": _table(["Orsak", "Rader"],
-                             [[reason_sv(r["reason"]), int(r["n"])]
-                              for r in quarantine.to_dict("records")],
-                             "Inga rader i karantän.", numeric={1}),
-        "unmapped": _table(["System", "Fält", "Värde som levererats", "Antal"],
-                           [[r["system"], FIELD_LABELS.get(r["field"], r["field"]),
-                             r["value_local"], int(r["n"])] for r in unmapped.to_dict("records")],
-                           "Alla levererade värden kunde översättas.", numeric={3}),
-        "checks": _table(["Tabell", "Kontroll", "Allvar", "Avvikande rader"],
-                         [[r["table_name"], r["description"],
-                           "FEL" if r["severity"] == "ERROR" else "VARNING",
-                           None if _missing(r["unexpected"]) else int(r["unexpected"])]
-                          for r in checks.to_dict("records")],
-                         "Inga kontroller visar avvikelser.", numeric={3}),
-        "completeness": _completeness_table(data.completeness, code),
-        "sentences": [r["sentence"] for r in data.completeness_sentences
-                      if r["kommun_kod"] == code],
-        "has_completeness": bool(data.completeness or data.completeness_sentences),
-    }
+class _KommunQuality:
+    """What each municipality's page says about its deliveries: the meta tables read once and
+    grouped by municipality."""
+
+    def __init__(self, data: ReportData):
+        def by_kommun(frame: pd.DataFrame) -> dict:
+            return _grouped(frame.to_dict("records"), lambda r: r["kommun_kod"])
+        checks = data.checks[~data.checks["passed"].astype(bool)] if len(data.checks) else (
+            data.checks)
+        self.deliveries = by_kommun(data.deliveries)
+        self.quarantine = by_kommun(data.quarantine)
+        self.unmapped = by_kommun(data.unmapped)
+        self.checks = by_kommun(checks)
+        self.completeness = _grouped(data.completeness, lambda r: r["kommun_kod"])
+        self.sentences = _grouped(data.completeness_sentences, lambda r: r["kommun_kod"])
+        self.has_completeness = bool(data.completeness or data.completeness_sentences)
+
+    def page(self, code: str) -> dict:
+        deliveries = self.deliveries.get(code, [])
+        rejected = [r for r in deliveries if r["status"] == "REJECTED"]
+        quarantine, unmapped = self.quarantine.get(code, []), self.unmapped.get(code, [])
+        loaded = sum(r["status"] == "LOADED" for r in deliveries)
+        return {
+            "summary": (f"{loaded} filer inlästa, {len(rejected)} avvisade, "
+                        f"{int(sum(r['n'] for r in quarantine))} rader i karantän, "
+                        f"{int(sum(r['n'] for r in unmapped))} värden utan översättning."),
+            "rejected": _table(["Fil", "Varför"],
+                               [[r["path"], message_sv(r["message"])] for r in rejected],
+                               "Inga filer har avvisats."),
+            "quarantine": _table(["Orsak", "Rader"],
+                                 [[reason_sv(r["reason"]), int(r["n"])] for r in quarantine],
+                                 "Inga rader i karantän.", numeric={1}),
+            "unmapped": _table(["System", "Fält", "Värde som levererats", "Antal"],
+                               [[r["system"], FIELD_LABELS.get(r["field"], r["field"]),
+                                 r["value_local"], int(r["n"])] for r in unmapped],
+                               "Alla levererade värden kunde översättas.", numeric={3}),
+            "checks": _table(["Tabell", "Kontroll", "Allvar", "Avvikande rader"],
+                             [[r["table_name"], r["description"],
+                               "FEL" if r["severity"] == "ERROR" else "VARNING",
+                               None if _missing(r["unexpected"]) else int(r["unexpected"])]
+                              for r in self.checks.get(code, [])],
+                             "Inga kontroller visar avvikelser.", numeric={3}),
+            "completeness": _completeness_table(self.completeness.get(code, []), code),
+            "sentences": [r["sentence"] for r in self.sentences.get(code, [])],
+            "has_completeness": self.has_completeness,
+        }
 
 
 # the completeness table's columns (utfall.completeness.FieldRow), in order, with their headers
@@ -1481,6 +1652,7 @@ def _quality(data: ReportData) -> dict:
                              FIELD_LABELS.get(r["field"], r["field"]), r["value_local"],
                              int(r["n"])] for r in _by_kommun(data.unmapped)],
                            "Alla levererade värden kunde översättas.", numeric={4}),
+        "counts": _quality_counts(data),
         "checks_summary": (f"{len(data.checks)} kontroller körda, {len(failed)} visar avvikelser. "
                            "FEL gör nyckeltalen osäkra; VARNING är värt att titta på."),
         "checks": _table(
@@ -1495,6 +1667,19 @@ def _quality(data: ReportData) -> dict:
         "audit": ("Den publicerade tabellen har inte granskats i den här körningen."
                   if data.audit is None else data.audit["summary_sv"]),
     }
+
+
+def _quality_counts(data: ReportData) -> str:
+    """The data-quality section of a national overview in one sentence (its tables are on the
+    data-quality page)."""
+    d = data.deliveries
+    def n(x) -> str:
+        return format_value(int(x), "count")
+    return (f"{n((d['status'] == 'LOADED').sum())} filer inlästa, "
+            f"{n((d['status'] == 'REJECTED').sum())} avvisade, "
+            f"{n(len(data.problems))} överhoppade i inkorgen, "
+            f"{n(data.quarantine['n'].sum())} rader i karantän, "
+            f"{n(data.unmapped['n'].sum())} värden utan översättning.")
 
 
 def _by_kommun(frame: pd.DataFrame) -> list:
@@ -1572,11 +1757,38 @@ def _delivered_until(deliveries: pd.DataFrame, as_of: date | None) -> dict[str, 
     return ends
 
 
-def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
-    """The whole page as text: the view of `data` that the templates lay out."""
+@dataclass(frozen=True)
+class Links:
+    """Where the report's links point: to anchors in one file, or, for a report with a folder
+    of pages, from the overview into the folder (`folder`, as the overview links it) and from a
+    page in the folder (`inside`) back to the overview (`overview_file`)."""
+
+    folder: str | None = None
+    overview_file: str = ""
+    inside: bool = False
+
+    @property
+    def split(self) -> bool:
+        return self.folder is not None
+
+    def page(self, anchor: str) -> str:
+        """A municipality's or a KPI's page (their anchor is the page's name), or data quality."""
+        if self.folder is None:
+            return f"#{anchor}"
+        return f"{anchor}.html" if self.inside else f"{self.folder}/{anchor}.html"
+
+    def overview(self, anchor: str = "oversikt") -> str:
+        return f"../{self.overview_file}#{anchor}" if self.inside else f"#{anchor}"
+
+
+ONE_FILE = Links()
+QUALITY_PAGE = "datakvalitet"
+
+
+def _context(data: ReportData, min_cell: int, charts: Charts) -> dict:
+    """What every page of the report is laid out from; the charts go into `charts`."""
     as_of = _as_date((data.run or {}).get("as_of"))
     header = _header(data.run)
-    charts = Charts(header["demo"])
     kpis = {k["kpi_id"]: k for k in data.kpis.to_dict("records")}
     idx = Index(data.values)
     codes = _kommun_codes(data)
@@ -1584,7 +1796,7 @@ def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
     year = chart_year(set(headline["period"]) or set(data.values["period"]), as_of)
     unknown = UnknownStatus(data.values, data.quarters)
     ends = data_end(data.deliveries, as_of)
-    context = {
+    return {
         "title": TITLE, "header": header, "demo_banner": DEMO_BANNER,
         "audit_banner": AUDIT_FAILED_BANNER if (data.audit or {}).get("safe") is False else None,
         "run_warnings": data.warnings,
@@ -1599,10 +1811,46 @@ def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
         "groups": _kpi_groups(data, as_of, charts),
         "quality": _quality(data),
         "kpis": data.kpis.to_dict("records"),
+        "links": ONE_FILE, "quality_anchor": QUALITY_PAGE,
     }
+
+
+def render_page(data: ReportData, min_cell: int = DEFAULT_MIN_CELL) -> str:
+    """The whole report as one page: the view of `data` that the templates lay out."""
+    charts = Charts(_header(data.run)["demo"])
+    context = _context(data, min_cell, charts)
     context["charts_json"] = charts.json()
     context["plotly_js"] = plotly_basic_js()
     return _environment().get_template("page.html").render(**context)
+
+
+def render_pages(data: ReportData, min_cell: int = DEFAULT_MIN_CELL, *,
+                 folder: str = "rapport", overview_file: str = "rapport.html") -> dict[str, str]:
+    """The report as an overview and a folder of pages: {"": the overview, name: page} with
+    the pages' names in the folder. `folder` and `overview_file` are the names the links use
+    (the folder's and the overview's final names). The overview has no chart and no script;
+    each page has its charts' JSON and loads plotly.js from the folder (PAGES_PLOTLY)."""
+    charts = Charts(_header(data.run)["demo"])
+    context = _context(data, min_cell, charts)
+    env = _environment()
+    outside = Links(folder=quote(folder))
+    inside = Links(folder=quote(folder), overview_file=quote(overview_file), inside=True)
+    pages = {"": env.get_template("page.html").render(**{**context, "links": outside})}
+    part = env.get_template("part.html")
+
+    def render(name: str, kind: str, title: str, ids: list[str], **extra) -> None:
+        pages[f"{name}.html"] = part.render(**{
+            **context, "links": inside, "part": {"kind": kind, "title": title, **extra},
+            "charts_json": charts.json(ids) if ids else None, "plotly_src": PAGES_PLOTLY})
+
+    for k in context["kommuner"]:
+        render(k["anchor"], "kommun", k["name"], [k["chart"]["id"]] if k["chart"] else [], k=k)
+    for g in context["groups"]:
+        for d in g["kpis"]:
+            render(d["anchor"], "kpi", d["kpi"]["title_sv"], [c["id"] for c in d["charts"]],
+                   d=d, group=g["title"])
+    render(QUALITY_PAGE, "quality", "Datakvalitet", [])
+    return pages
 
 
 @functools.cache
@@ -1619,6 +1867,7 @@ def plotly_basic_version() -> str:
     return found.group(1)
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -1626,11 +1875,9 @@ def _environment() -> jinja2.Environment:
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write via a temporary file created owner-only, then move it in place: a reader never
-    sees half a report and the file is never readable by others."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write a file created owner-only (its place is a staged, hidden name: files.staged_report
+    moves it in place)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    os.chmod(path, 0o600)

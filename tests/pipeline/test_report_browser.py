@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 from plotly.offline import get_plotlyjs_version
 
+from tests.test_report_national import national_db
 from utfall.report import (
     ALLA,
     HEADLINE,
@@ -24,6 +25,7 @@ from utfall.report import (
     compare_with_alla,
     format_points,
     format_value,
+    hover_texts,
     kommun_name,
     unknown_kpi,
     write_report,
@@ -39,22 +41,34 @@ OVERVIEW_CELLS = """els => els.map(td => ({kpi: td.dataset.kpi, kommun: td.datas
 
 
 @pytest.fixture(scope="module")
-def browser_page(sample_run):
+def chromium():
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: `make test` installs Debian's chromium package")
-    summary, _ = sample_run
-    errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.route("http*://**", lambda route: route.abort())  # offline: nothing may be fetched
-        page.goto(summary.report_path.as_uri())
-        page.wait_for_load_state("load")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        yield page, errors, summary
+        yield browser
         browser.close()
+
+
+def _offline(browser, errors: list[str], **viewport):
+    """A new tab that records JavaScript errors and may fetch nothing from a network."""
+    page = browser.new_page(**(viewport or {"viewport": {"width": 1400, "height": 1000}}))
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.route("http*://**", lambda route: route.abort())  # offline: nothing may be fetched
+    return page
+
+
+@pytest.fixture(scope="module")
+def browser_page(sample_run, chromium):
+    summary, _ = sample_run
+    errors: list[str] = []
+    page = _offline(chromium, errors)
+    page.goto(summary.report_path.as_uri())
+    page.wait_for_load_state("load")
+    yield page, errors, summary
+    page.close()
 
 
 def test_report_renders_every_chart_without_errors(browser_page):
@@ -376,6 +390,125 @@ def test_phone_width_never_scrolls_the_page_sideways(browser_page):
         phone.wait_for_timeout(300)
         assert phone.evaluate(width) <= 375
         phone.screenshot(path=str(ARTIFACTS / "report-phone-kommun.png"))
+        assert errors == []
+    finally:
+        phone.close()
+
+
+# --- Issue 24: hover texts written by the page's script; a national report that opens --------
+
+DRAWN_HOVER = """() => Object.fromEntries(Array.from(document.querySelectorAll('div[data-drawn]'))
+    .map(d => [d.id, d.data.map(t => t.hovertext === undefined ? null : t.hovertext)]))"""
+
+
+def _page_charts(text: str) -> dict:
+    block = text[text.index('<script type="application/json" id="utfall-data">'):]
+    return json.loads(block[block.index(">") + 1:block.index("</script>")])["charts"]
+
+
+def _assert_hover_as_python(page, text: str) -> int:
+    """Every drawn chart's hover texts, as the script wrote them, are report.hover_texts'."""
+    drawn = page.evaluate(DRAWN_HOVER)
+    charts = _page_charts(text)
+    assert drawn
+    points = 0
+    for chart_id, traces in drawn.items():
+        expected = [hover_texts(t) for t in charts[chart_id]["data"]]
+        assert traces == [list(e) if e is not None else None for e in expected], chart_id
+        points += sum(len(t or []) for t in traces)
+    return points
+
+
+def test_the_script_writes_the_hover_texts_python_would(browser_page):
+    page, errors, summary = browser_page
+    page.evaluate("utfallDrawAll()")
+    text = summary.report_path.read_text(encoding="utf-8")
+    assert _assert_hover_as_python(page, text) > 1000
+    assert '"hovertext"' in text and text.count('"customdata"') > 50  # gap markers keep theirs
+    assert errors == []
+
+
+@pytest.fixture(scope="module")
+def national_report(tmp_path_factory) -> Path:
+    """All 290 municipalities (a synthetic published table): an overview and its folder."""
+    out = tmp_path_factory.mktemp("national") / "utfall-rapport.html"
+    write_report(national_db(), out)
+    assert out.with_suffix("").is_dir()
+    return out
+
+
+def test_the_national_overview_opens_offline_and_leads_to_a_municipality(chromium,
+                                                                          national_report):
+    errors: list[str] = []
+    page = _offline(chromium, errors)
+    try:
+        page.goto(national_report.as_uri())
+        page.wait_for_load_state("load")
+        assert page.locator("#oversiktstabell tbody tr").count() == 291
+        assert page.locator("script").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "report-national-overview.png"))
+        page.locator('#oversiktstabell tr[data-kommun="1480"] th a').click()
+        page.wait_for_load_state("load")
+        assert page.url == (national_report.with_suffix("") / "kommun-1480.html").as_uri()
+        article = page.locator("#kommun-1480")
+        assert article.is_visible()
+        assert article.locator("h3").inner_text().startswith("Göteborg")
+        article.locator("div[data-chart]").scroll_into_view_if_needed()
+        page.wait_for_function("document.querySelectorAll('div[data-drawn] .main-svg').length > 0")
+        assert page.evaluate("Plotly.version") == get_plotlyjs_version()  # the folder's copy
+        _assert_hover_as_python(page, (national_report.with_suffix("") / "kommun-1480.html")
+                                .read_text(encoding="utf-8"))
+        page.screenshot(path=str(ARTIFACTS / "report-national-kommun.png"), full_page=False)
+        page.locator("header a", has_text="Till översikten").click()
+        page.wait_for_load_state("load")
+        assert page.url == national_report.as_uri() + "#oversikt"
+        assert errors == []
+    finally:
+        page.close()
+
+
+def test_a_national_kpi_page_draws_every_chart(chromium, national_report):
+    errors: list[str] = []
+    page = _offline(chromium, errors)
+    path = national_report.with_suffix("") / "kpi-AME_ARB_STUD_6M.html"
+    try:
+        page.goto(national_report.as_uri())
+        page.locator('#oversiktstabell thead a[href$="kpi-AME_ARB_STUD_6M.html"]').click()
+        page.wait_for_load_state("load")
+        assert page.url == path.as_uri()
+        page.evaluate("utfallDrawAll()")
+        charts = page.locator("div.plotly-graph-div")
+        assert charts.count() == 3
+        assert page.locator("div.plotly-graph-div .main-svg").evaluate_all(
+            "els => new Set(els.map(e => e.closest('.plotly-graph-div').id)).size") == 3
+        assert _assert_hover_as_python(page, path.read_text(encoding="utf-8")) > 290
+        page.locator("#kpi-AME_ARB_STUD_6M-total").screenshot(
+            path=str(ARTIFACTS / "report-national-kpi.png"))
+        page.goto((national_report.with_suffix("") / "datakvalitet.html").as_uri())
+        page.wait_for_load_state("load")
+        assert "lösenordsskyddad" in page.locator("#datakvalitet").inner_text()
+        assert errors == []
+    finally:
+        page.close()
+
+
+def test_a_national_municipality_page_on_a_phone_and_on_paper(chromium, national_report):
+    errors: list[str] = []
+    phone = _offline(chromium, errors, viewport={"width": 375, "height": 812},
+                     device_scale_factor=2, is_mobile=True, has_touch=True)
+    width = "document.documentElement.scrollWidth"
+    try:
+        phone.goto(national_report.as_uri())
+        phone.wait_for_load_state("load")
+        assert phone.evaluate(width) <= 375
+        phone.goto((national_report.with_suffix("") / "kommun-1480.html").as_uri())
+        phone.wait_for_load_state("load")
+        phone.wait_for_timeout(300)
+        assert phone.evaluate(width) <= 375
+        phone.screenshot(path=str(ARTIFACTS / "report-national-phone-kommun.png"))
+        phone.emulate_media(media="print")  # a municipality's own page prints (its tables)
+        assert phone.locator("#kommun-1480 table.kommun-years").is_visible()
+        assert phone.locator(".chart-box").first.is_hidden()
         assert errors == []
     finally:
         phone.close()
