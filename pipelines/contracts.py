@@ -95,6 +95,7 @@ def report_spec() -> dg.AssetSpec:
         key=REPORT, group_name="report",
         deps=[dg.AssetKey(["marts", "kpi_published"]), dg.AssetKey(["marts", "kpi"])],
         description="The managers' network's comparison report (HTML, 0600), beside the database "
-                    "as `<db>-rapport.html`; written from the published table only, before the "
+                    "as `<db>-rapport.html` (above 16 municipalities with the folder `<db>-rapport/` "
+                    "of pages beside it); written from the published table only, before the "
                     "database is swapped in.",
         kinds={"html"})
