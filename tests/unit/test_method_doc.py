@@ -32,7 +32,7 @@ TEXT_SUFFIXES = {".py", ".md", ".sql", ".html", ".yaml", ".yml", ".toml", ".txt"
 # The files this desk owns: they must not cite the old specification's file names either.
 OWN = [ROOT / "README.md", METHOD, ROOT / "docs" / "data_dictionary.md", ROOT / "schemas" / "codes.py",
        ROOT / "schemas" / "code_labels.py", ROOT / "utfall" / "dictionary.py",
-       ROOT / "utfall" / "templates" / "report" / "method.html", *sorted((ROOT / "schemas" / "ddl").glob("*.sql"))]
+       ROOT / "utfall" / "report" / "templates" / "method.html", *sorted((ROOT / "schemas" / "ddl").glob("*.sql"))]
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def test_sections_cited_as_docs_method_md_exist(method):
 def test_readme_dictionary_and_report_point_to_the_method_document():
     assert "docs/method.md" in (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/method.md" in dictionary.generate().splitlines()[2]
-    report = (ROOT / "utfall" / "templates" / "report" / "method.html").read_text(encoding="utf-8")
+    report = (ROOT / "utfall" / "report" / "templates" / "method.html").read_text(encoding="utf-8")
     sentence = next(s for s in report.split("<p>") if "docs/method.md" in s)
     assert "metoddokumentet" in sentence  # Swedish, and names the document
 

@@ -1,6 +1,6 @@
 """The comparison report for the managers' network (chefsnätverket): HTML, in Swedish.
 
-The page is built from the Jinja2 templates in utfall/templates/report/; this module only prepares
+The page is built from the Jinja2 templates in utfall/report/templates/; this module only prepares
 the data. It reads only the published table (marts.kpi_published: perturbed counts, small cells
 suppressed), the KPI catalogue (marts.kpi), the breakdown code list (codes.breakdown) and the meta
 tables: never the exact table of the analysts, never microdata.
@@ -19,7 +19,7 @@ The file must open on a meeting-room laptop without internet, so plotly.js is in
 end of the body (the tables above paint before it is parsed), and every chart is an empty `<div>`
 whose figure sits in one JSON block; a chart is drawn when it scrolls into view. The plotly.js
 inlined is its basic bundle (bar, pie and scatter traces: all the report draws), vendored in
-templates/report/vendor/ at the version the plotly package ships: a quarter of the full bundle.
+templates/vendor/ at the version the plotly package ships: a quarter of the full bundle.
 
 Chart choice: one horizontal bar chart per KPI for one year, municipalities one per row,
 `Alla kommuner` as a distinct bar on top and a dashed reference line (for counts, whose ALLA is the
@@ -57,7 +57,7 @@ try:  # SCB's list of municipalities, where it is installed
 except ImportError:  # pragma: no cover - depends on the checkout
     _scb_name = None
 
-TEMPLATES = Path(__file__).resolve().parent / "templates" / "report"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 # npm's plotly.js-basic-dist-min; vendor/README.md says how to update it with the plotly package
 PLOTLY_BASIC = TEMPLATES / "vendor" / "plotly-basic.min.js"
 TITLE = "utfall – jämförelse av AME-resultat i Göteborgsregionen"
