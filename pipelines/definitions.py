@@ -52,6 +52,7 @@ class BuildConfig(dg.Config):
     allow_withdraw: bool = False  # take out more withdrawn files than a small share
     allow_empty: bool = False  # `--allow-empty`: replace published figures with none
     wait_seconds: float = 600.0  # for a `utfall run` holding the database
+    rebuild: bool = False  # `--rebuild`: build again even when nothing changed since the last run
 
 
 @dg.multi_asset(
@@ -80,7 +81,8 @@ def _run(context, config: BuildConfig, settings: UtfallSettings) -> RunSummary:
         summary = run(Path(settings.inbox), Path(settings.db), settings.pseudonymiser(),
                       Path(settings.config_dir), as_of, config.min_cell,
                       progress=_progress(context), allow_withdraw=config.allow_withdraw,
-                      allow_empty=config.allow_empty, wait_seconds=config.wait_seconds)
+                      allow_empty=config.allow_empty, wait_seconds=config.wait_seconds,
+                      rebuild=config.rebuild)
     except EXPECTED_ERRORS as exc:
         raise dg.Failure(str(exc), allow_retries=False) from None
     context.log.info("seconds per stage: " + ", ".join(

@@ -175,8 +175,11 @@ def _memory_limit(ctx, param, value: str | None) -> str | None:
 @click.option("--allow-empty", is_flag=True,
               help="Replace a database that publishes figures with one that publishes none "
                    "(else such a run is refused: a typo in --as-of, a wrong --inbox).")
+@click.option("--rebuild", is_flag=True,
+              help="Build everything again even when nothing changed since the latest run "
+                   "(else such a run changes nothing and says so).")
 def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell, memory_limit,
-        workers, allow_withdraw, wait_seconds, allow_empty) -> None:
+        workers, allow_withdraw, wait_seconds, allow_empty, rebuild) -> None:
     """Ingest the inbox, build every table and write the report beside the database."""
     from tqdm import tqdm
 
@@ -196,9 +199,16 @@ def run(inbox, db_path, as_of, key_file, demo_key, config_dir, min_cell, memory_
                                     disable=None),
         memory_limit=memory_limit or DEFAULT_MEMORY_LIMIT, workers=workers,
         allow_withdraw=allow_withdraw, wait_seconds=wait_seconds, allow_empty=allow_empty,
+        rebuild=rebuild,
     )
-    _print_summary(summary)
-    _print_where_to_look(summary)
+    if summary.unchanged_since is not None:
+        click.echo(f"Nothing changed since the run of {summary.unchanged_since:%Y-%m-%d %H:%M:%S}: "
+                   "the database and the report are as they were")
+        click.echo(f"Database: {summary.db_path}")
+        click.echo(f"Report: {summary.report_path}")
+    else:
+        _print_summary(summary)
+        _print_where_to_look(summary)
     if summary.audit_safe is False:
         raise click.ClickException("the disclosure audit found published counts that can be "
                                    "pinned: do not publish the report (utfall audit --db ... "

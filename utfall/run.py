@@ -1,17 +1,28 @@
 """A whole run: ingest, core, marts, report. Atomic: the run holds the database's lock, works on a
 copy of it, writes the report from the copy, and replaces the database and the report only when
-everything succeeded, so a failure leaves both as they were."""
+everything succeeded, so a failure leaves both as they were.
+
+A run with nothing to do (issue 24) changes nothing: when the inbox, the configuration, the key,
+utfall's code, the effective as_of and the other settings give the fingerprint the latest run
+recorded (meta.run_fingerprint), and that run's report is in place, the run says so and ends
+under the lock without copying, building or replacing anything."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import logging
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 
 import duckdb
@@ -19,8 +30,8 @@ import duckdb
 from adapters.config import ConfigStore
 from adapters.personnummer import Pseudonymiser
 from utfall import files, transform
-from utfall.inbox import scan
-from utfall.ingest import IngestSummary, ingest
+from utfall.inbox import Scan, scan
+from utfall.ingest import IngestSummary, file_hash, ingest
 from utfall.lock import writer_lock
 
 log = logging.getLogger(__name__)
@@ -50,6 +61,8 @@ class RunSummary:
     audit_summary: str
     seconds: dict[str, float]  # wall time per stage: ingest, core, quality, marts, report
     warnings: list[str]  # about the run's as_of: stated in the summary and the report
+    # set when nothing had changed: when the run that built the database and the report ended
+    unchanged_since: datetime | None = None
 
 
 def report_path_for(db_path: Path) -> Path:
@@ -95,12 +108,14 @@ def run(
     today: date | None = None,
     audit: bool = True,
     allow_empty: bool = False,
+    rebuild: bool = False,
 ) -> RunSummary:
     """`memory_limit` caps DuckDB (it spills to disk beyond it); `workers` read files (default:
     one per core); `allow_withdraw` lets the run take out more files than a small share of what
     is loaded; `wait_seconds` waits for another run that holds the database; `today` is the
     run date (tests); `audit` False leaves the disclosure audit to `utfall audit` (tests);
-    `allow_empty` lets a run that publishes nothing replace one that published figures."""
+    `allow_empty` lets a run that publishes nothing replace one that published figures;
+    `rebuild` builds everything even when nothing changed since the latest run."""
     today = today or date.today()
     check_as_of(as_of, today)
     configs = ConfigStore(config_dir)  # invalid configuration stops the run before any work
@@ -112,12 +127,22 @@ def run(
     db_path.parent.mkdir(parents=True, exist_ok=True)
     with writer_lock(db_path, wait_seconds):
         files.remove_stale(db_path)
+        t0 = time.perf_counter()
+        inputs = _inputs(inbox, inbox_scan, configs, pseudo, min_cell, write_report, audit,
+                         today, workers)
+        unchanged = None if rebuild else _unchanged(db_path, inputs, as_of, today, write_report,
+                                                    pseudo)
+        if isinstance(unchanged, RunSummary):
+            unchanged.seconds["check"] = time.perf_counter() - t0
+            return unchanged
+        log.info("a full run: %s", "asked for (--rebuild)" if rebuild else unchanged)
         files.settle(db_path, wait_seconds)
-        with files.work_copy(db_path) as work, files.staged(report_path_for(db_path)) as report:
+        with files.work_copy(db_path) as work, files.staged_report(report_path_for(db_path)) as report:
             try:
                 published_before = _published(work)
                 summary = _build(work, inbox_scan, inbox, pseudo, configs, as_of, min_cell,
-                                 progress, memory_limit, workers, allow_withdraw, today, audit)
+                                 progress, memory_limit, workers, allow_withdraw, today, audit,
+                                 inputs)
             except duckdb.Error as exc:
                 log.info("DuckDB failed during the build", exc_info=exc)
                 raise RunError(files.duckdb_message(exc, work, db_path)) from None
@@ -125,7 +150,7 @@ def run(
                 _check_not_emptied(published_before, summary, db_path)
             with _timed(summary.seconds, "report"):
                 if write_report:
-                    _write_report(work, report.tmp, min_cell)
+                    _write_report(work, report, min_cell)
             os.chmod(work, 0o600)
             os.replace(work, db_path)
             # a WAL of the file just replaced is in the copy already; left, DuckDB would
@@ -139,7 +164,7 @@ def run(
 
 
 def _build(work: Path, inbox_scan, inbox, pseudo, configs, as_of, min_cell, progress,
-           memory_limit, workers, allow_withdraw, today, audit) -> RunSummary:
+           memory_limit, workers, allow_withdraw, today, audit, inputs: _Inputs) -> RunSummary:
     started = datetime.now()
     seconds: dict[str, float] = {}
     with duckdb.connect(str(work), config={"memory_limit": memory_limit}) as con:
@@ -161,11 +186,13 @@ def _build(work: Path, inbox_scan, inbox, pseudo, configs, as_of, min_cell, prog
         con.execute("delete from meta.run_warning")
         for warning, swedish in warnings:
             con.execute("insert into meta.run_warning values (?, ?)", [warning, swedish])
+        run_id = uuid.uuid4().hex[:12]
         con.execute(
             "insert into meta.run values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [uuid.uuid4().hex[:12], started, datetime.now(), as_of, pseudo.label,
-             str(inbox), VERSION, min_cell],
+            [run_id, started, datetime.now(), as_of, pseudo.label, str(inbox), VERSION,
+             min_cell],
         )
+        _keep_fingerprint(con, run_id, inputs, as_of)
         with _timed(seconds, "audit"):
             audit_safe, audit_summary = _audit(con, min_cell, audit)
         kpi_rows, suppressed = con.execute(
@@ -182,7 +209,7 @@ def _check_report_place(report: Path) -> None:
                        "nothing was changed")
 
 
-def _commit_report(report: files.Staged, db_path: Path) -> None:
+def _commit_report(report: files.StagedReport, db_path: Path) -> None:
     try:
         report.commit()
     except OSError as exc:
@@ -281,10 +308,239 @@ def _timed(into: dict[str, float], stage: str):
     into[stage] = time.perf_counter() - t0
 
 
-def _write_report(db_file: Path, out: Path, min_cell: int) -> Path:
+def _write_report(db_file: Path, report: files.StagedReport, min_cell: int) -> Path:
+    """The report under its staged names: one file, or above utfall.report's threshold of
+    municipalities an overview and a folder of pages beside it (made 0600/0700 by the writer)."""
     from utfall.report import write_report  # plotly is slow to import; only when needed
 
     with duckdb.connect(str(db_file), read_only=True) as con:
-        write_report(con, out, min_cell=min_cell)
-    os.chmod(out, 0o600)
-    return out
+        write_report(con, report.final, min_cell=min_cell, staged=report)
+    return report.final
+
+
+# --- a run with nothing to do (issue 24) ---------------------------------------------------------
+#
+# The database and the report are a function of the run's inputs (README, "What a run does with
+# your files"). Each successful run records them as digests in meta.run_fingerprint, in the same
+# file it swaps in, so the row describes exactly the database beside it; a failed run leaves the
+# database, the report and so the row of the latest successful run as they were. A later run
+# computes the same digests before it copies anything; when they are the latest run's, and
+# nothing the digests cannot see has moved (the report, a WAL, dates that were after the run
+# date), it ends there.
+
+# Where utfall's code and data are: every file under them decides what a run builds or writes
+# (the report's code and templates too: the run vouches for the report as well as the tables).
+CODE_FOLDERS = ("adapters", "utfall", "marts", "schemas")
+# The libraries that read files, compute figures or render the report, by distribution name: an
+# upgrade may change a figure, a parse or a page as much as a change to utfall's own code.
+RESULT_LIBRARIES = ("duckdb", "pandas", "numpy", "pyarrow", "great-expectations",
+                    "python-calamine", "openpyxl", "odfpy", "pydantic", "pyyaml", "scipy",
+                    "highspy", "jinja2", "plotly")
+FINGERPRINT_PARTS = ("inbox", "configuration", "code", "settings")  # meta.run_fingerprint
+
+
+@dataclass
+class _Inputs:
+    """A run's inputs as digests, all but as_of (the effective one is known only from core)."""
+
+    inbox: str | None  # None: a file could not be hashed, so nothing is compared or recorded
+    configuration: str
+    code: str
+    settings: dict[str, str]
+    stats: dict[Path, tuple[int, int, int]]  # each file as it was hashed: size, mtime, inode
+
+    def parts(self, as_of: date) -> dict[str, str] | None:
+        if self.inbox is None:
+            return None
+        settings = json.dumps({"as_of": str(as_of), **self.settings}, ensure_ascii=False)
+        return {"inbox": self.inbox, "configuration": self.configuration, "code": self.code,
+                "settings": settings}
+
+
+def fingerprint(parts: dict[str, str]) -> str:
+    return _sha256("\n".join(f"{name}={parts[name]}" for name in FINGERPRINT_PARTS))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _inputs(inbox: Path, inbox_scan: Scan, configs: ConfigStore, pseudo: Pseudonymiser,
+            min_cell: int, write_report: bool, audit: bool, today: date,
+            workers: int | None) -> _Inputs:
+    """The inbox folder is a setting, as the run records it (meta.run.inbox): the same files in
+    another folder build again, so that the database names the inbox its figures came from."""
+    files_digest, stats = _inbox_digest(inbox_scan, workers)
+    settings = {"inbox": str(inbox), "key": f"{pseudo.fingerprint()} {pseudo.label}",
+                "min_cell": str(min_cell), "report": "yes" if write_report else "no",
+                "audit": "yes" if audit else "no", "run_year": str(today.year)}
+    return _Inputs(files_digest, configuration_digest(configs), code_digest(), settings, stats)
+
+
+def _inbox_digest(inbox_scan: Scan, workers: int | None
+                  ) -> tuple[str | None, dict[Path, tuple[int, int, int]]]:
+    """Every usable file by its path inside the inbox and its content (hashed as ingest hashes
+    it, in threads), and what in the inbox cannot be used (meta.inbox_problem)."""
+    def hashed(found):
+        stat = os.stat(found.path)
+        return found.rel_path, file_hash(found.path), (stat.st_size, stat.st_mtime_ns,
+                                                        stat.st_ino)
+
+    try:
+        with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+            done = list(pool.map(hashed, inbox_scan.files))
+    except OSError as exc:  # ingest meets it too and says so; the run just records nothing
+        log.info("a file of the inbox could not be hashed (%s): no fingerprint", exc.strerror)
+        return None, {}
+    text = json.dumps([[[rel, sha] for rel, sha, _ in done],
+                       [[p.rel_path, p.message] for p in inbox_scan.problems]],
+                      ensure_ascii=False)
+    return _sha256(text), {found.path: stat for found, (_, _, stat)
+                           in zip(inbox_scan.files, done, strict=True)}
+
+
+def _inbox_still(inputs: _Inputs) -> bool:
+    """The files as ingest read them are the files that were hashed: none written or replaced
+    since (a delivery copied in during the run), so the fingerprint describes the build."""
+    for path, before in inputs.stats.items():
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return False
+        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) != before:
+            return False
+    return True
+
+
+def configuration_digest(configs: ConfigStore) -> str:
+    """The validated configuration, defaults included: what each file says, not how it is
+    written (comments and quoting do not count; the order of entries does, as it can decide a
+    header's column), and which file says it (a rejection message names it)."""
+    parts = [configs.defaults.model_dump(mode="json")]
+    parts += [[kod, str(configs.paths[kod]), configs.kommuner[kod].model_dump(mode="json")]
+              for kod in sorted(configs.kommuner)]
+    return _sha256(json.dumps(parts, ensure_ascii=False))
+
+
+@functools.cache
+def code_digest() -> str:
+    """utfall's code and data, and the versions of Python and the libraries that decide results;
+    once per process."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for folder in CODE_FOLDERS:
+        for path in sorted((root / folder).rglob("*")):
+            rel = path.relative_to(root)
+            if (not path.is_file() or path.suffix == ".pyc"
+                    or any(part.startswith(".") or part == "__pycache__" for part in rel.parts)):
+                continue
+            data = path.read_bytes()
+            digest.update(f"{rel.as_posix()}\0{len(data)}\0".encode() + data)
+    digest.update(f"python {sys.version}\0".encode())
+    for name in RESULT_LIBRARIES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "absent"
+        digest.update(f"{name} {version}\0".encode())
+    return digest.hexdigest()
+
+
+def _keep_fingerprint(con: duckdb.DuckDBPyConnection, run_id: str, inputs: _Inputs,
+                      as_of: date) -> None:
+    """Record what this run was built from, unless a file changed while it ran (then the next
+    run builds again)."""
+    parts = inputs.parts(as_of)
+    if parts is None:
+        return
+    if not _inbox_still(inputs):
+        log.info("a file of the inbox changed during the run: no fingerprint kept, so the next "
+                 "run builds again")
+        return
+    con.execute("insert into meta.run_fingerprint (run_id, fingerprint, inbox, configuration, "
+                "code, settings) values (?, ?, ?, ?, ?, ?)",
+                [run_id, fingerprint(parts), *(parts[name] for name in FINGERPRINT_PARTS)])
+
+
+def _unchanged(db_path: Path, inputs: _Inputs, as_of: date | None, today: date,
+               write_report: bool, pseudo: Pseudonymiser) -> RunSummary | str:
+    """The latest run's summary, from the database, when this run would build what it built;
+    else why not, in words (logged with -v). Reads the database only, and read-only: the file's
+    bytes and time stay as they are."""
+    if inputs.inbox is None:
+        return "a file of the inbox could not be hashed"
+    if not db_path.is_file():
+        return f"there is no database at {db_path} yet"
+    if files.wal_of(db_path).exists():
+        return "another program wrote to the database (its WAL is beside it)"
+    try:
+        with duckdb.connect(str(db_path), read_only=True) as con:
+            return _compare(con, db_path, inputs, as_of, today, write_report, pseudo)
+    except duckdb.Error as exc:  # not utfall's, held for writing...: the full run says what
+        return f"the database could not be read ({str(exc).strip().splitlines()[0][:200]})"
+
+
+def _compare(con: duckdb.DuckDBPyConnection, db_path: Path, inputs: _Inputs,
+             as_of: date | None, today: date, write_report: bool,
+             pseudo: Pseudonymiser) -> RunSummary | str:
+    try:
+        latest = con.execute(
+            "select r.run_id, r.started_at, r.finished_at, f.fingerprint, "
+            + ", ".join(f"f.{name}" for name in FINGERPRINT_PARTS)
+            + " from meta.run r left join meta.run_fingerprint f using (run_id) "
+            "order by r.finished_at desc nulls last limit 1").fetchone()
+    except duckdb.CatalogException:
+        return "the database is from before runs recorded their fingerprint"
+    if latest is None:
+        return "the database records no run"
+    _, started, finished, recorded, *before = latest
+    if recorded is None:
+        return "the latest run of the database recorded no fingerprint"
+    effective = as_of or default_as_of(con, today)
+    now = inputs.parts(effective)
+    if fingerprint(now) != recorded:
+        return _what_changed(dict(zip(FINGERPRINT_PARTS, before, strict=True)), now)
+    (later,) = con.execute(  # as ingest's cache: a date after the run date decides rows
+        "select count(*) from meta.delivery where status = 'LOADED' and not "
+        "(latest_date is null or (read_on is not null and latest_date <= least(read_on, ?)))",
+        [today]).fetchone()
+    if later:
+        return (f"{later} loaded file(s) hold dates after the day they were read or after "
+                f"{today}: they are read again")
+    report = report_path_for(db_path)
+    if write_report:
+        try:
+            written = datetime.fromtimestamp(report.stat().st_mtime)
+        except OSError:
+            return f"the report {report} is missing"
+        if written < started:
+            return f"the report {report} is older than the run that built the database"
+    return _summary_of(con, db_path, report if write_report else None, effective, pseudo,
+                       finished)
+
+
+def _what_changed(before: dict[str, str], now: dict[str, str]) -> str:
+    changed = [name for name in FINGERPRINT_PARTS if before[name] != now[name]]
+    words = {"inbox": "the inbox", "configuration": "the configuration",
+             "code": "utfall's code or libraries"}
+    said = [words[name] for name in changed if name in words]
+    if "settings" in changed:
+        old, new = (json.loads(parts["settings"]) for parts in (before, now))
+        said += [f"{name} {value} (was {old.get(name)})" for name, value in new.items()
+                 if old.get(name) != value]
+    return "changed since the latest run: " + "; ".join(said)
+
+
+def _summary_of(con: duckdb.DuckDBPyConnection, db_path: Path, report: Path | None,
+                as_of: date, pseudo: Pseudonymiser, finished: datetime) -> RunSummary:
+    kpi_rows, suppressed = con.execute(
+        "select count(*), count(*) filter (where suppressed) from marts.kpi_published"
+    ).fetchone()
+    audited = con.execute("select audited, safe, summary_sv from meta.disclosure_audit"
+                          ).fetchone()
+    audit_safe, audit_summary = (audited[1] if audited[0] else None, audited[2]) if audited \
+        else (None, "")
+    warnings = [w for (w,) in con.execute("select message from meta.run_warning").fetchall()]
+    return RunSummary(IngestSummary(), as_of, db_path, report, kpi_rows, suppressed,
+                      pseudo.label, audit_safe, audit_summary, {}, warnings,
+                      unchanged_since=finished)

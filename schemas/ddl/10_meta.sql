@@ -95,6 +95,20 @@ create table if not exists meta.run (
     min_cell    integer                    -- smallest published cell of this run
 );
 
+-- What each successful run was built from (utfall.run), one row per run in meta.run. A run whose
+-- inputs give the fingerprint of the latest run, with that run's report in place, changes
+-- nothing and says so (README, "What a run does with your files"); a database without the
+-- latest run's row here is always built again. Digests and settings only: no file name, key
+-- or content can be read back from them (the settings name the inbox folder, as meta.run does).
+create table if not exists meta.run_fingerprint (
+    run_id        varchar primary key,     -- the run (meta.run)
+    fingerprint   varchar not null,        -- sha256 of the four columns below
+    inbox         varchar not null,        -- sha256 of every usable file's path (relative to the inbox) and content hash, and of what in the inbox could not be used
+    configuration varchar not null,        -- sha256 of the validated configuration: the defaults and each municipality's file, with its path
+    code          varchar not null,        -- sha256 of utfall's code and data (adapters, utfall, marts, schemas) and the versions of Python and of the libraries that read, compute and render
+    settings      varchar not null         -- JSON: as_of (the one used), the inbox folder, the key's fingerprint and label, min_cell, whether a report and the audit were made, and the run date's year (it decides the century of 10-digit personnummer)
+);
+
 -- Warnings of the latest build about its as_of (before every insats, every horizon immature):
 -- the run summary and the report state them.
 create table if not exists meta.run_warning (

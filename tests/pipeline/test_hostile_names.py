@@ -73,7 +73,9 @@ def hostile_run(tmp_path_factory):
     db = root / "u.duckdb"
     first = run(inbox, db)
     assert first.exit_code == 0, first.output
-    again = run(inbox, db)  # the cached run must find every file unchanged
+    # --rebuild: past the run's "nothing changed" check, the cached ingest must find every file
+    # unchanged
+    again = run(inbox, db, "--rebuild")
     assert again.exit_code == 0, again.output
     out = [first.output, again.output, utfall("unmapped", "--db", str(db)).output,
            utfall("export", "--db", str(db), "--out", str(root / "export")).output]
