@@ -150,7 +150,8 @@ def test_every_description_renders_as_written():
         assert len(shown) >= len(text) - 2 * text.count("`"), (name, shown)  # nothing dropped
     inbox = _rendered(descriptions["inbox/deliveries"])
     assert inbox.startswith("The files as delivered, <inbox>/<kommunkod>/<system>/<file>: the raw")
-    assert "as <db>-rapport.html;" in _rendered(descriptions["report/comparison_html"])
+    assert ("as <db>-rapport.html (above 16 municipalities with the folder <db>-rapport/ of pages "
+            "beside it);") in _rendered(descriptions["report/comparison_html"])
     assert "a file outside <kommunkod>/<system>/, a folder" in _rendered(
         descriptions["meta/inbox_problem"])
 
