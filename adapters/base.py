@@ -124,3 +124,15 @@ class Adapter(Protocol):
     def __call__(
         self, source: SourceFile, config: SystemConfig, pseudo: Pseudonymiser, today: date
     ) -> AdapterResult: ...
+
+
+class BatchAdapter(Protocol):
+    """Optional, beside `read` (issue 24): a module may also expose `read_batch` of this shape,
+    for adjacent files of one municipality and system (one configuration). It returns, for each
+    source, the AdapterResult that `adapters.read` would give for that file alone (the door's
+    future-date and personnummer rules applied), or None where the file is to be read alone
+    (utfall.reading does so, and reads every file alone if read_batch raises)."""
+
+    def __call__(
+        self, sources: list[SourceFile], config: SystemConfig, pseudo: Pseudonymiser, today: date
+    ) -> list[AdapterResult | None]: ...

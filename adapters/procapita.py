@@ -5,6 +5,10 @@ hold tens of millions of lines, so nothing is validated row by row: each column 
 every *distinct* text is parsed once, and the results are mapped back to the rows with numpy and
 Arrow. Raw personnummer never leave this module: rows carry only person_key and what is derived.
 
+A municipality's files of one layout are read as one batch (`read_batch`, issue 24): the same
+work once for all of them, then every count, quarantine row, note and row split per file, each
+equal to what the file gives read alone (`read`, a batch of one).
+
 Counting (read = loaded + quarantined + skipped):
 - rows_read is every line of the file except the header line: title and blank lines above the
   header, and every line below it.
@@ -19,22 +23,27 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from adapters import redact
+from adapters import future, redact
 from adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason, SourceFile
 from adapters.config import Limits, SystemConfig
-from adapters.personnummer import InterimNumber, InvalidPersonnummer, Pseudonymiser, parse
-from adapters.textfile import TOTAL, TextTable, read_text_table
+from adapters.personnummer import (
+    InterimNumber,
+    InvalidPersonnummer,
+    Personnummer,
+    Pseudonymiser,
+    parse,
+)
+from adapters.textfile import TOTAL, TextBatch, read_text_batch, read_text_table, sniff
 from adapters.values import is_blank, parse_amount, parse_date, parse_month
 
 SYSTEM = "procapita"
@@ -60,9 +69,14 @@ INSATS_COLUMNS = [
 _HINDER_CODE = re.compile(r"\(?([0-9A-Za-z.]*\d[0-9A-Za-z.]*)\)?\s*[-–:.)]?\s+(.+)")
 _MAX_AMOUNT = Decimal(10) ** 12  # decimal(14, 2)
 _CENT = Decimal("0.01")
-# plain amounts, at most 12 digits before the decimal mark: within decimal(14, 2) (Arrow syntax)
-_PLAIN_AMOUNT = r"^-?[0-9]{1,12}([.,][0-9]{1,2})?$"
-_PRIME_FROM = 64  # fewer new texts than this are parsed one by one, cheaper than an Arrow call
+# plain amounts, at most 12 digits before the decimal mark (within decimal(14, 2)), optionally
+# with a space or NBSP before each group of three: '1234', '-50,5', '12 345,50' (RE2 syntax).
+# What _amount makes of them too: spaces out, the comma a point, at most two decimals.
+_PLAIN_AMOUNT = "^-?[0-9]{1,3}(?:[ \u00a0]?[0-9]{3}){0,3}(?:[.,][0-9]{1,2})?$"
+_THOUSANDS = "[ \u00a0]"
+_DECIMAL = pa.decimal128(14, 2)
+# a text that Python's strip() leaves as it is and is_blank() does not take for blank
+_PLAIN_TEXT = "^[!-~](?:[ -~]*[!-~])?$"
 
 
 def read(
@@ -70,26 +84,120 @@ def read(
 ) -> AdapterResult:
     """Read one Procapita export into staging rows (see the module docstring for the counts)."""
     table = read_text_table(source.path, config, source.rel_path)
-    columns, notes = _canonical_columns(table, config)
-    kind = _kind(columns, _seen(table.header, config), source.rel_path)
-    rows = _Rows(table, columns, source.rel_path)
-    result = AdapterResult(kind=kind, notes=notes, columns_found={None: list(columns)})
-    unknown = [h for h in table.header if h and config.column_for(h) is None]
-    result.unknown_headers = redact.unknown_headers(None, unknown, table.header,
-                                                    redact.aliases(config))
-    result.rows_read = table.lines_above_header + rows.n
+    return _read_layout(TextBatch.of(table, source.rel_path), config, pseudo, today)[0]
+
+
+def read_batch(sources: list[SourceFile], config: SystemConfig, pseudo: Pseudonymiser,
+               today: date) -> list[AdapterResult | None]:
+    """Files of one municipality (one configuration) read by layout, not by file (issue 24).
+
+    Files whose heads give the same layout (encoding, delimiter, header) are read as one batch:
+    one Arrow read of their joined bodies, each distinct text of a column parsed once for the
+    batch, then counts, quarantine, notes, unmapped values and rows split per file. Each result
+    is what `adapters.read` gives for that file alone, its door included (dates that cannot be
+    true yet, the personnummer mask: `_at_the_door`), and its tables are slices of the batch's.
+    None where a file is to be read alone (`adapters.read`): a layout of its own, a file the
+    batch cannot take as it is (adapters.textfile.sniff, read_text_batch), or a layout this
+    adapter rejects (each file is then rejected by its own name)."""
+    results: list[AdapterResult | None] = [None] * len(sources)
+    layouts: dict[tuple, list[int]] = {}
+    sniffed = {}
+    for index, source in enumerate(sources):
+        found = sniff(source.path, config, source.rel_path)
+        if found is not None:
+            sniffed[index] = found
+            layouts.setdefault(found.layout, []).append(index)
+    for members in layouts.values():
+        if len(members) < 2:
+            continue
+        batch, alone = read_text_batch([sniffed[i] for i in members],
+                                       [sources[i].rel_path for i in members])
+        if batch is None:
+            continue
+        left_out = {members[at] for at in alone}
+        inside = [i for i in members if i not in left_out]
+        try:
+            read = _read_layout(batch, config, pseudo, today)
+        except FileRejected:
+            continue
+        for index, result in zip(inside, _at_the_door(read, batch, pseudo, today), strict=True):
+            results[index] = result
+    return results
+
+
+def _read_layout(batch: TextBatch, config: SystemConfig, pseudo: Pseudonymiser,
+                 today: date) -> list[AdapterResult]:
+    """The files of a batch (one file, or many of one layout) into one result per file."""
+    columns, notes = _canonical_columns(batch, config)
+    kind = _kind(columns, _seen(batch.header, config), batch.names[0])
+    rows = _Rows(batch, columns)
+    unknown = [h for h in batch.header if h and config.column_for(h) is None]
+    unknown_headers = redact.unknown_headers(None, unknown, batch.header, redact.aliases(config))
+    out = _Out(batch, [
+        AdapterResult(kind=kind, notes=list(notes), columns_found={None: list(columns)},
+                      unknown_headers=list(unknown_headers))
+        for _ in batch.names])
+    above = batch.lines_above_header()
+    for result, lines_above, records in zip(out.results, above.tolist(),
+                                            batch.per_file().tolist(), strict=True):
+        result.rows_read = lines_above + records
     build = {FS_KIND: _payments, HOUSEHOLD_KIND: _household, INSATS_KIND: _insatser}[kind]
-    build(rows, config, pseudo, today, result)
-    result.rows_skipped = table.lines_above_header + int(rows.skipped.sum())
-    table.set_aside(result, source.rel_path)
-    result.quarantine.sort(key=lambda q: q.row_number)
-    return result
+    build(rows, config, pseudo, today, out)
+    skipped = batch.per_file(rows.skipped)
+    for index, result in enumerate(out.results):
+        result.rows_skipped = int(above[index]) + int(skipped[index])
+        batch.set_aside(result, index)
+        result.quarantine.sort(key=lambda q: q.row_number)
+    out.split_tables()
+    return out.results
+
+
+def _at_the_door(results: list[AdapterResult], batch: TextBatch, pseudo: Pseudonymiser,
+                 today: date) -> list[AdapterResult]:
+    """What adapters.read does after an adapter, for each file of a batch: dates that cannot be
+    true yet (adapters.future), then the personnummer mask (adapters.redact). The mask of the
+    rows is row by row, so it runs once over the batch's tables; a file with a date after the
+    run date (rare) goes through adapters.future on its own rows."""
+    tables = _batch_tables(results)
+    masked = {name: _as_table(redact.result(AdapterResult(kind="", tables={name: rows}),
+                                            pseudo).tables[name])
+              for name, (rows, _) in tables.items()}
+    done = []
+    for index, result in enumerate(results):
+        result.tables = {name: masked[name].slice(int(offsets[index]),
+                                                  int(offsets[index + 1] - offsets[index]))
+                         for name, (_, offsets) in tables.items()}
+        result = future.apply(result, today, batch.names[index])  # one max unless a date is late
+        shown = result.tables
+        result.tables = {}
+        result = redact.result(result, pseudo)
+        result.tables = shown
+        done.append(result)
+    return done
+
+
+def _batch_tables(results: list[AdapterResult]) -> dict[str, tuple[pa.Table, np.ndarray]]:
+    """Each staging table of a batch as one table (its files' slices joined, without a copy of
+    the shared dictionaries), with the row offsets of each file."""
+    out = {}
+    for name in results[0].tables:
+        parts = [result.tables[name] for result in results]
+        offsets = np.concatenate([[0], np.cumsum([len(part) for part in parts])])
+        out[name] = (pa.concat_tables(parts).combine_chunks(), offsets)
+    return out
+
+
+def _as_table(rows) -> pa.Table:
+    """A frame the mask made of a table, back to Arrow (as utfall.reading.as_arrow does)."""
+    if isinstance(rows, pa.Table):
+        return rows
+    return pa.table({name: pa.array(rows[name], from_pandas=True) for name in rows.columns})
 
 
 # --- layout --------------------------------------------------------------------------------------
 
 
-def _canonical_columns(table: TextTable, config: SystemConfig) -> tuple[dict[str, int], list[str]]:
+def _canonical_columns(table: TextBatch, config: SystemConfig) -> tuple[dict[str, int], list[str]]:
     """canonical column -> position of the first header naming it; notes on what is not read."""
     columns: dict[str, int] = {}
     unknown, repeated = [], []
@@ -172,7 +280,11 @@ class _Distinct:
     def __init__(self, cells: pa.Array):
         encoded = pc.dictionary_encode(cells)
         self.codes = encoded.indices.to_numpy(zero_copy_only=False)
-        self.texts: list[str] = encoded.dictionary.to_pylist()
+        self.dictionary: pa.Array = encoded.dictionary
+
+    @cached_property
+    def texts(self) -> list[str]:
+        return self.dictionary.to_pylist()
 
     def flags(self, test: Callable[[str], bool]) -> np.ndarray:
         return _take(np.array([test(t) for t in self.texts], dtype=bool), self.codes)
@@ -236,6 +348,54 @@ def _outcome(text: str, parse_one: Callable[[str], object], memo: dict[str, tupl
         outcome = (None, exc)
     memo[text] = outcome
     return outcome
+
+
+class _FastParsed:
+    """A column parsed with a vectorised fast path: the texts written in the plain form are
+    turned into values by Arrow in one call, the others one by one as _parse_each would (their
+    values and problems are the same either way: tests/adapters/test_procapita.py and
+    test_procapita_batch.py). Values stay an Arrow array; problems are few."""
+
+    def __init__(self, distinct: _Distinct, column: str, values: pa.Array,
+                 problems: dict[int, _Invalid]):
+        self.distinct, self.column, self.values_arrow, self.problems = (
+            distinct, column, values, problems)
+
+    def bad(self) -> np.ndarray:
+        per_text = np.zeros(len(self.distinct.dictionary), dtype=bool)
+        per_text[list(self.problems)] = True
+        return _take(per_text, self.distinct.codes)
+
+    def problem(self, row: int) -> _Invalid:
+        return self.problems[int(self.distinct.codes[row])]
+
+    def arrow(self, arrow_type: pa.DataType, rows: np.ndarray) -> pa.Array:
+        codes = self.distinct.codes[rows]
+        if pa.types.is_string(arrow_type):
+            indices = pa.array(codes, type=pa.int32())
+            return pa.DictionaryArray.from_arrays(indices, self.values_arrow.cast(arrow_type))
+        return self.values_arrow.cast(arrow_type).take(pa.array(codes))
+
+
+def _fast_parse(distinct: _Distinct, column: str, plain: pa.Array, fast_values: pa.Array,
+                parse_one: Callable[[str], object], arrow_type: pa.DataType) -> _FastParsed:
+    """`plain` marks the texts whose value `fast_values` holds (null elsewhere); the other texts
+    go through parse_one (with its memo), into the values or the problems."""
+    slow = np.flatnonzero(~_numpy(plain))
+    problems: dict[int, _Invalid] = {}
+    values = fast_values.cast(arrow_type)
+    if len(slow):
+        memo = _memo(parse_one)
+        texts = distinct.dictionary.take(pa.array(slow)).to_pylist()
+        outcomes = [memo.get(text) or _outcome(text, parse_one, memo) for text in texts]
+        for index, (_, problem) in zip(slow.tolist(), outcomes, strict=True):
+            if problem is not None:
+                problems[index] = problem
+        mask = np.zeros(len(values), dtype=bool)
+        mask[slow] = True
+        values = pc.replace_with_mask(values, pa.array(mask),
+                                      pa.array([o[0] for o in outcomes], arrow_type))
+    return _FastParsed(distinct, column, values, problems)
 
 
 # Outcomes of parsing a text, kept for the process: the same people, households, months and
@@ -305,14 +465,6 @@ def _amount(text: str) -> Decimal:
     return cents
 
 
-def _plausible(amount: _Parsed, limits: Limits, today: date) -> _Parsed:
-    """An amount that no line of försörjningsstöd can be is quarantined, not loaded: one typo
-    (or a personnummer in the amount column) would move every figure of the municipality."""
-    problems = [None if value is None else _implausible(value, limits, today)
-                for value in amount.values]
-    return _Parsed(amount.distinct, amount.column, amount.values, problems)
-
-
 def _implausible(value: Decimal, limits: Limits, today: date) -> _Invalid | None:
     if limits.fs_amount_min_kr <= value <= limits.fs_amount_max_kr:
         return None
@@ -337,16 +489,44 @@ def _is_personnummer(digits: str, today: date) -> bool:
     return True
 
 
-def _prime_amounts(texts: list[str], memo: dict[str, tuple]) -> None:
-    """Amounts written plainly ('1234', '-50,5', '1200.00') parsed in one Arrow call, into the
-    memo; every other form goes through _amount. Amounts vary more than people do."""
-    new = [text for text in texts if text not in memo]
-    if len(new) < _PRIME_FROM:
-        return
-    cells = pa.array(new, pa.string())
-    plain = cells.filter(pc.match_substring_regex(cells, _PLAIN_AMOUNT))
-    values = pc.cast(pc.replace_substring(plain, ",", "."), pa.decimal128(14, 2))
-    memo.update(zip(plain.to_pylist(), ((v, None) for v in values.to_pylist()), strict=True))
+def _amounts(rows: _Rows, limits: Limits, today: date) -> _FastParsed:
+    """Belopp: amounts written plainly ('1234', '-50,5', '1200.00', '12 345,50') parsed by Arrow,
+    every other form by _amount; an amount no line of försörjningsstöd can be is a problem of its
+    own (_implausible), judged in Python only where Arrow does not find it well inside the
+    limits. Amounts vary more than people do: a national run meets millions of distinct ones."""
+    distinct = rows.distinct("belopp")
+    column = rows.header[rows.columns["belopp"]]
+    texts = distinct.dictionary
+    plain = pc.match_substring_regex(texts, _PLAIN_AMOUNT)
+    digits = pc.replace_substring_regex(pc.if_else(plain, texts, "0"), _THOUSANDS, "")
+    fast = pc.if_else(plain, pc.cast(pc.replace_substring(digits, ",", "."), _DECIMAL), None)
+    parsed = _fast_parse(distinct, column, plain, fast, _amount, _DECIMAL)
+    # strictly inside the limits, with a margin for the floats' rounding; every other value is
+    # judged exactly
+    floats = pc.cast(parsed.values_arrow, pa.float64())
+    inside = pc.and_(pc.greater(floats, float(limits.fs_amount_min_kr) + 1),
+                     pc.less(floats, float(limits.fs_amount_max_kr) - 1))
+    doubtful = np.flatnonzero(~_numpy(pc.fill_null(inside, True)))
+    if len(doubtful):
+        values = parsed.values_arrow.take(pa.array(doubtful)).to_pylist()
+        for index, value in zip(doubtful.tolist(), values, strict=True):
+            if index not in parsed.problems and value is not None:
+                problem = _implausible(value, limits, today)
+                if problem is not None:
+                    parsed.problems[index] = problem
+    return parsed
+
+
+def _household_refs(rows: _Rows) -> _FastParsed:
+    """Hushållsnummer as text: printable ASCII without a space at either end is itself; the
+    rest goes through _household_ref (blank: a problem; spaces around: stripped as Python
+    strips them)."""
+    distinct = rows.distinct("hushallsnummer")
+    column = rows.header[rows.columns["hushallsnummer"]]
+    texts = distinct.dictionary
+    plain = pc.match_substring_regex(texts, _PLAIN_TEXT)
+    return _fast_parse(distinct, column, plain, pc.if_else(plain, texts, None),
+                       _household_ref, pa.string())
 
 
 @cache  # one parser per flag pair: its memo lives as long as it does
@@ -381,9 +561,9 @@ def _hinder_code(config: SystemConfig, text: str) -> str | None:
 class _Rows:
     """The records below the header: which are skipped, which fail a check, which load."""
 
-    def __init__(self, table: TextTable, columns: dict[str, int], name: str):
-        self.header, self.columns, self.name = table.header, columns, name
-        self.line_number = table.line_numbers
+    def __init__(self, table: TextBatch, columns: dict[str, int]):
+        self.header, self.columns, self.names = table.header, columns, table.names
+        self.line_number, self.file = table.line_numbers, table.file
         self.n = table.n
         self._distinct: dict[int, _Distinct] = {}
         self.skipped = self._blank_or_total(table.columns)
@@ -414,13 +594,14 @@ class _Rows:
     def skip(self, rows: np.ndarray) -> None:
         self.skipped |= rows
 
-    def verdict(self) -> tuple[np.ndarray, list[QuarantineRow]]:
-        """Rows to load, and one quarantine row per failed row, under its first failed check."""
+    def verdict(self) -> tuple[np.ndarray, list[tuple[int, QuarantineRow]]]:
+        """Rows to load, and one quarantine row per failed row, under its first failed check,
+        with the file it belongs to."""
         failed = np.full(self.n, -1, dtype=np.int64)
         for index, (bad, _) in enumerate(self._checks):
             failed[(failed < 0) & bad & ~self.skipped] = index
         quarantine = [
-            self._quarantine_row(row, *self._checks[failed[row]][1](row))
+            (int(self.file[row]), self._quarantine_row(row, *self._checks[failed[row]][1](row)))
             for row in np.flatnonzero(failed >= 0)
         ]
         return (failed < 0) & ~self.skipped, quarantine
@@ -430,7 +611,8 @@ class _Rows:
 
     def _quarantine_row(self, row: int, problem: _Invalid, column: str) -> QuarantineRow:
         line = int(self.line_number[row])
-        message = f"{self.name} line {line}, column '{column}': {problem.detail}"
+        name = self.names[self.file[row]]
+        message = f"{name} line {line}, column '{column}': {problem.detail}"
         return QuarantineRow(line, problem.reason, message, column=column)
 
     def _blank_or_total(self, cells_by_column: list[pa.Array]) -> np.ndarray:
@@ -464,19 +646,129 @@ def _numpy(flags: pa.Array) -> np.ndarray:
 # --- the parts every extract shares -------------------------------------------------------------
 
 
-def _persons(rows: _Rows, pseudo: Pseudonymiser, today: date) -> _Parsed:
-    parser = _person_parser(pseudo, today)
-    return rows.check(rows.parse("personnummer", parser, _person_memo(pseudo, today)))
+class _People:
+    """The personnummer column parsed: person_key, birth year, birth month and sex per distinct
+    text, or its problem."""
+
+    def __init__(self, distinct: _Distinct, column: str):
+        self.distinct, self.column = distinct, column
+        n = len(distinct.dictionary)
+        self.keys: list[str | None] = [None] * n
+        self.years = np.zeros(n, dtype=np.int32)
+        self.months = np.zeros(n, dtype=np.int32)
+        self.sexes: list[str | None] = [None] * n
+        self.problems: dict[int, _Invalid] = {}
+
+    def set(self, index: int, value: tuple) -> None:
+        self.keys[index], self.years[index], self.months[index], self.sexes[index] = value
+
+    def bad(self) -> np.ndarray:
+        per_text = np.zeros(len(self.keys), dtype=bool)
+        per_text[list(self.problems)] = True
+        return _take(per_text, self.distinct.codes)
+
+    def problem(self, row: int) -> _Invalid:
+        return self.problems[int(self.distinct.codes[row])]
+
+    def columns(self, rows: np.ndarray) -> dict[str, pa.Array]:
+        codes = pa.array(self.distinct.codes[rows], type=pa.int32())
+        return {
+            "person_key": pa.DictionaryArray.from_arrays(codes, pa.array(self.keys, pa.string())),
+            "birth_year": pa.array(self.years).take(codes),
+            "birth_month": pa.array(self.months).take(codes),
+            "sex": pa.DictionaryArray.from_arrays(codes, pa.array(self.sexes, pa.string())),
+        }
 
 
-def _person_columns(person: _Parsed, loaded: np.ndarray) -> dict[str, object]:
-    blank = (None,) * len(PERSON)
-    per_column = zip(*(blank if v is None else v for v in person.values), strict=True)
-    types = (pa.string(), pa.int32(), pa.int32(), pa.string())
-    if not person.values:
-        per_column = ([] for _ in PERSON)
-    return {name: person.distinct.arrow(list(values), arrow_type, loaded)
-            for name, values, arrow_type in zip(PERSON, per_column, types, strict=True)}
+def _persons(rows: _Rows, pseudo: Pseudonymiser, today: date) -> _People:
+    """Personnummer written plainly (YYYYMMDD-NNNC, YYYYMMDDNNNC, YYMMDD-NNNC, YYMMDDNNNC) are
+    normalised and checked (date, check digit, serial) in numpy, all at once; those that pass
+    are only keyed (Pseudonymiser.person_key), and every other text, valid or not, goes through
+    adapters.personnummer.parse one by one, as before: the same values and the same problems
+    (tests/adapters/test_procapita_batch.py)."""
+    distinct = rows.distinct("personnummer")
+    people = _People(distinct, rows.header[rows.columns["personnummer"]])
+    texts = distinct.dictionary
+    plain = np.flatnonzero(_numpy(pc.match_substring_regex(texts, _PLAIN_PNR)))
+    twelve, ok = _twelve_digits(texts.take(pa.array(plain, pa.int64())), today)
+    for index, value in zip(plain[ok].tolist(), _keyed(twelve[ok], pseudo), strict=True):
+        people.set(index, value)
+    slow = np.ones(len(texts), dtype=bool)
+    slow[plain[ok]] = False
+    if slow.any():
+        memo, parse_one = _person_memo(pseudo, today), _person_parser(pseudo, today)
+        chosen = np.flatnonzero(slow)
+        for index, text in zip(chosen.tolist(), texts.take(pa.array(chosen)).to_pylist(),
+                               strict=True):
+            value, problem = memo.get(text) or _outcome(text, parse_one, memo)
+            if problem is None:
+                people.set(index, value)
+            else:
+                people.problems[index] = problem
+    return rows.check(people)
+
+
+# a personnummer written plainly (RE2): 8 or 6 digits, an optional '-', 4 digits
+_PLAIN_PNR = "^(?:[0-9]{8}|[0-9]{6})-?[0-9]{4}$"
+_LUHN = np.array([2, 1, 2, 1, 2, 1, 2, 1, 2], dtype=np.int64)
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _twelve_digits(texts: pa.Array, today: date) -> tuple[np.ndarray, np.ndarray]:
+    """(digits, ok) of texts that match _PLAIN_PNR: an n x 12 matrix of the normalised number
+    (a 10-digit number takes the century adapters.personnummer gives it: the latest year not
+    after today's), and whether it passes every check adapters.personnummer._validate makes."""
+    stripped = pc.replace_substring(texts, "-", "").combine_chunks() if isinstance(
+        texts, pa.ChunkedArray) else pc.replace_substring(texts, "-", "")
+    n = len(stripped)
+    if n == 0:
+        return np.zeros((0, 12), dtype=np.int64), np.zeros(0, dtype=bool)
+    offsets = np.frombuffer(stripped.buffers()[1], dtype=np.int32)[
+        stripped.offset:stripped.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(stripped.buffers()[2], dtype=np.uint8).astype(np.int64) - ord("0")
+    lengths = np.diff(offsets)
+    digits = np.zeros((n, 12), dtype=np.int64)
+    long = lengths == 12
+    digits[long] = data[offsets[:-1][long, None] + np.arange(12)]
+    short = ~long
+    ten = data[offsets[:-1][short, None] + np.arange(10)]
+    year = (today.year // 100) * 100 + ten[:, 0] * 10 + ten[:, 1]
+    year = np.where(year > today.year, year - 100, year)
+    digits[short, 0], digits[short, 1] = year // 1000, year // 100 % 10
+    digits[short, 2:] = ten
+    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    month = digits[:, 4] * 10 + digits[:, 5]
+    day = digits[:, 6] * 10 + digits[:, 7]
+    day = np.where(day > 60, day - 60, day)  # a samordningsnummer
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    real_date = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
+    products = digits[:, 2:11] * _LUHN
+    total = (products - 9 * (products > 9)).sum(axis=1)
+    luhn = (10 - total % 10) % 10 == digits[:, 11]
+    issued = digits[:, 8:11].any(axis=1)  # serial 000 is never issued
+    return digits, real_date & luhn & issued
+
+
+def _keyed(digits: np.ndarray, pseudo: Pseudonymiser) -> list[tuple]:
+    """(person_key, birth year, birth month, sex) of valid normalised numbers."""
+    if not len(digits):
+        return []
+    text = (digits + ord("0")).astype(np.uint8).tobytes().decode("ascii")
+    years = (digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]).tolist()
+    months = (digits[:, 4] * 10 + digits[:, 5]).tolist()
+    sexes = np.where(digits[:, 10] % 2 == 1, "M", "K").tolist()
+    samordning = (digits[:, 6] * 10 + digits[:, 7] > 60).tolist()
+    out = []
+    for i, (year, month, sex, coordination) in enumerate(zip(years, months, sexes, samordning,
+                                                             strict=True)):
+        number = Personnummer(text[12 * i:12 * i + 12], year, month, sex, coordination)
+        out.append((pseudo.person_key(number), year, month, sex))
+    return out
+
+
+def _person_columns(person: _People, loaded: np.ndarray) -> dict[str, object]:
+    return person.columns(loaded)
 
 
 @dataclass
@@ -494,13 +786,25 @@ class _Mapped:
         return (self.distinct.arrow(self.local, pa.string(), rows),
                 self.distinct.arrow(self.codes, pa.string(), rows))
 
-    def record_unmapped(self, field: str, rows: np.ndarray, unmapped: Counter) -> None:
-        """Count loaded rows whose non-blank text no mapping covers (blank is not unmapped)."""
+    def record_unmapped(self, field: str, rows: np.ndarray, out: _Out) -> None:
+        """Count loaded rows whose non-blank text no mapping covers (blank is not unmapped), per
+        file."""
         if self.distinct is None:
             return
-        for index, n in enumerate(self.distinct.counts(rows)):
-            if n and self.local[index] is not None and self.codes[index] is None:
-                unmapped[(field, self.local[index])] += int(n)
+        unmapped = [index for index, (local, code) in enumerate(zip(self.local, self.codes))
+                    if local is not None and code is None]
+        if not unmapped:
+            return
+        position = np.full(len(self.local), -1, dtype=np.int64)
+        position[unmapped] = np.arange(len(unmapped))
+        at = position[self.distinct.codes]
+        chosen = rows & (at >= 0)
+        files = len(out.results)
+        counts = np.bincount(out.file[chosen] * len(unmapped) + at[chosen],
+                             minlength=files * len(unmapped)).reshape(files, len(unmapped))
+        for file, index in zip(*np.nonzero(counts), strict=True):
+            out.results[file].unmapped[(field, self.local[unmapped[index]])] += int(
+                counts[file, index])
 
 
 def _mapped(rows: _Rows, canonical: str, to_code: Callable[[str], str | None]) -> _Mapped:
@@ -539,9 +843,52 @@ def _table(columns: list[str], data: dict[str, object]) -> pa.Table:
     return pa.table({name: data[name] for name in columns})
 
 
-def _finish(rows: _Rows, result: AdapterResult) -> np.ndarray:
-    loaded, result.quarantine = rows.verdict()
-    result.rows_loaded = int(loaded.sum())
+class _Out:
+    """The results of a batch's files, and the staging tables of all of them, in file order
+    (split into per-file slices at the end)."""
+
+    def __init__(self, batch: TextBatch, results: list[AdapterResult]):
+        self.results, self.file = results, batch.file
+        self.tables: dict[str, pa.Table] = {}
+        self.loaded: np.ndarray | None = None
+
+    def note(self, text: str) -> None:
+        for result in self.results:
+            result.notes.append(text)
+
+    def periods(self, low: np.ndarray, high: np.ndarray) -> None:
+        """Each file's period from its loaded rows: the least of `low` and the greatest of
+        `high` (date ordinals per row, -1 where there is none)."""
+        files = len(self.results)
+        least = np.full(files, np.iinfo(np.int64).max, dtype=np.int64)
+        greatest = np.full(files, -1, dtype=np.int64)
+        chosen = self.loaded & (low >= 0)
+        np.minimum.at(least, self.file[chosen], low[chosen])
+        chosen = self.loaded & (high >= 0)
+        np.maximum.at(greatest, self.file[chosen], high[chosen])
+        none = np.iinfo(np.int64).max
+        for result, first, last in zip(self.results, least.tolist(), greatest.tolist(),
+                                       strict=True):
+            result.period_start = None if first == none else date.fromordinal(first)
+            result.period_end = None if last < 0 else date.fromordinal(last)
+
+    def split_tables(self) -> None:
+        """Each file's rows as a slice of the batch's tables (rows are in file order)."""
+        counts = np.bincount(self.file[self.loaded], minlength=len(self.results))
+        offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
+        for index, result in enumerate(self.results):
+            result.tables = {name: rows.slice(offsets[index], offsets[index + 1] - offsets[index])
+                             for name, rows in self.tables.items()}
+
+
+def _finish(rows: _Rows, out: _Out) -> np.ndarray:
+    loaded, quarantine = rows.verdict()
+    for file, row in quarantine:
+        out.results[file].quarantine.append(row)
+    for result, n in zip(out.results, np.bincount(rows.file[loaded], minlength=len(out.results))
+                         .tolist(), strict=True):
+        result.rows_loaded = n
+    out.loaded = loaded
     return loaded
 
 
@@ -549,25 +896,23 @@ def _finish(rows: _Rows, result: AdapterResult) -> np.ndarray:
 
 
 def _payments(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: date,
-              result: AdapterResult) -> None:
+              result: _Out) -> None:
     role = _roles(rows, config)
     person = _persons(rows, pseudo, today)
-    household = rows.check(rows.parse("hushallsnummer", _household_ref))
+    household = rows.check(_household_refs(rows))
     month = rows.check(rows.parse("avser_manad", _month))
-    _prime_amounts(rows.distinct("belopp").texts, _memo(_amount))
-    amount = rows.check(rows.parse("belopp", _amount))
-    rows.check(_plausible(amount, config.limits, today))
+    amount = rows.check(_amounts(rows, config.limits, today))
     paid_on = (rows.check(rows.parse("utbetalningsdatum", _date_parser(required=False)))
                if rows.has("utbetalningsdatum") else None)
     bistand = _config_mapped(rows, "bistandstyp", config, "bistand_class")
     hinder = _mapped(rows, "forsorjningshinder", lambda text: _hinder_code(config, text))
     if not rows.has("bistandstyp"):
-        result.notes.append("no Biståndstyp column: bistand_class is null on every line")
+        result.note("no Biståndstyp column: bistand_class is null on every line")
     loaded = _finish(rows, result)
     for field, mapped in (("role", role), ("bistand_class", bistand), ("hinder", hinder)):
-        mapped.record_unmapped(field, loaded, result.unmapped)
-    months = month.present(loaded)
-    result.period_start, result.period_end = (min(months), max(months)) if months else (None, None)
+        mapped.record_unmapped(field, loaded, result)
+    months = _ordinals(month, missing=-1)
+    result.periods(months, months)
     bistandstyp_local, bistand_class = bistand.columns(loaded)
     hinder_local, hinder_code = hinder.columns(loaded)
     result.tables[FS_TABLE] = _table(FS_COLUMNS, {
@@ -585,12 +930,12 @@ def _payments(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: d
 
 
 def _household(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: date,
-               result: AdapterResult) -> None:
+               result: _Out) -> None:
     role = _roles(rows, config)
     person = _persons(rows, pseudo, today)
-    household = rows.check(rows.parse("hushallsnummer", _household_ref))
+    household = rows.check(_household_refs(rows))
     loaded = _finish(rows, result)
-    role.record_unmapped("role", loaded, result.unmapped)
+    role.record_unmapped("role", loaded, result)
     result.tables[HOUSEHOLD_TABLE] = _table(HOUSEHOLD_COLUMNS, {
         "row_number": rows.line_numbers(loaded),
         "household_ref": household.arrow(pa.string(), loaded),
@@ -600,7 +945,7 @@ def _household(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: 
 
 
 def _insatser(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: date,
-              result: AdapterResult) -> None:
+              result: _Out) -> None:
     person = _persons(rows, pseudo, today)
     start = rows.check(rows.parse("startdatum", _date_parser(required=True)))
     end = (rows.check(rows.parse("slutdatum", _date_parser(required=False, end_of_month=True)))
@@ -615,10 +960,10 @@ def _insatser(rows: _Rows, config: SystemConfig, pseudo: Pseudonymiser, today: d
     loaded = _finish(rows, result)
     for field, mapped in (("insats_typ", insats), ("end_reason", end_reason),
                           ("referred_from", referred), ("distance", distance)):
-        mapped.record_unmapped(field, loaded, result.unmapped)
-    dates = start.present(loaded) + (end.present(loaded) if end else [])
-    result.period_start = min(start.present(loaded), default=None)
-    result.period_end = max(dates, default=None)
+        mapped.record_unmapped(field, loaded, result)
+    first = _ordinals(start, missing=-1)
+    last = first if end is None else np.maximum(first, _ordinals(end, missing=-1))
+    result.periods(first, last)
     insats_local, insats_typ = insats.columns(loaded)
     end_reason_local, end_reason_code = end_reason.columns(loaded)
     referred_local, referred_code = referred.columns(loaded)

@@ -95,11 +95,16 @@ class TextTable:
     def set_aside(self, result: AdapterResult, name: str) -> None:
         """Count the lines that are not records into `result`: bad lines read and quarantined,
         repeated header lines read and skipped."""
-        result.rows_read += len(self.bad_lines) + len(self.repeated_header_lines)
-        result.rows_skipped += len(self.repeated_header_lines)
-        result.quarantine.extend(
-            QuarantineRow(bad.line, Reason.LINE_MALFORMED, f"{name} line {bad.line}: {bad.detail}")
-            for bad in self.bad_lines)
+        _set_aside(result, name, self.bad_lines, self.repeated_header_lines)
+
+
+def _set_aside(result: AdapterResult, name: str, bad_lines: list[BadLine],
+               repeated_header_lines: list[int]) -> None:
+    result.rows_read += len(bad_lines) + len(repeated_header_lines)
+    result.rows_skipped += len(repeated_header_lines)
+    result.quarantine.extend(
+        QuarantineRow(bad.line, Reason.LINE_MALFORMED, f"{name} line {bad.line}: {bad.detail}")
+        for bad in bad_lines)
 
 
 def read_text_table(path: Path, config: SystemConfig, name: str) -> TextTable:
@@ -555,3 +560,248 @@ def _cells(line: str, delimiter: str) -> list[str]:
         if pos == len(line):
             cells.append("")
             return cells
+
+
+# --- many files of one layout as one table ------------------------------------------------------
+# A municipality delivers the same export every month: hundreds of files with one header. Read
+# one by one, each costs a header search, an Arrow read and an Arrow call per column and check;
+# read as one batch (issue 24), the bodies of every file of a layout are joined (Windows-1252
+# decoded in one call) and Arrow reads them once. What the batch reads must be what each file
+# read alone gives (tests/adapters/test_procapita_batch.py): a file that is not plainly one
+# record per line (a quote, a lone CR, UTF-16, a decoding error, too large, or anything the
+# single-file reader would reject) is left to read_text_table, which names it.
+
+BATCH_MAX_FILE_BYTES = _THREADED_FROM_BYTES  # larger files are read alone, on several threads
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    """A file's layout from its head, and its body (the bytes below the header line)."""
+
+    encoding: str  # as read_text_table decides it
+    delimiter: str
+    header: tuple[str, ...]
+    header_line: int  # 1-based
+    body: bytes  # ends with a line break unless empty
+    lines: int  # physical lines in the body
+
+    @property
+    def layout(self) -> tuple[str, str, tuple[str, ...]]:
+        """Files of one layout are read as one batch: their bodies read the same way."""
+        family = "utf-8" if self.encoding in ("utf-8", "utf-8-sig") else self.encoding
+        return family, self.delimiter, self.header
+
+
+def sniff(path: Path, config: SystemConfig, name: str) -> Sniffed | None:
+    """The file's layout when it can be read in a batch, else None (it is read alone)."""
+    try:
+        if path.stat().st_size > BATCH_MAX_FILE_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = data[:_SNIFF_BYTES]
+    if b'"' in data or b"\n" not in head:
+        return None  # quotes: the line-by-line rules of read_text_table (lone CRs: see below)
+    try:
+        _reject_non_text(head, name)
+        encoding = _encoding_of(data, head, config, name)
+        if encoding is None:
+            return None
+        # the header search reads the first 15 lines of the sample: only they are decoded
+        sample = _decode_sample(head[:_after_lines(head, HEADER_SEARCH_LINES)], encoding)
+        if not sample.strip():
+            return None
+        delimiter, header_index, header = _find_header(sample, config, name)
+    except FileRejected:
+        return None
+    start = _after_lines(data, header_index + 1)
+    if _lone_cr(data[:start]):  # the header search counted it as a line end: read alone
+        return None
+    if encoding not in ("utf-8", "utf-8-sig"):
+        try:  # read alone, an undecodable byte above the header sends the file line by line
+            data[:start].decode(encoding)
+        except UnicodeDecodeError:
+            return None
+    body = data[start:]
+    lines = body.count(b"\n")
+    if body and not body.endswith(b"\n"):
+        body, lines = body + b"\n", lines + 1
+    return Sniffed(encoding, delimiter, tuple(header), header_index + 1, body, lines)
+
+
+def _after_lines(data: bytes, lines: int) -> int:
+    """Where the text after the first `lines` lines (LF-ended) begins; the end if fewer."""
+    start = 0
+    for _ in range(lines):
+        found = data.find(b"\n", start)
+        if found < 0:
+            return len(data)
+        start = found + 1
+    return start
+
+
+def _lone_cr(body: bytes) -> bool:
+    """A CR that is not followed by LF: Arrow (and read_text_table) see a line end there."""
+    return body.count(b"\r") != body.count(b"\r\n")
+
+
+def _encoding_of(data: bytes, head: bytes, config: SystemConfig, name: str) -> str | None:
+    """_encoding's decision from the bytes in hand; None where the file must be read alone
+    (UTF-16, or UTF-8 by configuration that does not decode)."""
+    if config.encoding:
+        encoding = _encoding(Path(), head, config, name)  # the path is not read for it
+        if encoding.startswith("utf-16") or (
+                encoding.startswith("utf-8") and not _decodes(data, "utf-8")):
+            return None
+        return encoding
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    utf8 = _decodes(data, "utf-8")
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig" if utf8 else "cp1252"
+    return "utf-8" if utf8 else "cp1252"
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@dataclass
+class TextBatch:
+    """The records of several files of one layout, in file order: TextTable's cells and line
+    numbers (each file's own), with the file of each record. A single file is a batch of one."""
+
+    header: list[str]
+    names: list[str]  # the files' names for messages (inbox-relative paths)
+    header_lines: list[int]  # 1-based, per file
+    columns: list[pa.Array]
+    line_numbers: np.ndarray
+    file: np.ndarray  # per record: the index of its file in `names`
+    bad_lines: list[list[BadLine]]
+    repeated_header_lines: list[list[int]]
+
+    @classmethod
+    def of(cls, table: TextTable, name: str) -> TextBatch:
+        return cls(table.header, [name], [table.header_line], table.columns, table.line_numbers,
+                   np.zeros(table.n, dtype=np.int64), [table.bad_lines],
+                   [table.repeated_header_lines])
+
+    @property
+    def n(self) -> int:
+        return len(self.line_numbers)
+
+    @property
+    def files(self) -> int:
+        return len(self.names)
+
+    def lines_above_header(self) -> np.ndarray:
+        return np.array(self.header_lines, dtype=np.int64) - 1
+
+    def per_file(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """How many records (or of the selected rows) each file has."""
+        file = self.file if rows is None else self.file[rows]
+        return np.bincount(file, minlength=self.files)
+
+    def set_aside(self, result: AdapterResult, index: int) -> None:
+        """TextTable.set_aside for one file of the batch."""
+        _set_aside(result, self.names[index], self.bad_lines[index],
+                   self.repeated_header_lines[index])
+
+
+def read_text_batch(files: list[Sniffed], names: list[str]) -> tuple[TextBatch | None, list[int]]:
+    """Files of one layout (Sniffed.layout) as one TextBatch, and the indices of the files left
+    out, to be read alone: a byte their encoding cannot decode, a lone CR (a line end to Arrow;
+    read alone, the file is read line by line), or more bad lines than a file may have (read
+    alone, it is rejected by name). None when no file is left in the batch, or when Arrow's
+    records are not the batch's lines for another reason (then every file is read alone)."""
+    batch, alone = _read_text_batch(files, names)
+    if batch is not _NOT_LINES:
+        return batch, alone
+    # the common case pays for one count of line ends per file; lone CRs are looked for here
+    lone = [i for i, found in enumerate(files) if _lone_cr(found.body)]
+    kept = [i for i in range(len(files)) if i not in lone]
+    if lone and kept:
+        batch, alone = _read_text_batch([files[i] for i in kept], [names[i] for i in kept])
+        if batch is not _NOT_LINES:
+            return batch, sorted(lone + [kept[i] for i in alone])
+    return None, list(range(len(files)))
+
+
+_NOT_LINES = object()  # Arrow's records are not the lines of the batch
+
+
+def _read_text_batch(files: list[Sniffed], names: list[str]):
+    first = files[0]
+    encoding, delimiter, header = first.encoding, first.delimiter, list(first.header)
+    alone: list[int] = []
+    inside = list(range(len(files)))
+    text = None
+    while inside:  # Windows-1252 (or any codec but UTF-8) decoded once for the whole batch
+        joined = b"".join(files[i].body for i in inside)
+        if first.layout[0] == "utf-8":
+            text = joined
+            break
+        try:
+            text = joined.decode(encoding).encode()
+            break
+        except UnicodeDecodeError as exc:
+            ends = np.cumsum([len(files[i].body) for i in inside])
+            alone.append(inside.pop(int(np.searchsorted(ends, exc.start, side="right"))))
+    if not inside:
+        return None, sorted(alone)
+    lines = np.array([files[i].lines for i in inside], dtype=np.int64)
+    if not text:  # headers and nothing below them (Arrow takes no input for no records)
+        table = pa.table({str(i): pa.array([], pa.string()) for i in range(len(header))})
+        odd = []
+    else:
+        table, odd = _arrow_csv(pa.BufferReader(text), "utf8", delimiter, 0, len(header),
+                                threads=len(text) > _THREADED_FROM_BYTES)
+    if table.num_rows + len(odd) != int(lines.sum()):
+        return _NOT_LINES, []
+    starts = np.concatenate([[0], np.cumsum(lines)[:-1]])  # each file's first line, 0-based
+    columns, line, bad = _records(table, odd, 0, delimiter, header, unclosed=set())
+    columns, line, repeated = _without_repeated_header(columns, line, header)
+    skip = np.array([files[i].header_line for i in inside], dtype=np.int64)
+
+    def place(global_lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(file in the batch, line in that file) of 1-based lines of the joined text."""
+        at = np.searchsorted(starts, global_lines - 1, side="right") - 1
+        return at, global_lines - starts[at] + skip[at]
+
+    file, line = place(np.asarray(line, dtype=np.int64))
+    bad_at, bad_line = place(np.array([b.line for b in bad], dtype=np.int64))
+    rep_at, rep_line = place(np.array(repeated, dtype=np.int64))
+    records = np.bincount(file, minlength=len(inside))
+    bad_by_file: list[list[BadLine]] = [[] for _ in inside]
+    for b, at, number in zip(bad, bad_at.tolist(), bad_line.tolist(), strict=True):
+        bad_by_file[at].append(BadLine(number, b.detail))
+    repeated_by_file: list[list[int]] = [[] for _ in inside]
+    for at, number in zip(rep_at.tolist(), rep_line.tolist(), strict=True):
+        repeated_by_file[at].append(number)
+    keep = np.ones(len(inside), dtype=bool)
+    for at, index in enumerate(inside):
+        below = int(records[at]) + len(bad_by_file[at]) + len(repeated_by_file[at])
+        try:
+            _reject_if_damaged(bad_by_file[at], below, delimiter, len(header), names[index])
+        except FileRejected:
+            keep[at] = False
+            alone.append(index)
+    if not keep.any():
+        return None, sorted(alone)
+    if not keep.all():
+        rows = pa.array(keep[file])
+        columns = [c.filter(rows) for c in columns]
+        line, file = line[keep[file]], np.cumsum(keep)[file[keep[file]]] - 1
+    kept = [index for at, index in enumerate(inside) if keep[at]]
+    batch = TextBatch(
+        header, [names[i] for i in kept], [files[i].header_line for i in kept], columns,
+        line, file.astype(np.int64),
+        [b for b, k in zip(bad_by_file, keep, strict=True) if k],
+        [r for r, k in zip(repeated_by_file, keep, strict=True) if k])
+    return batch, sorted(alone)
+

@@ -471,7 +471,12 @@ def main(argv: list[str] | None = None) -> dict:
                              "earlier run left in --work (added to that result)")
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report stage")
     parser.add_argument("--json", type=Path, help="result file (default <work>/bench-result.json)")
+    parser.add_argument("--ingest", choices=("batched", "per-file"), default=None,
+                        help="read Procapita files by layout (batched, the default) or each "
+                             "alone (per-file): sets UTFALL_INGEST for the builds (issue 24)")
     args = parser.parse_args(argv)
+    if args.ingest:
+        os.environ["UTFALL_INGEST"] = args.ingest
     out = args.json or args.work / "bench-result.json"
     if args.pandas_only:
         result = pandas_only(args.work.resolve(), out, args.pandas_timeout)
@@ -479,6 +484,7 @@ def main(argv: list[str] | None = None) -> dict:
         result = benchmark(args.inbox.resolve(), args.work.resolve(), args.pandas,
                            args.pandas_timeout, args.kommun, not args.no_incremental,
                            not args.no_report, out)
+    result.setdefault("ingest_mode", os.environ.get("UTFALL_INGEST", "batched"))
     out.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     print(table(result))
     print(f"\nresults: {out}")

@@ -55,6 +55,7 @@ class FileOutcome:
     read_cpu_seconds: float = 0.0
     change: str | None = None  # ADDED, CORRECTED, REVERTED, RESTORED, MOVED, REREAD
     moved_from: str | None = None
+    batched: bool = False  # read in a batch of its layout (utfall.reading), not alone
 
 
 @dataclass
@@ -111,15 +112,17 @@ class Batch:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, max_rows: int = 500_000):
         self.con, self.max_rows = con, max_rows
-        # staging rows as Arrow tables (DuckDB scans Arrow fastest, and concatenating them keeps
-        # each file's dictionaries), or as pandas frames where Arrow cannot type a column
-        self.tables: dict[str, list[pa.Table | pd.DataFrame]] = {}
+        # staging rows as Arrow tables with their files' constant columns (DuckDB scans Arrow
+        # fastest, and concatenating them keeps each file's dictionaries), or as pandas frames
+        # where Arrow cannot type a column
+        self.tables: dict[str, list[tuple[pa.Table | pd.DataFrame, dict[str, str | None]]]] = {}
         self.meta: dict[str, list[tuple]] = {t: [] for t in self.META_COLUMNS}
         self.rows = 0
 
     def add(self, table: str, rows: pa.Table | pd.DataFrame, **constants: str | None) -> None:
-        """A file's rows, with columns that hold one value for the whole file."""
-        self.tables.setdefault(table, []).append(_with_constants(rows, constants))
+        """A file's rows, with columns that hold one value for the whole file (added when the
+        batch is written: one column for all its files, not one per file)."""
+        self.tables.setdefault(table, []).append((rows, constants))
         self.rows += len(rows)
         if self.rows >= self.max_rows:
             self.flush()
@@ -143,27 +146,34 @@ class Batch:
         self.con.unregister("ingest_batch")
 
 
-def _with_constants(rows: pa.Table | pd.DataFrame,
-                    constants: dict[str, str | None]) -> pa.Table | pd.DataFrame:
-    if isinstance(rows, pd.DataFrame):  # a frame Arrow could not type (reading.as_arrow)
-        return rows.assign(**constants)
-    for name, value in constants.items():
+def _with_constants(parts: list[tuple[pa.Table, dict[str, str | None]]]) -> pa.Table:
+    """Tables of one schema joined, with each constant as one dictionary column: the value of
+    each part's file repeated over its rows."""
+    rows = pa.concat_tables([table for table, _ in parts])
+    lengths = np.array([table.num_rows for table, _ in parts], dtype=np.int64)
+    for name in parts[0][1]:
+        values = [constants[name] for _, constants in parts]
+        distinct = list(dict.fromkeys(values))
+        at = {value: index for index, value in enumerate(distinct)}
+        indices = np.repeat(np.array([at[v] for v in values], dtype=np.int32), lengths)
         rows = rows.append_column(name, pa.DictionaryArray.from_arrays(
-            pa.array(np.zeros(rows.num_rows, dtype=np.int32)), pa.array([value], pa.string())))
+            pa.array(indices), pa.array(distinct, pa.string())))
     return rows
 
 
-def _same_schema(parts: list[pa.Table | pd.DataFrame]) -> Iterator[pa.Table | pd.DataFrame]:
-    """Arrow tables concatenated per schema; pandas frames concatenated together."""
-    by_schema: dict[pa.Schema, list[pa.Table]] = {}
+def _same_schema(parts: list[tuple[pa.Table | pd.DataFrame, dict[str, str | None]]]
+                 ) -> Iterator[pa.Table | pd.DataFrame]:
+    """Arrow tables concatenated per schema and set of constants; pandas frames (Arrow could
+    not type a column: reading.as_arrow) concatenated together."""
+    by_schema: dict[tuple, list[tuple[pa.Table, dict]]] = {}
     frames = []
-    for part in parts:
-        if isinstance(part, pa.Table):
-            by_schema.setdefault(part.schema, []).append(part)
+    for rows, constants in parts:
+        if isinstance(rows, pa.Table):
+            by_schema.setdefault((rows.schema, tuple(constants)), []).append((rows, constants))
         else:
-            frames.append(part)
-    for tables in by_schema.values():
-        yield pa.concat_tables(tables)
+            frames.append(rows.assign(**constants))
+    for group in by_schema.values():
+        yield _with_constants(group)
     if frames:
         yield pd.concat(frames, ignore_index=True)
 
@@ -308,9 +318,12 @@ def ingest(
     workers: int | None = None,
     allow_withdraw: bool = False,
     inbox_scan: Scan | None = None,
+    batched: bool | None = None,
 ) -> IngestSummary:
     """Files are read by the adapters in `workers` processes (default: one per core) and written
-    here, in inbox order, so that the outcome does not depend on how many read them."""
+    here, in inbox order, so that the outcome does not depend on how many read them, nor on
+    whether files of one layout are read as a batch (`batched`; None: batched unless
+    UTFALL_INGEST=per-file, see utfall.reading)."""
     summary = IngestSummary()
     batch = Batch(con)
     workers = workers or os.cpu_count() or 1
@@ -321,12 +334,14 @@ def ingest(
     _record_problems(con, summary.problems)
     existing = _existing(con)
     version = adapter_version()
-    load_keys = {f.did: load_key(f, configs, pseudo, version, today) for f in files}
+    fingerprints = _Fingerprints(configs)
+    load_keys = {f.did: load_key(f, fingerprints, pseudo, version, today) for f in files}
     the_plan = plan(files, existing, load_keys, today)
     check_withdrawals(the_plan, sum(e.status == "LOADED" for e in existing.values()),
                       allow_withdraw)
     _take_out(con, the_plan, files)
-    reads = reading.read_all([f.job() for f in the_plan.read], configs, pseudo, today, workers)
+    reads = reading.read_all([f.job() for f in the_plan.read], configs, pseudo, today, workers,
+                             batched=batched)
     by_path, read_ids = {f.path: f for f in files}, {f.did for f in the_plan.read}
     with _unordered_inserts(con):
         for path in progress([f.path for f in files]):
@@ -419,8 +434,20 @@ def adapter_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def load_key(task: _FileTask, configs: ConfigStore, pseudo: Pseudonymiser, version: str,
-             today: date) -> str:
+class _Fingerprints:
+    """ConfigStore.fingerprint once per municipality and system of a run, not once per file."""
+
+    def __init__(self, configs: ConfigStore):
+        self.configs, self.known = configs, {}
+
+    def fingerprint(self, kommun: str, system: str) -> str:
+        if (kommun, system) not in self.known:
+            self.known[kommun, system] = self.configs.fingerprint(kommun, system)
+        return self.known[kommun, system]
+
+
+def load_key(task: _FileTask, configs: ConfigStore | _Fingerprints, pseudo: Pseudonymiser,
+             version: str, today: date) -> str:
     """Everything that decides a file's rows. The year: 10-digit personnummer take their century
     from the run date."""
     config = configs.fingerprint(task.kommun, task.system)
@@ -487,7 +514,7 @@ def _ingest_file(batch, p: _Plan, task: _FileTask, read: reading.Read | None,
     return FileOutcome(
         rel, "LOADED", task.kommun, task.system, "; ".join(result.notes) or None,
         result.rows_read, result.rows_loaded, result.rows_quarantined, result.rows_skipped,
-        replaced, read.seconds, read.cpu_seconds, change, moved_from,
+        replaced, read.seconds, read.cpu_seconds, change, moved_from, read.batched,
     )
 
 
