@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+from marts.catalogue import CATALOGUE
 from utfall import transform
 from utfall.cli import main
 
@@ -46,21 +47,12 @@ def db(tmp_path):
     return path
 
 
-# marts.kpi's columns beyond the export's, where the contract has them (issue 24 adds them)
-KIND = {"share": "share", "share_difference": "derived", "count": "count", "months": "mean"}
-
-
 def add_kpis(con) -> None:
-    columns = {c for (c,) in con.execute("select column_name from duckdb_columns() where "
-                                         "schema_name = 'marts' and table_name = 'kpi'").fetchall()}
-    for kpi_id, unit in KPIS:
-        row = {"kpi_id": kpi_id, "title_sv": "titel", "title_en": "title",
-               "description_sv": "beskrivning", "description_en": "description", "unit": unit,
-               "higher_is_better": True, "cohort_basis": "exit", "kind": KIND[unit],
-               "published_without": []}
-        row = {k: v for k, v in row.items() if k in columns}
-        con.execute(f"insert into marts.kpi ({', '.join(row)}) values "
-                    f"({', '.join('?' * len(row))})", list(row.values()))
+    """The test's KPIs into marts.kpi, each with its kind from the catalogue."""
+    kinds = {k.kpi_id: k.kind for k in CATALOGUE}
+    con.executemany("insert into marts.kpi values (?, 'titel', 'title', 'beskrivning', "
+                    "'description', ?, true, 'exit', ?, [])",
+                    [(kpi_id, unit, kinds[kpi_id]) for kpi_id, unit in KPIS])
 
 
 def export(db, out, *args) -> None:

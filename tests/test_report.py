@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs_version
 
+from marts.catalogue import CATALOGUE
 from utfall.report import (
     DEMO_BANNER,
     NO_VALUES_NOTE,
@@ -62,22 +63,15 @@ VALUES = [
 ]
 
 
-def insert_kpis(con: duckdb.DuckDBPyConnection, rows) -> None:
-    """KPI rows (kpi_id ... cohort_basis) into marts.kpi, whatever columns the contract adds
-    after them: a catalogue kind guessed from the unit and id, an empty list, else null."""
-    columns = con.execute("select column_name, data_type from information_schema.columns "
-                          "where table_schema = 'marts' and table_name = 'kpi' "
-                          "order by ordinal_position").fetchall()
+CATALOGUE_BY_ID = {k.kpi_id: k for k in CATALOGUE}
 
-    def more(row, name, data_type):
-        if name == "kind":
-            unit = row[5]
-            return ("median" if "MEDIAN" in row[0] else "expected" if "FORVANTAT" in row[0]
-                    else {"count": "count", "months": "mean"}.get(unit, "share"))
-        return [] if data_type.endswith("[]") else None
-    full = [(*row, *(more(row, n, t) for n, t in columns[len(row):])) for row in rows]
-    marks = ", ".join("?" * len(columns))
-    con.executemany(f"insert into marts.kpi values ({marks})", full)
+
+def insert_kpis(con: duckdb.DuckDBPyConnection, rows) -> None:
+    """KPI rows (kpi_id ... cohort_basis, texts of the test's own) into marts.kpi, with each
+    KPI's kind and left-out breakdowns from the catalogue (marts/catalogue.py)."""
+    full = [(*row, CATALOGUE_BY_ID[row[0]].kind, list(CATALOGUE_BY_ID[row[0]].published_without))
+            for row in rows]
+    con.executemany("insert into marts.kpi values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", full)
 
 
 def _db(values=VALUES, key_label="DEMO") -> duckdb.DuckDBPyConnection:
