@@ -38,7 +38,7 @@ DAGSTER_PORT ?= 3000
 DAGSTER_INSTANCE ?= $(CURDIR)/.dagster_home
 dagster: $(STAMP)
 	mkdir -p "$(DAGSTER_INSTANCE)" && cp pipelines/dagster.yaml "$(DAGSTER_INSTANCE)/dagster.yaml"
-	DAGSTER_HOME="$(DAGSTER_INSTANCE)" exec $(BIN)/python -m pipelines.dev -p $(DAGSTER_PORT)
+	DAGSTER_HOME="$(DAGSTER_INSTANCE)" exec $(BIN)/python -m utfall.pipelines.dev -p $(DAGSTER_PORT)
 
 # The researchers' desk: JupyterLab from the project's environment on notebooks/, which open
 # UTFALL_DB read-only (default: the database `make demo` builds).

@@ -7,21 +7,25 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from utfall import one_name
+
+one_name(__name__)
+
 SYSTEMS = ("procapita", "skapa", "excel")
 
 
 def adapter_for(system: str) -> ModuleType | None:
     if system not in SYSTEMS:
         return None
-    return importlib.import_module(f"adapters.{system}")
+    return importlib.import_module(f"utfall.adapters.{system}")
 
 
 def read(system: str, source, config, pseudo, today):
     """The adapter layer's one door: the system's adapter, then dates that cannot be true yet
     (adapters.future: quarantined, and result.latest_date), then the personnummer mask over
     every text it returns or rejects with (adapters.redact)."""
-    from adapters import future, redact
-    from adapters.base import FileRejected
+    from utfall.adapters import future, redact
+    from utfall.adapters.base import FileRejected
 
     try:
         result = adapter_for(system).read(source, config, pseudo, today)

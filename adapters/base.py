@@ -16,9 +16,8 @@ from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
-
-from adapters.config import SystemConfig
-from adapters.personnummer import Pseudonymiser
+from utfall.adapters.config import SystemConfig
+from utfall.adapters.personnummer import Pseudonymiser
 
 
 class Reason(StrEnum):

@@ -21,8 +21,8 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
-from adapters.base import FileRejected
-from adapters.config import Limits
+from utfall.adapters.base import FileRejected
+from utfall.adapters.config import Limits
 
 _CHUNK = 4 << 20
 _OVERLAP = 64  # bytes carried over between chunks: a cell reference is never longer
@@ -66,7 +66,7 @@ def check(raw: bytes, archive: zipfile.ZipFile | None, name: str, limits: Limits
 
 @functools.cache
 def default_limits() -> Limits:
-    from adapters.config import ConfigStore
+    from utfall.adapters.config import ConfigStore
 
     return ConfigStore(None).defaults.limits
 

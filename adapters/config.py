@@ -17,9 +17,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from schemas import kommuner
-from schemas.codes import CODE_LISTS
+from utfall.schemas import kommuner
+from utfall.schemas.codes import CODE_LISTS
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 SYSTEMS = ("procapita", "skapa", "excel")

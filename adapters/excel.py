@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from adapters.base import AdapterResult, Reason, SourceFile
-from adapters.config import SystemConfig
-from adapters.personnummer import Pseudonymiser
-from adapters.spreadsheet import (
+from utfall.adapters.base import AdapterResult, Reason, SourceFile
+from utfall.adapters.config import SystemConfig
+from utfall.adapters.personnummer import Pseudonymiser
+from utfall.adapters.spreadsheet import (
     Row,
     RowProblem,
     Table,
@@ -26,7 +26,7 @@ from adapters.spreadsheet import (
     typed_frame,
     unknown_headers,
 )
-from adapters.values import is_blank, parse_date
+from utfall.adapters.values import is_blank, parse_date
 
 SYSTEM = "excel"
 KIND = "excel_participants"

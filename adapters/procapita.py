@@ -32,19 +32,18 @@ from functools import cache, cached_property
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from adapters import future, redact
-from adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason, SourceFile
-from adapters.config import Limits, SystemConfig
-from adapters.personnummer import (
+from utfall.adapters import future, redact
+from utfall.adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason, SourceFile
+from utfall.adapters.config import Limits, SystemConfig
+from utfall.adapters.personnummer import (
     InterimNumber,
     InvalidPersonnummer,
     Personnummer,
     Pseudonymiser,
     parse,
 )
-from adapters.textfile import TOTAL, TextBatch, read_text_batch, read_text_table, sniff
-from adapters.values import is_blank, parse_amount, parse_date, parse_month
+from utfall.adapters.textfile import TOTAL, TextBatch, read_text_batch, read_text_table, sniff
+from utfall.adapters.values import is_blank, parse_amount, parse_date, parse_month
 
 SYSTEM = "procapita"
 

@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from adapters.base import AdapterResult
-from adapters.config import SystemConfig, normalise
-from adapters.personnummer import Pseudonymiser
+from utfall.adapters.base import AdapterResult
+from utfall.adapters.config import SystemConfig, normalise
+from utfall.adapters.personnummer import Pseudonymiser
 
 # 10 or 12 digits, optionally with '-', '+' or a space before the last four; or an interim number,
 # whose serial starts with a letter ('19900101-T123')

@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from adapters import redact
-from adapters.base import AdapterResult, FileRejected, Reason, SourceFile
-from adapters.config import SystemConfig, normalise
-from adapters.personnummer import Pseudonymiser
-from adapters.spreadsheet import (
+from utfall.adapters import redact
+from utfall.adapters.base import AdapterResult, FileRejected, Reason, SourceFile
+from utfall.adapters.config import SystemConfig, normalise
+from utfall.adapters.personnummer import Pseudonymiser
+from utfall.adapters.spreadsheet import (
     Column,
     Row,
     RowProblem,
@@ -30,8 +30,8 @@ from adapters.spreadsheet import (
     typed_frame,
     unknown_headers,
 )
-from adapters.textfile import read_text_table
-from adapters.values import is_blank
+from utfall.adapters.textfile import read_text_table
+from utfall.adapters.values import is_blank
 
 SYSTEM = "skapa"
 KIND = "skapa"

@@ -40,12 +40,11 @@ from xml.etree import ElementTree
 
 import pandas as pd
 import python_calamine
-
-from adapters import budget, redact
-from adapters.base import STOPS, FileRejected, QuarantineRow, Reason, SourceFile
-from adapters.config import Limits, SystemConfig, normalise
-from adapters.personnummer import InterimNumber, InvalidPersonnummer, Personnummer, parse
-from adapters.values import is_blank, parse_date
+from utfall.adapters import budget, redact
+from utfall.adapters.base import STOPS, FileRejected, QuarantineRow, Reason, SourceFile
+from utfall.adapters.config import Limits, SystemConfig, normalise
+from utfall.adapters.personnummer import InterimNumber, InvalidPersonnummer, Personnummer, parse
+from utfall.adapters.values import is_blank, parse_date
 
 HEADER_SEARCH_ROWS = 15
 

@@ -25,9 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-
-from adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason
-from adapters.config import SystemConfig
+from utfall.adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason
+from utfall.adapters.config import SystemConfig
 
 HEADER_SEARCH_LINES = 15  # the header row lies within the first 15 lines
 DELIMITERS = (";", "\t", ",")

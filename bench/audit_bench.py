@@ -39,8 +39,8 @@ def build_db(inbox: Path, db_path: Path) -> float:
 
 def time_audit(db_path: Path, min_cell: int, workers: int | None, exact: bool, truth: bool,
                relax: bool) -> dict:
-    from marts import audit_engine
-    from marts.audit import audit
+    from utfall.marts import audit_engine
+    from utfall.marts.audit import audit
 
     if relax:
         plain = audit_engine.problem

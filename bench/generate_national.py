@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from schemas.kommuner import KOMMUNER
+from utfall.schemas.kommuner import KOMMUNER
 
 START_YEAR = 2015
 YEARS = 10

@@ -106,7 +106,7 @@ def ingest_into(inbox: Path, db: Path, mode: str, workers: int | None = 2) -> di
     code = (
         "import json, sys, time\n"
         "from datetime import date\nfrom pathlib import Path\nimport duckdb\n"
-        "from adapters.config import ConfigStore\nfrom utfall import keys, transform\n"
+        "from utfall.adapters.config import ConfigStore\nfrom utfall import keys, transform\n"
         "from utfall.ingest import ingest\n"
         "if __name__ == '__main__':\n"
         f"    con = duckdb.connect({str(db)!r})\n"

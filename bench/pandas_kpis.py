@@ -24,8 +24,7 @@ from fractions import Fraction
 
 import numpy as np
 import pandas as pd
-
-from marts.catalogue import CATALOGUE
+from utfall.marts.catalogue import CATALOGUE
 
 Z = 1.959964
 HORIZONS = (3, 6, 12)

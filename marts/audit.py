@@ -30,8 +30,8 @@ the true counts 1..min_cell-1, beside guessing the published count and guessing 
 from __future__ import annotations
 
 import calendar
-import itertools
 import functools
+import itertools
 import json
 import math
 import os
@@ -46,8 +46,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
-
-from marts import audit_engine
+from utfall.marts import audit_engine
 
 NOISE = 8  # the noise lies in -8..8
 EPS = 1e-6
@@ -99,7 +98,7 @@ def kpi_kind(kpi_id: str, kinds: dict[str, str]) -> str | None:
     return _MODEL_KIND[kind]
 
 
-@functools.lru_cache(maxsize=None)  # called once per variable lookup: a few names, many calls
+@functools.cache  # called once per variable lookup: a few names, many calls
 def set_name(kpi_id: str, role: str, kommun: str) -> str:
     """The unit set a KPI's D or N counts: KPIs counting the same units name the same set."""
     m = HORIZON_KPI.fullmatch(kpi_id)

@@ -36,8 +36,7 @@ import os
 
 import duckdb
 import pandas as pd
-
-from schemas.kommuner import KOMMUNER
+from utfall.schemas.kommuner import KOMMUNER
 
 db_path = os.environ.get("UTFALL_DB", "../build/utfall.duckdb")
 con = duckdb.connect(db_path, read_only=True)

@@ -1,0 +1,3 @@
+from utfall import one_name
+
+one_name(__name__)

@@ -1,7 +1,7 @@
 """A full Dagster build against `utfall run` on a copy of the sample, each in its own process
 from a fresh database, alternately, so that a busy machine weighs on both alike (BENCHMARKS.md).
 
-    .venv/bin/python -m pipelines.benchmark [rounds]
+    .venv/bin/python -m utfall.pipelines.benchmark [rounds]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from utfall import keys
 
 DAGSTER = """
 import sys, dagster as dg
-from pipelines.definitions import defs
-from pipelines.settings import UtfallSettings
+from utfall.pipelines.definitions import defs
+from utfall.pipelines.settings import UtfallSettings
 inbox, db, key = sys.argv[1:4]
 result = defs.resolve_job_def("build_all").execute_in_process(
     instance=dg.DagsterInstance.ephemeral(),

@@ -9,9 +9,9 @@ from typing import NamedTuple
 
 import dagster as dg
 import duckdb
+from utfall.pipelines.markdown import code, plain
+from utfall.schemas import kommuner
 
-from pipelines.markdown import code, plain
-from schemas import kommuner
 from utfall import quality
 from utfall.inbox import scan
 

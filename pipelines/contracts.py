@@ -9,8 +9,8 @@ from graphlib import TopologicalSorter
 
 import dagster as dg
 import duckdb
+from utfall.pipelines.markdown import plain
 
-from pipelines.markdown import plain
 from utfall import transform
 from utfall.dictionary import column_meanings, contracts
 

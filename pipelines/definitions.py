@@ -18,11 +18,11 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from utfall.adapters.config import ConfigError
+from utfall.pipelines import checks
+from utfall.pipelines.contracts import INBOX, REPORT, report_spec, table_specs
+from utfall.pipelines.settings import UtfallSettings
 
-from adapters.config import ConfigError
-from pipelines import checks
-from pipelines.contracts import INBOX, REPORT, report_spec, table_specs
-from pipelines.settings import UtfallSettings
 from utfall import keys, transform
 from utfall.files import FileProblem
 from utfall.inbox import Scan, scan

@@ -10,7 +10,7 @@ SIGINT to dg dev, which stops its services in order; what of its group still run
 seconds is killed. Further signals are not forwarded: make passes its SIGTERM on to us, and a
 second SIGINT would cut dg dev's orderly shutdown short.
 
-Usage: python -m pipelines.dev [dg dev options], e.g. `-p 3000`.
+Usage: python -m utfall.pipelines.dev [dg dev options], e.g. `-p 3000`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ POLL = 0.2
 
 
 def dg_dev(args: list[str]) -> list[str]:
-    """`dg dev` of this environment; the code location comes from pyproject.toml's [tool.dg]."""
-    return [str(Path(sys.executable).with_name("dg")), "dev", *args]
+    """`dg dev` of this environment; the code location comes from pyproject.toml's [tool.dg].
+    Without the check of component YAML: utfall defines its assets in Python, and dg looks for
+    a `defs` folder inside the root module's folder (utfall/), which the one import root does
+    not have (utfall.pipelines is the folder pipelines/)."""
+    return [str(Path(sys.executable).with_name("dg")), "dev", "--no-check-yaml", *args]
 
 
 def supervise(command: list[str], grace: float = GRACE, env: dict[str, str] | None = None) -> int:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 from dotenv import dotenv_values
+from utfall.adapters.personnummer import Pseudonymiser
+from utfall.pipelines.markdown import code
 
-from adapters.personnummer import Pseudonymiser
-from pipelines.markdown import code
 from utfall import keys
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ to it makes the next run read every file again), and a label changes no row the 
 
 from __future__ import annotations
 
-from schemas import codes
+from utfall.schemas import codes
 
 Labels = dict[str, tuple[str, str]]  # code -> (label_sv, label_en)
 

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from utfall.marts import catalogue
+from utfall.marts.audit import audit
 
-from marts import catalogue
 from utfall import transform
-from marts.audit import audit
 from utfall.cli import main
 
 SUPPRESSED = None
@@ -221,7 +221,7 @@ def test_a_table_contradicting_the_relations_makes_the_audit_inconclusive(tmp_pa
 
 
 def test_the_audit_reads_each_kpis_kind_from_the_catalogue_and_refuses_a_kpi_without_one():
-    from marts.audit import AuditError
+    from utfall.marts.audit import AuditError
 
     con = counts([("1480", "2023", "TOTAL", "ALLA", 20)])
     con.execute("delete from marts.kpi where kpi_id = 'AME_AVSLUTADE'")

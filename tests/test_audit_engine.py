@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from utfall.marts import audit_engine as engine
 
-from marts import audit_engine as engine
 from utfall import run as run_module
 
 EPS = 1e-6
@@ -161,7 +161,7 @@ def published_db() -> duckdb.DuckDBPyConnection:
 def test_the_runs_audit_is_kept_only_for_the_same_published_table(monkeypatch):
     con = published_db()
     calls = []
-    import marts.audit as audit_module
+    import utfall.marts.audit as audit_module
 
     real = audit_module.audit
     monkeypatch.setattr(audit_module, "audit", lambda *a, **k: calls.append(1) or real(*a, **k))

@@ -9,8 +9,8 @@ import json
 from datetime import date
 
 import numpy as np
+from utfall.adapters.personnummer import parse
 
-from adapters.personnummer import parse
 from bench import generate_national, run_bench
 
 

@@ -10,8 +10,8 @@ import duckdb
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from utfall.adapters.config import ConfigStore
 
-from adapters.config import ConfigStore
 from utfall import completeness, keys, quality, transform
 from utfall.cli import main
 from utfall.ingest import ingest

@@ -9,8 +9,8 @@ import duckdb
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from utfall.marts.catalogue import CATALOGUE
 
-from marts.catalogue import CATALOGUE
 from utfall import transform
 from utfall.cli import main
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 from python_calamine import CalamineWorkbook
+from utfall.adapters.config import ConfigStore, SystemConfig, normalise
+from utfall.adapters.personnummer import InvalidPersonnummer, parse
+from utfall.adapters.values import parse_date
 
-from adapters.config import ConfigStore, SystemConfig, normalise
-from adapters.personnummer import InvalidPersonnummer, parse
-from adapters.values import parse_date
 from synth import sample as sg
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from adapters.config import ConfigError
 from utfall import keys
+from utfall.adapters.config import ConfigError
 from utfall.files import open_read_only
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config" / "kommuner"
@@ -85,8 +85,9 @@ def main(verbose: int) -> None:
         signal.signal(signum, _on_terminate)
 
 
-# the loggers that are utfall's own; every other one belongs to a library
-OWN_LOGGERS = ("utfall", "adapters", "schemas", "pipelines")
+# the loggers that are utfall's own (its packages are all under utfall: pyproject.toml's
+# package-dir); every other one belongs to a library
+OWN_LOGGERS = ("utfall",)
 
 
 class _Verbosity(logging.Filter):
@@ -233,7 +234,7 @@ CHANGE_WORDS = {
 def _say(line: str) -> None:
     """A line that quotes names or messages from the inbox: masked and with control characters
     escaped again here, so that no name can forge or erase a line (they are stored so too)."""
-    from adapters.redact import shown
+    from utfall.adapters.redact import shown
 
     click.echo(shown(line))
 
@@ -279,8 +280,8 @@ def _print_summary(s) -> None:
 def _print_duplicates(s) -> None:
     """Each duplicate with the file it duplicates; the same file in two municipalities' folders
     as a warning, for one of them then has no rows from it (and shows as missing in the report)."""
-    from schemas.kommuner import label, name
     from utfall.quarantine import duplicates
+    from utfall.schemas.kommuner import label, name
 
     outcomes = [f for f in s.ingest.files if f.status == "DUPLICATE"]
     if not outcomes:
@@ -363,8 +364,8 @@ def unmapped(db_path: Path) -> None:
 
 
 def _kommun(ctx, param, value: str | None) -> str | None:
-    from adapters.config import did_you_mean
-    from schemas.kommuner import KOMMUNER
+    from utfall.adapters.config import did_you_mean
+    from utfall.schemas.kommuner import KOMMUNER
 
     if value is None or value in KOMMUNER:
         return value
@@ -381,7 +382,7 @@ def quarantine_cmd(db_path: Path, kommun: str | None, reason: str | None) -> Non
     and row), the column, what was wrong and the reason code. Only files loaded now."""
     from itertools import groupby
 
-    from adapters.base import Reason
+    from utfall.adapters.base import Reason
     from utfall.quarantine import quarantined
 
     if reason is not None and reason.upper() not in Reason.__members__:
@@ -495,7 +496,7 @@ def audit_cmd(db_path: Path, min_cell: int | None, json_path: Path | None, exact
     SIGTERM or Ctrl-C stops it at once, its solver processes with it."""
     import duckdb
 
-    from marts.audit import AuditError, audit
+    from utfall.marts.audit import AuditError, audit
 
     try:
         with open_read_only(db_path) as con:

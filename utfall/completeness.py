@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 
 import duckdb
 
-from schemas import codes
+from utfall.schemas import codes
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ def repository_copy(cwd: Path | None = None) -> Path | None:
     """The repository's docs/data_dictionary.md when utfall runs from a checkout of it and the
     current folder lies inside that checkout; else None. So a run elsewhere never leaves a
     docs/ folder in whatever folder it happens to be run from."""
-    root = transform.ROOT
+    root = Path(__file__).resolve().parent.parent  # the checkout, when utfall/ is in one
     if not ((root / "pyproject.toml").is_file() and (root / "docs").is_dir()):
         return None  # an installed package: no repository to write into
     here = (cwd or Path.cwd()).resolve()

@@ -45,9 +45,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters import SYSTEMS, redact
-from adapters.config import did_you_mean
-from schemas.kommuner import KOMMUNER
+from utfall.adapters import SYSTEMS, redact
+from utfall.adapters.config import did_you_mean
+from utfall.schemas.kommuner import KOMMUNER
 
 LAYOUT = "<kommunkod>/<system>/<file>"
 SHOWN_PROBLEMS = 5  # of an inbox where nothing is usable, in the one line that stops the run

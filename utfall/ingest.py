@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from adapters import redact
-from adapters.base import AdapterResult, SourceFile
-from adapters.config import ConfigStore
-from adapters.personnummer import Pseudonymiser
+import utfall
 from utfall import reading
+from utfall.adapters import redact
+from utfall.adapters.base import AdapterResult, SourceFile
+from utfall.adapters.config import ConfigStore
+from utfall.adapters.personnummer import Pseudonymiser
 from utfall.inbox import InboxFile, Problem, Scan, scan
 
 log = logging.getLogger(__name__)
@@ -424,10 +425,10 @@ def _recreate_staging(con: duckdb.DuckDBPyConnection) -> None:
 def adapter_version() -> str:
     """A hash of the code and data that turn a file into staging rows: changing any of them
     re-reads every file, so that cached rows never outlive the code that made them."""
-    root = Path(__file__).resolve().parent.parent
-    parts = sorted((root / "adapters").glob("*.py")) + [
-        root / "adapters" / "defaults.yaml", root / "schemas" / "codes.py",
-        root / "schemas" / "ddl" / "20_staging.sql", root / "utfall" / "reading.py"]
+    adapters, schemas = utfall.folder("adapters"), utfall.folder("schemas")
+    parts = sorted(adapters.glob("*.py")) + [
+        adapters / "defaults.yaml", schemas / "codes.py", schemas / "ddl" / "20_staging.sql",
+        Path(__file__).resolve().with_name("reading.py")]
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.name.encode() + b"\0" + part.read_bytes() + b"\0")

@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from adapters.personnummer import Pseudonymiser
+from utfall.adapters.personnummer import Pseudonymiser
 
 ENV_VAR = "UTFALL_KEY"
 MIN_KEY_LENGTH = 32  # characters; keygen writes 64 hex

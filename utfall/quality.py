@@ -20,10 +20,10 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from adapters.base import Reason
-from schemas import codes
 from utfall import transform
+from utfall.adapters.base import Reason
 from utfall.ingest import STAGING_TABLES
+from utfall.schemas import codes
 
 ERROR = "ERROR"      # downstream figures are wrong if this fails
 WARNING = "WARNING"  # worth a look; downstream still right

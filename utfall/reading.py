@@ -30,10 +30,10 @@ from multiprocessing import get_context
 import pandas as pd
 import pyarrow as pa
 
-from adapters import read as read_with_adapter
-from adapters.base import STOPS, AdapterResult, FileRejected, SourceFile
-from adapters.config import ConfigStore
-from adapters.personnummer import Pseudonymiser
+from utfall.adapters import read as read_with_adapter
+from utfall.adapters.base import STOPS, AdapterResult, FileRejected, SourceFile
+from utfall.adapters.config import ConfigStore
+from utfall.adapters.personnummer import Pseudonymiser
 
 # Starting a worker costs about a second of imports (pandas, pyarrow): below this many files one
 # process reads them all. A batch counts as one file per MiB it holds (a MiB of a batch costs
@@ -241,7 +241,7 @@ def read_batch(jobs: list[Job], configs: ConfigStore, pseudo: Pseudonymiser,
     wall, cpu = time.perf_counter(), time.process_time()
     try:
         config = configs.for_system(source.kommun_kod, jobs[0].system)
-        adapter = importlib.import_module(f"adapters.{jobs[0].system}")
+        adapter = importlib.import_module(f"utfall.adapters.{jobs[0].system}")
         results = adapter.read_batch([job.source for job in jobs], config, pseudo, today)
         results = [None if r is None else _with_arrow_tables(r) for r in results]
     except STOPS:

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import duckdb
 
-from adapters.config import ConfigStore
-from adapters.personnummer import Pseudonymiser
+import utfall
 from utfall import files, transform
+from utfall.adapters.config import ConfigStore
+from utfall.adapters.personnummer import Pseudonymiser
 from utfall.inbox import Scan, scan
 from utfall.ingest import IngestSummary, file_hash, ingest
 from utfall.lock import writer_lock
@@ -284,8 +285,8 @@ def _audit(con: duckdb.DuckDBPyConnection, min_cell: int,
         con.execute(f"insert into meta.disclosure_audit ({AUDIT_COLUMNS}) values "
                     "(false, ?, null, null, null, null, ?, null)", [rows, text])
         return None, text
-    from marts.audit import NOISE, audit  # scipy is slow to import
-    from marts.audit_engine import content_key
+    from utfall.marts.audit import NOISE, audit  # scipy is slow to import
+    from utfall.marts.audit_engine import content_key
 
     key = content_key(con, min_cell, NOISE)
     same = con.execute("select safe, summary_sv from meta.disclosure_audit where audited "
@@ -426,16 +427,17 @@ def configuration_digest(configs: ConfigStore) -> str:
 def code_digest() -> str:
     """utfall's code and data, and the versions of Python and the libraries that decide results;
     once per process."""
-    root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for folder in CODE_FOLDERS:
-        for path in sorted((root / folder).rglob("*")):
-            rel = path.relative_to(root)
+    for name in CODE_FOLDERS:
+        top = Path(__file__).resolve().parent if name == "utfall" else utfall.folder(name)
+        for path in sorted(top.rglob("*")):
+            rel = path.relative_to(top)
             if (not path.is_file() or path.suffix == ".pyc"
+                    or (name == "utfall" and rel.parts[0] in utfall.PACKAGES)  # installed inside
                     or any(part.startswith(".") or part == "__pycache__" for part in rel.parts)):
                 continue
             data = path.read_bytes()
-            digest.update(f"{rel.as_posix()}\0{len(data)}\0".encode() + data)
+            digest.update(f"{name}/{rel.as_posix()}\0{len(data)}\0".encode() + data)
     digest.update(f"python {sys.version}\0".encode())
     for name in RESULT_LIBRARIES:
         try:

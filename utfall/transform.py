@@ -8,20 +8,20 @@ from pathlib import Path
 
 import duckdb
 
-from marts import catalogue
-from schemas import code_labels, codes
+from utfall import folder
+from utfall.marts import catalogue
+from utfall.schemas import code_labels, codes
 
-ROOT = Path(__file__).resolve().parent.parent
-DDL_DIR = ROOT / "schemas" / "ddl"
+DDL_DIR = folder("schemas") / "ddl"
 CORE_DDL = DDL_DIR / "30_core.sql"
 MARTS_DDL = DDL_DIR / "40_marts.sql"
 CODES_DDL = DDL_DIR / "50_codes.sql"
-CORE_SQL = ROOT / "schemas" / "core" / "core.sql"
-FS_MONTH_SQL = ROOT / "schemas" / "core" / "fs_month.sql"
+CORE_SQL = folder("schemas") / "core" / "core.sql"
+FS_MONTH_SQL = folder("schemas") / "core" / "fs_month.sql"
 # payment lines per run of fs_month.sql: at national scale (28 million lines) 16 groups took half
 # the time and memory of one
 FS_MONTH_CHUNK_ROWS = 2_000_000
-MARTS_SQL_DIR = ROOT / "marts" / "sql"
+MARTS_SQL_DIR = folder("marts") / "sql"
 DEFAULT_MIN_CELL = 5
 
 

@@ -14,10 +14,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from utfall.adapters.base import Reason, SourceFile
+from utfall.adapters.config import ConfigStore
+from utfall.adapters.personnummer import Pseudonymiser
 
-from adapters.base import Reason, SourceFile
-from adapters.config import ConfigStore
-from adapters.personnummer import Pseudonymiser
 from utfall import reading
 
 pytestmark = pytest.mark.adapter
@@ -77,8 +77,8 @@ def _read_in_child(path: Path, system: str = "excel", config_dir: Path | None = 
     abort the process, which must fail the test, not end pytest. Prints error, then trace."""
     code = (
         "import sys; from datetime import date; from pathlib import Path\n"
-        "from adapters.base import SourceFile; from adapters.config import ConfigStore\n"
-        "from adapters.personnummer import Pseudonymiser; from utfall import reading\n"
+        "from utfall.adapters.base import SourceFile; from utfall.adapters.config import ConfigStore\n"
+        "from utfall.adapters.personnummer import Pseudonymiser; from utfall import reading\n"
         f"source = SourceFile(Path({str(path)!r}), '1480/{system}/' + Path({str(path)!r}).name,"
         f" '1480', {system!r})\n"
         f"config_dir = {None if config_dir is None else str(config_dir)!r}\n"

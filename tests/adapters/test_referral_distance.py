@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from utfall.adapters import excel, procapita
+from utfall.adapters.base import SourceFile
+from utfall.adapters.config import ConfigStore
+from utfall.adapters.personnummer import Pseudonymiser
 
-from adapters import excel, procapita
-from adapters.base import SourceFile
-from adapters.config import ConfigStore
-from adapters.personnummer import Pseudonymiser
 from tests.adapters.make_spreadsheet_fixtures import SheetSpec, write_xlsx
 
 pytestmark = pytest.mark.adapter

@@ -13,11 +13,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from utfall.adapters import skapa
+from utfall.adapters.base import FileRejected, Reason, SourceFile
+from utfall.adapters.config import ConfigStore
+from utfall.adapters.personnummer import Pseudonymiser, parse
 
-from adapters import skapa
-from adapters.base import FileRejected, Reason, SourceFile
-from adapters.config import ConfigStore
-from adapters.personnummer import Pseudonymiser, parse
 from tests.adapters.make_spreadsheet_fixtures import NAMES, PNR, SheetSpec, write_xlsx
 
 ROOT = Path(__file__).resolve().parents[2]

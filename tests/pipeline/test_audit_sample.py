@@ -3,8 +3,7 @@ cells"), measured against the exact table too."""
 
 import duckdb
 import pytest
-
-from marts.audit import audit
+from utfall.marts.audit import audit
 
 
 @pytest.mark.pipeline

@@ -8,8 +8,8 @@ from datetime import date
 
 import duckdb
 import pytest
+from utfall.adapters.config import ConfigStore
 
-from adapters.config import ConfigStore
 from bench.limit_probe import compare
 from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
 from utfall import keys, reading, transform

@@ -19,12 +19,12 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 from markdown_it import MarkdownIt
+from utfall.pipelines import checks
+from utfall.pipelines.contracts import tables
+from utfall.pipelines.definitions import defs, inbox_sensor, kommun_partitions, monthly_build
+from utfall.pipelines.markdown import code, plain
+from utfall.pipelines.settings import UtfallSettings
 
-from pipelines import checks
-from pipelines.contracts import tables
-from pipelines.definitions import defs, inbox_sensor, kommun_partitions, monthly_build
-from pipelines.markdown import code, plain
-from pipelines.settings import UtfallSettings
 from tests.pipeline.conftest import CONFIG_DIR, ROOT, SAMPLE_INBOX
 from utfall import keys, quality, transform
 from utfall.cli import main
@@ -104,7 +104,7 @@ def test_sensor_and_schedule_are_on_without_a_click():
 
 def test_definitions_load_without_deprecation_warnings():
     code = ("import warnings; warnings.simplefilter('always'); "
-            "import pipelines.definitions as d; d.defs.resolve_asset_graph(); "
+            "import utfall.pipelines.definitions as d; d.defs.resolve_asset_graph(); "
             "d.defs.resolve_job_def('build_all')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "always"}, check=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from utfall.pipelines import dev
 
-from pipelines import dev
 from tests.pipeline.conftest import ROOT
 
 pytestmark = [pytest.mark.pipeline,
@@ -95,10 +95,10 @@ def test_dg_loads_the_code_location_as_utfall():
     with create_temp_workspace_file(context) as workspace:
         [entry] = yaml.safe_load(Path(workspace).read_text())["load_from"]
     assert entry["python_module"]["location_name"] == "utfall"
-    assert entry["python_module"]["module_name"] == "pipelines.definitions"
+    assert entry["python_module"]["module_name"] == "utfall.pipelines.definitions"
     # the `dagster` CLI without -m (dagster definitions validate) reads [tool.dagster]
     tool = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
-    assert tool["dagster"] == {"module_name": "pipelines.definitions",
+    assert tool["dagster"] == {"module_name": "utfall.pipelines.definitions",
                                "code_location_name": "utfall"}
 
 
@@ -108,8 +108,8 @@ def test_make_dagster_runs_dg_dev_through_the_launcher_without_naming_a_module()
     recipe = subprocess.run(
         ["make", "-n", "-s", "-o", f"{VENV}/.installed", "dagster", f"VENV={VENV}"],
         cwd=ROOT, capture_output=True, text=True, check=True, env=_clean_env()).stdout
-    assert f"exec {VENV}/bin/python -m pipelines.dev -p 3000" in recipe
-    assert dev.dg_dev(["-p", "3000"])[1:] == ["dev", "-p", "3000"]
+    assert f"exec {VENV}/bin/python -m utfall.pipelines.dev -p 3000" in recipe
+    assert dev.dg_dev(["-p", "3000"])[1:] == ["dev", "--no-check-yaml", "-p", "3000"]
 
 
 # --- the launcher on stand-ins for dg dev (fast) -------------------------------------------------
@@ -128,7 +128,7 @@ try:
 except KeyboardInterrupt:
     out.write_text(out.read_text() + "interrupted\\n")
 """
-LAUNCH = "import sys; from pipelines.dev import supervise; sys.exit(supervise(sys.argv[1:], {}))"
+LAUNCH = "import sys; from utfall.pipelines.dev import supervise; sys.exit(supervise(sys.argv[1:], {}))"
 
 
 def _launch(tmp_path: Path, mode: str, grace: float = dev.GRACE):

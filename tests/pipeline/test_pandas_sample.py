@@ -7,10 +7,10 @@ from datetime import date
 
 import duckdb
 import pytest
+from utfall.marts.catalogue import CATALOGUE
+from utfall.schemas.codes import BREAKDOWNS
 
 from bench.pandas_kpis import compute_both, load_core
-from marts.catalogue import CATALOGUE
-from schemas.codes import BREAKDOWNS
 from tests.test_pandas_reference import differences
 
 

@@ -7,8 +7,8 @@ from datetime import date
 
 import duckdb
 import pytest
+from utfall.adapters.config import ConfigStore
 
-from adapters.config import ConfigStore
 from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
 from utfall import keys, reading, transform
 from utfall.ingest import STAGING_TABLES, ingest

@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
+from utfall.adapters.personnummer import Pseudonymiser
 
-from adapters.personnummer import Pseudonymiser
 from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
 from utfall.cli import main
 from utfall.run import RunError, run

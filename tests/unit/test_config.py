@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from adapters.config import ConfigError, ConfigStore
+from utfall.adapters.config import ConfigError, ConfigStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,7 +124,7 @@ def test_a_name_that_is_not_scbs_is_a_warning(tmp_path, caplog):
     d = write(tmp_path, "1480.yaml", 'kommun_kod: "1480"\nnamn: Mölndal\n')
     write(tmp_path, "1440.yaml", "namn: Ale kommun\n")
     write(tmp_path, "1481.yaml", "namn: mölndals stad\n")
-    with caplog.at_level("WARNING", logger="adapters.config"):
+    with caplog.at_level("WARNING", logger="utfall.adapters.config"):
         store = ConfigStore(d)
     expected = (f"{d / '1480.yaml'} line 2: namn 'Mölndal' is not SCB's name for 1480 "
                 "(Göteborg); Göteborg is used")
@@ -171,7 +170,7 @@ def test_fingerprint_follows_what_changes_an_adapters_output(tmp_path):
 
 
 def test_fingerprint_is_the_same_in_another_process(tmp_path):
-    code = ("from pathlib import Path; from adapters.config import ConfigStore; "
+    code = ("from pathlib import Path; from utfall.adapters.config import ConfigStore; "
             f"print(ConfigStore(Path({str(ROOT / 'config' / 'kommuner')!r}))"
             ".fingerprint('1402', 'skapa'))")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

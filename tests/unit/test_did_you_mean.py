@@ -7,9 +7,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 from click.testing import CliRunner
+from utfall.adapters import config
+from utfall.adapters.config import ConfigError, ConfigStore
 
-from adapters import config
-from adapters.config import ConfigError, ConfigStore
 from utfall import transform
 from utfall.cli import main
 from utfall.inbox import scan

@@ -3,7 +3,7 @@
 import re
 from collections import Counter
 
-from schemas.kommuner import CSV_PATH, KOMMUNER, guesses, label, name
+from utfall.schemas.kommuner import CSV_PATH, KOMMUNER, guesses, label, name
 
 GR = {
     "1384": "Kungsbacka", "1401": "Härryda", "1402": "Partille", "1407": "Öckerö",

@@ -23,7 +23,7 @@ SCRIPT = textwrap.dedent("""
     logging.getLogger("dagster").debug("dagster detail")
     logging.getLogger("utfall.ingest").info("adapter excel failed on 1480/excel/a.xlsx")
     logging.getLogger("utfall.run").debug("a detail")
-    logging.getLogger("adapters.config").warning("namn 'x' is not SCB's name")
+    logging.getLogger("utfall.adapters.config").warning("namn 'x' is not SCB's name")
     logging.getLogger("great_expectations").warning("a library's warning")
 """)
 
@@ -44,7 +44,7 @@ def stderr_of(tmp_path, *flags: str) -> list[str]:
         "INFO urllib3.connectionpool: Starting new HTTPS connection",
         "INFO utfall.ingest: adapter excel failed on 1480/excel/a.xlsx",
         "DEBUG utfall.run: a detail",
-        "WARNING adapters.config: namn 'x' is not SCB's name",
+        "WARNING utfall.adapters.config: namn 'x' is not SCB's name",
         "WARNING great_expectations: a library's warning"]),
 ])
 def test_what_each_verbosity_shows(tmp_path, flags, expected):

@@ -15,9 +15,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 from scipy.stats import norm
+from utfall.marts import catalogue
+from utfall.schemas import code_labels, codes
 
-from marts import catalogue
-from schemas import code_labels, codes
 from utfall import dictionary, transform
 from utfall.cli import main
 

@@ -3,8 +3,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
-from adapters.personnummer import (
+from utfall.adapters.personnummer import (
     InterimNumber,
     InvalidPersonnummer,
     Pseudonymiser,

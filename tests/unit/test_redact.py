@@ -1,10 +1,9 @@
 from collections import Counter
 
 import pandas as pd
-
-from adapters import redact
-from adapters.base import AdapterResult, QuarantineRow, Reason
-from adapters.personnummer import Pseudonymiser
+from utfall.adapters import redact
+from utfall.adapters.base import AdapterResult, QuarantineRow, Reason
+from utfall.adapters.personnummer import Pseudonymiser
 
 PSEUDO = Pseudonymiser(b"k" * 32, "TEST")
 

@@ -49,11 +49,11 @@ import jinja2
 import pandas as pd
 import plotly.graph_objects as go
 
-from marts.catalogue import CATALOGUE
 from utfall import files
+from utfall.marts.catalogue import CATALOGUE
 
 try:  # SCB's list of municipalities, where it is installed
-    from schemas.kommuner import name as _scb_name
+    from utfall.schemas.kommuner import name as _scb_name
 except ImportError:  # pragma: no cover - depends on the checkout
     _scb_name = None
 
