@@ -26,8 +26,10 @@ from utfall.report import (
     PAGES_PLOTLY,
     SINGLE_FILE_MAX_KOMMUNER,
     hover_texts,
+    is_split,
     kpi_figure,
     plotly_basic_js,
+    title,
     write_report,
 )
 
@@ -391,3 +393,24 @@ def test_a_run_not_yet_passing_staged_still_gets_one_whole_file(tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == ["u-rapport.html"]
     assert (tmp_path / "u-rapport.html").read_text(encoding="utf-8").count(
         plotly_basic_js()) == 1
+
+
+def test_a_national_report_is_not_titled_goteborgsregionen(national):
+    """Göteborgsregionen's 13 keep their title; 290 municipalities are named by their number,
+    on the overview and on every page beside it."""
+    assert "<h1>utfall – jämförelse av AME-resultat i 290 kommuner</h1>" in national.read_text(
+        encoding="utf-8")
+    page = national.with_suffix("") / "kommun-0114.html"
+    assert "Göteborgsregionen" not in page.read_text(encoding="utf-8")
+    assert title(["1480", "1402"]) == "utfall – jämförelse av AME-resultat i Göteborgsregionen"
+    assert title(["1480", "0114"]) == "utfall – jämförelse av AME-resultat i 2 kommuner"
+
+
+def test_is_split_counts_the_municipalities_as_the_report_does(tmp_path):
+    """utfall run's "nothing to do" asks whether a report has pages beside it without writing
+    one: the same answer as write_report's."""
+    for n in (SINGLE_FILE_MAX_KOMMUNER, SINGLE_FILE_MAX_KOMMUNER + 1):
+        con = national_db(n=n)
+        out = tmp_path / f"r{n}.html"
+        write_report(con, out)
+        assert is_split(con) == report_folder(out).is_dir() == (n > SINGLE_FILE_MAX_KOMMUNER)

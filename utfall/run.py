@@ -172,7 +172,8 @@ def _build(work: Path, inbox_scan, inbox, pseudo, configs, as_of, min_cell, prog
         with _timed(seconds, "ingest"):
             transform.create_schemas(con)
             summary = ingest(con, inbox, configs, pseudo, today, progress, workers=workers,
-                             allow_withdraw=allow_withdraw, inbox_scan=inbox_scan)
+                             allow_withdraw=allow_withdraw, inbox_scan=inbox_scan,
+                             hashed=inputs.hashed)
         _check_something_loaded(con, summary, inbox)
         with _timed(seconds, "core"):
             transform.build_core(con)
@@ -348,7 +349,9 @@ class _Inputs:
     configuration: str
     code: str
     settings: dict[str, str]
-    stats: dict[Path, tuple[int, int, int]]  # each file as it was hashed: size, mtime, inode
+    # each file's content hash and its size, mtime and inode when hashed: ingest takes the hash
+    # of a file still as it was instead of hashing the inbox a second time
+    hashed: dict[Path, tuple[str, tuple[int, int, int]]]
 
     def parts(self, as_of: date) -> dict[str, str] | None:
         if self.inbox is None:
@@ -371,15 +374,15 @@ def _inputs(inbox: Path, inbox_scan: Scan, configs: ConfigStore, pseudo: Pseudon
             workers: int | None) -> _Inputs:
     """The inbox folder is a setting, as the run records it (meta.run.inbox): the same files in
     another folder build again, so that the database names the inbox its figures came from."""
-    files_digest, stats = _inbox_digest(inbox_scan, workers)
+    files_digest, hashed = _inbox_digest(inbox_scan, workers)
     settings = {"inbox": str(inbox), "key": f"{pseudo.fingerprint()} {pseudo.label}",
                 "min_cell": str(min_cell), "report": "yes" if write_report else "no",
                 "audit": "yes" if audit else "no", "run_year": str(today.year)}
-    return _Inputs(files_digest, configuration_digest(configs), code_digest(), settings, stats)
+    return _Inputs(files_digest, configuration_digest(configs), code_digest(), settings, hashed)
 
 
 def _inbox_digest(inbox_scan: Scan, workers: int | None
-                  ) -> tuple[str | None, dict[Path, tuple[int, int, int]]]:
+                  ) -> tuple[str | None, dict[Path, tuple[str, tuple[int, int, int]]]]:
     """Every usable file by its path inside the inbox and its content (hashed as ingest hashes
     it, in threads), and what in the inbox cannot be used (meta.inbox_problem)."""
     def hashed(found):
@@ -396,14 +399,14 @@ def _inbox_digest(inbox_scan: Scan, workers: int | None
     text = json.dumps([[[rel, sha] for rel, sha, _ in done],
                        [[p.rel_path, p.message] for p in inbox_scan.problems]],
                       ensure_ascii=False)
-    return _sha256(text), {found.path: stat for found, (_, _, stat)
+    return _sha256(text), {found.path: (sha, stat) for found, (_, sha, stat)
                            in zip(inbox_scan.files, done, strict=True)}
 
 
 def _inbox_still(inputs: _Inputs) -> bool:
     """The files as ingest read them are the files that were hashed: none written or replaced
     since (a delivery copied in during the run), so the fingerprint describes the build."""
-    for path, before in inputs.stats.items():
+    for path, (_, before) in inputs.hashed.items():
         try:
             stat = os.stat(path)
         except OSError:
@@ -517,8 +520,20 @@ def _compare(con: duckdb.DuckDBPyConnection, db_path: Path, inputs: _Inputs,
             return f"the report {report} is missing"
         if written < started:
             return f"the report {report} is older than the run that built the database"
+        from utfall.report import is_split  # 0.1 s of imports, here only when comparing
+
+        pages = files.report_folder(report) / files.REPORT_FOLDER_MARK
+        if is_split(con) and not _written_since(pages, started):
+            return f"the report's pages {pages.parent} are missing or older than the run"
     return _summary_of(con, db_path, report if write_report else None, effective, pseudo,
                        finished)
+
+
+def _written_since(path: Path, started: datetime) -> bool:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime) >= started
+    except OSError:
+        return False
 
 
 def _what_changed(before: dict[str, str], now: dict[str, str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,11 +19,13 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
+from utfall.adapters.config import ConfigStore
 
 import utfall.run as run_module
 from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
-from utfall import keys
+from utfall import keys, transform
 from utfall.cli import main
+from utfall.ingest import file_hash, ingest
 from utfall.lock import writer_lock
 from utfall.run import RunError, run
 
@@ -358,3 +361,64 @@ def test_a_failed_build_leaves_the_latest_successful_run_to_compare_with(case, m
     shutil.copyfile(SAMPLE_INBOX / "1384/procapita/ekb_2021.txt",
                     case.inbox / "1384/procapita/ekb_2021.txt")
     assert case.run().unchanged_since is not None
+
+
+# --- the inbox is hashed once ---------------------------------------------------------------------
+
+
+def test_a_building_run_hashes_each_file_once(case, monkeypatch):
+    """The fingerprint hashes every file; ingest takes those hashes instead of reading the inbox
+    a second time (issue 24)."""
+    import utfall.ingest as ingest_module
+
+    hashed = Counter()
+    real = ingest_module.file_hash
+
+    def counting(path):
+        hashed[path] += 1
+        return real(path)
+
+    monkeypatch.setattr(ingest_module, "file_hash", counting)
+    monkeypatch.setattr(run_module, "file_hash", counting)
+    (case.inbox / "1384/procapita/ekb_2022.txt").write_bytes(b"")  # a change: a full build
+    summary = case.run()
+    assert summary.unchanged_since is None
+    assert len(hashed) == len({f.rel_path for f in summary.ingest.files}) > 20
+    assert set(hashed.values()) == {1}
+
+
+def test_ingest_hashes_again_a_file_changed_since_it_was_hashed(tmp_path):
+    """A hash is taken over only for a file with the size, time and inode it was hashed at."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_INBOX, inbox)
+    path = inbox / "1384/procapita/ekb_2022.txt"
+    stat = os.stat(path)
+    as_hashed = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    told = {path: ("0" * 64, as_hashed)}
+    assert stored_hash(inbox, told, path) == "0" * 64  # taken over: not read again
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert stored_hash(inbox, told, path) == file_hash(path)
+
+
+def stored_hash(inbox: Path, told: dict, path: Path) -> str:
+    with duckdb.connect() as con:
+        transform.create_schemas(con)
+        ingest(con, inbox, ConfigStore(CONFIG_DIR), keys.demo(), TODAY, workers=1, hashed=told)
+        rel = path.relative_to(inbox).as_posix()
+        return con.execute("select file_hash from meta.delivery where path = ?",
+                           [rel]).fetchone()[0]
+
+
+def test_a_deleted_folder_of_pages_builds_again(case, why, monkeypatch):
+    """A report with pages beside it (above SINGLE_FILE_MAX_KOMMUNER municipalities: lowered
+    here to 2, for the sample's five) is in place only with its folder."""
+    monkeypatch.setattr("utfall.report.SINGLE_FILE_MAX_KOMMUNER", 2)
+    case.run(rebuild=True)
+    folder = case.report.with_suffix("")
+    assert (folder / "las-mig.txt").is_file()
+    assert case.run().unchanged_since is not None
+    shutil.rmtree(folder)
+    summary = case.run()
+    assert summary.unchanged_since is None and (folder / "las-mig.txt").is_file()
+    assert why()[-1] == (f"a full run: the report's pages {folder} are missing or older than "
+                         "the run")

@@ -60,7 +60,8 @@ except ImportError:  # pragma: no cover - depends on the checkout
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # npm's plotly.js-basic-dist-min; vendor/README.md says how to update it with the plotly package
 PLOTLY_BASIC = TEMPLATES / "vendor" / "plotly-basic.min.js"
-TITLE = "utfall – jämförelse av AME-resultat i Göteborgsregionen"
+TITLE = "utfall – jämförelse av AME-resultat i {where}"
+GR_NAME = "Göteborgsregionen"
 DEMO_BANNER = "Demodata: byggd med demonyckeln, inte riktiga personer"
 DEMO_CHART_MARK = "DEMODATA – inte riktiga personer"
 SUPPRESSED_TEXT = "för få för att visa"
@@ -1230,6 +1231,23 @@ def _anchor(kpi_id: str) -> str:
     return "kpi-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(kpi_id))
 
 
+def is_split(con) -> bool:
+    """Whether write_report (split=None) writes pages beside the overview: _kommun_codes'
+    count, in SQL, without loading the report's data."""
+    (n,) = con.execute(
+        "select count(distinct kommun_kod) from (select kommun_kod from marts.kpi_published "
+        "where period_type = 'YEAR' union all select kommun_kod from meta.delivery) "
+        "where kommun_kod is not null and kommun_kod <> ?", [ALLA]).fetchone()
+    return n > SINGLE_FILE_MAX_KOMMUNER
+
+
+def title(codes: list[str]) -> str:
+    """Göteborgsregionen while every municipality is one of its 13; else their number (a
+    national build is not Göteborgsregionen's)."""
+    where = GR_NAME if set(codes) <= set(KOMMUNER) else f"{len(codes)} kommuner"
+    return TITLE.format(where=where)
+
+
 def _kommun_codes(data: ReportData) -> list[str]:
     """Every municipality with published values or a delivery: one whose files were all
     rejected still needs its page, to say what to fix."""
@@ -1797,7 +1815,7 @@ def _context(data: ReportData, min_cell: int, charts: Charts) -> dict:
     unknown = UnknownStatus(data.values, data.quarters)
     ends = data_end(data.deliveries, as_of)
     return {
-        "title": TITLE, "header": header, "demo_banner": DEMO_BANNER,
+        "title": title(codes), "header": header, "demo_banner": DEMO_BANNER,
         "audit_banner": AUDIT_FAILED_BANNER if (data.audit or {}).get("safe") is False else None,
         "run_warnings": data.warnings,
         "alla_name": ALLA_NAME, "suppressed_text": SUPPRESSED_TEXT,
