@@ -1,6 +1,6 @@
 """A national-scale synthetic inbox, shaped like real deliveries (spec/sources.md).
 
-    python -m bench.generate_national --out /tmp/national --scale 1.0 --seed 1
+    python -m synth.national --out /tmp/national --scale 1.0 --seed 1
 
 At scale 1.0: 290 municipalities, ten years (2015-2024), about 30 million Procapita payment lines
 (about 250,000 adults on försörjningsstöd a year), about 1.5 million insats episodes, Excel
