@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from python_calamine import CalamineWorkbook
 
-from adapters.personnummer import parse
+from adapters.personnummer import luhn_ok, parse
 from adapters.values import parse_amount, parse_date
 from synth import exports as ex
 from synth import national
@@ -104,7 +104,10 @@ def test_luhn_value_and_column_agree_and_the_adapters_accept_them():
     rng = random.Random(1)
     nines = [rng.randrange(10**9) for _ in range(2000)] + [0, 999_999_999]
     column = ex.luhn_digits(np.array(nines, dtype=np.int64))
-    assert [ex.luhn_digit(f"{n:09d}") for n in nines] == [str(d) for d in column.tolist()]
+    digits = [ex.luhn_digit(f"{n:09d}") for n in nines]
+    assert digits == [str(d) for d in column.tolist()]
+    assert all(luhn_ok(f"{n:09d}{d}") for n, d in zip(nines, digits, strict=True))
+    assert not any(luhn_ok(f"{n:09d}{(int(d) + 1) % 10}") for n, d in zip(nines, digits, strict=True))
 
 
 def test_personnummer_value_and_column_agree_in_every_form():
