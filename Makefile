@@ -62,5 +62,5 @@ BENCH_SCALE ?= 0.1
 BENCH_DIR ?= build/bench
 bench: $(STAMP)
 	test -d $(BENCH_DIR)/national-$(BENCH_SCALE) || \
-	  $(BIN)/python -m bench.generate_national --out $(BENCH_DIR)/national-$(BENCH_SCALE) --scale $(BENCH_SCALE) --seed 1
+	  $(BIN)/python -m synth.national --out $(BENCH_DIR)/national-$(BENCH_SCALE) --scale $(BENCH_SCALE) --seed 1
 	$(BIN)/python -m bench.run_bench --inbox $(BENCH_DIR)/national-$(BENCH_SCALE) --work $(BENCH_DIR)/work-$(BENCH_SCALE) --pandas

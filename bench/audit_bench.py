@@ -1,6 +1,6 @@
 """Benchmark of the disclosure audit alone (marts.audit.audit) on a built database.
 
-    python -m bench.generate_national --out build/bench/national-0.01 --scale 0.01 --seed 1
+    python -m synth.national --out build/bench/national-0.01 --scale 0.01 --seed 1
     python -m bench.audit_bench --inbox build/bench/national-0.01 --db build/bench/audit-0.01.duckdb
     python -m bench.audit_bench --db build/bench/audit-0.01.duckdb        # an existing database
 

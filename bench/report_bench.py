@@ -13,7 +13,7 @@ chart at once) and the data-quality page. The load average is printed before and
         --db build/bench/report-0.1.duckdb:0.1 --db build/bench/report-1.0.duckdb:1.0
 
 Build a national database first, e.g. `bench.audit_bench`'s build_db, or utfall.run.run(...,
-write_report=False, audit=False) on `bench.generate_national`'s inbox.
+write_report=False, audit=False) on `synth.national`'s inbox.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark of a full build, an incremental build and the pandas baseline on one inbox.
 
-    python -m bench.generate_national --out /tmp/national --scale 0.1 --seed 1
+    python -m synth.national --out /tmp/national --scale 0.1 --seed 1
     python -m bench.run_bench --inbox /tmp/national --work /tmp/bench-work --pandas
 
 1. Full build from an empty database: `utfall.run.run` with the demo key (called directly: the
@@ -9,7 +9,7 @@
 2. The pandas baseline (bench/pandas_kpis.compute on the same core), in a child process so that
    its memory is its own, timed against the marts stage.
 3. Incremental build: one municipality delivers one new month (2025-01, written into the inbox by
-   bench.generate_national.write_extra_month), and the same database is built again.
+   synth.national.write_extra_month), and the same database is built again.
 
 Prints a table and writes the figures as JSON (default <work>/bench-result.json). Before the full
 build, any new-month file an earlier benchmark left in the inbox is removed, so runs repeat.
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench import generate_national
+from synth import national
 from utfall import keys, transform
 from utfall.run import run
 
@@ -425,7 +425,7 @@ def pandas_only(work: Path, result_file: Path, timeout: float | None) -> dict:
 
 def _incremental(inbox: Path, db_path: Path, kommun: str | None, write_report: bool,
                  full: dict) -> dict:
-    new = generate_national.write_extra_month(inbox, kommun)
+    new = national.write_extra_month(inbox, kommun)
     new_lines = sum(max(0, len(p.read_bytes().splitlines()) - 1) for p in new)
     inc = build(inbox, db_path, write_report)
     inc["kommun"] = new[0].relative_to(inbox).parts[0]
@@ -444,7 +444,7 @@ def _add_ratio(result: dict, latest: dict) -> None:
 
 
 def _manifest_summary(inbox: Path) -> dict:
-    path = inbox / generate_national.MANIFEST
+    path = inbox / national.MANIFEST
     if not path.exists():
         return {}
     manifest = json.loads(path.read_text(encoding="utf-8"))

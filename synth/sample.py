@@ -9,34 +9,46 @@ worth asserting. The manifest never holds a personnummer.
 
 Same seed, same bytes: random numbers come from one seeded generator per municipality, and
 workbooks get fixed document timestamps and fixed zip entry times. Every personnummer is
-invented and carries a correct Luhn check digit, except the ones made faulty on purpose.
+invented and carries a correct Luhn check digit, except the ones made faulty on purpose. How a
+value or a file is written (personnummer forms, Excel dates, kronor, encodings, workbooks) is
+synth.exports, shared with the national benchmark's generator (synth.national).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import random
 import re
 import shutil
-import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from xml.sax.saxutils import escape
 
-from openpyxl import Workbook
+from synth.exports import (
+    ZIP_TIME,
+    SheetData,
+    dash10,
+    dash12,
+    doc_time,
+    excel_serial,
+    kronor,
+    luhn_digit,
+    make_pnr,
+    month_text,
+    ods_bytes,
+    text_bytes,
+    xlsx_bytes,
+)
 
 DEFAULT_SEED = 20231
 FIRST_MONTH = 2021 * 12  # months are counted as year * 12 + month - 1: this is 2021-01
 LAST_MONTH = 2024 * 12 + 5  # 2024-06, the last month any bistånd file covers
 EXTRACT_DAY = date(2024, 6, 28)  # the day the lists and exports were taken
 FIRST_START, LAST_START = date(2021, 1, 11), date(2024, 5, 31)
-ZIP_TIME = (2024, 7, 1, 8, 0, 0)
-DOC_TIME = b"2024-07-01T08:00:00Z"
+DOC_TIME = doc_time(ZIP_TIME)  # 2024-07-01T08:00:00Z: the workbooks' fixed timestamps
 NBSP = "\u00a0"
 HORIZONS = (3, 6, 12)
 CENTENARIAN_BORN = date(1921, 3, 14)  # aged 100 or more: written with "+"
@@ -248,10 +260,6 @@ def month_start(month: int) -> date:
     return date(month // 12, month % 12 + 1, 1)
 
 
-def month_text(month: int, sep: str = "-") -> str:
-    return f"{month // 12}{sep}{month % 12 + 1:02d}"
-
-
 def add_months(day: date, n: int) -> date:
     first = month_start(month_of(day) + n)
     next_first = month_start(month_of(day) + n + 1)
@@ -262,27 +270,7 @@ def random_day(rng: random.Random, first: date, last: date) -> date:
     return first + timedelta(days=rng.randint(0, (last - first).days))
 
 
-def excel_serial(day: date) -> int:
-    return (day - date(1899, 12, 30)).days
-
-
-# --- personnummer --------------------------------------------------------------------------------
-
-
-def luhn_digit(nine: str) -> str:
-    """The check digit over YYMMDDNNN (adapters.personnummer.luhn_ok accepts it)."""
-    total = 0
-    for i, ch in enumerate(nine):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return str((10 - total % 10) % 10)
-
-
-def make_pnr(born: date, serial: int, samordning: bool = False) -> str:
-    """Twelve digits YYYYMMDDNNNC; a samordningsnummer has 60 added to the day."""
-    day = born.day + (60 if samordning else 0)
-    nine = f"{born:%y%m}{day:02d}{serial:03d}"
-    return f"{born.year // 100}{nine}{luhn_digit(nine)}"
+# --- faulty personnummer (the valid ones and their forms: synth.exports) -------------------------
 
 
 def bad_check(pnr: str) -> str:
@@ -293,14 +281,6 @@ def impossible_date(pnr: str) -> str:
     """The person's number with the 30th of February as birth date and a correct check digit."""
     nine = f"{pnr[2:4]}0230{pnr[8:11]}"
     return f"{pnr[:2]}{nine}{luhn_digit(nine)}"
-
-
-def dash12(pnr: str) -> str:
-    return f"{pnr[:8]}-{pnr[8:]}"
-
-
-def dash10(pnr: str, sep: str = "-") -> str:
-    return f"{pnr[2:8]}{sep}{pnr[8:]}"
 
 
 # --- people, spells and households ---------------------------------------------------------------
@@ -718,12 +698,6 @@ def corrections(rng: random.Random, lines: list[Line], month: int) -> list[Line]
     return []
 
 
-def kronor(ore: int, sep: str) -> str:
-    sign = "-" if ore < 0 else ""
-    whole, cents = divmod(abs(ore), 100)
-    return f"{sign}{whole:,}".replace(",", sep) + f",{cents:02d}"
-
-
 def line_key(line: Line):
     return (
         line.household.ref,
@@ -794,151 +768,6 @@ def inject(
             records[i]["_fault"] = kind
             used.add(i)
         faults[kind] += count
-
-
-# --- writing files -------------------------------------------------------------------------------
-
-
-@dataclass
-class SheetData:
-    name: str
-    rows: list[list[object]]
-    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # 1-based r1, c1, r2, c2
-    hidden: list[int] = field(default_factory=list)  # 1-based rows
-
-
-def text_bytes(
-    lines: list[list[str]], delimiter: str, encoding: str, bom: bool = False, newline: str = "\r\n"
-) -> bytes:
-    text = "".join(delimiter.join(cells) + newline for cells in lines)
-    return (b"\xef\xbb\xbf" if bom else b"") + text.encode(encoding)
-
-
-def xlsx_bytes(sheets: list[SheetData]) -> bytes:
-    book = Workbook()
-    book.remove(book.active)
-    for data in sheets:
-        sheet = book.create_sheet(data.name)
-        for row in data.rows:
-            sheet.append(row)
-        for r1, c1, r2, c2 in data.merged:
-            sheet.merge_cells(start_row=r1, start_column=c1, end_row=r2, end_column=c2)
-        for row in data.hidden:
-            sheet.row_dimensions[row].hidden = True
-    book.properties.creator = "utfall samplegen"
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return fixed_zip(buffer.getvalue())
-
-
-def fixed_zip(data: bytes) -> bytes:
-    """The same archive with fixed entry times and fixed document timestamps."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            body = source.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                body = re.sub(
-                    rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>" + DOC_TIME, body
-                )
-            target.writestr(zip_entry(info.filename, info.compress_type), body)
-    return out.getvalue()
-
-
-def zip_entry(name: str, compress_type: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
-    entry = zipfile.ZipInfo(name, date_time=ZIP_TIME)
-    entry.compress_type = compress_type
-    entry.create_system = 3
-    entry.external_attr = 0o644 << 16
-    return entry
-
-
-ODS_NS = (
-    'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
-    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
-    'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" office:version="1.2"'
-)
-ODS_MIME = "application/vnd.oasis.opendocument.spreadsheet"
-
-
-def ods_bytes(sheets: list[SheetData]) -> bytes:
-    """An OpenDocument spreadsheet written by hand: small, and the same bytes every time."""
-    tables = "".join(ods_table(s) for s in sheets)
-    content = (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content {ODS_NS}>'
-        f"<office:body><office:spreadsheet>{tables}</office:spreadsheet></office:body>"
-        "</office:document-content>"
-    )
-    meta = (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-meta {ODS_NS}><office:meta>'
-        "<meta:generator>utfall samplegen</meta:generator>"
-        f"<meta:creation-date>{DOC_TIME.decode()[:-1]}</meta:creation-date>"
-        "</office:meta></office:document-meta>"
-    )
-    files = ("content.xml", "meta.xml")
-    manifest = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<manifest:manifest xmlns:manifest='
-        '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
-        f'<manifest:file-entry manifest:full-path="/" manifest:media-type="{ODS_MIME}"/>'
-        + "".join(
-            f'<manifest:file-entry manifest:full-path="{f}" manifest:media-type="text/xml"/>'
-            for f in files
-        )
-        + "</manifest:manifest>"
-    )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr(zip_entry("mimetype", zipfile.ZIP_STORED), ODS_MIME)
-        for name, body in (
-            ("content.xml", content),
-            ("meta.xml", meta),
-            ("META-INF/manifest.xml", manifest),
-        ):
-            archive.writestr(zip_entry(name), body.encode("utf-8"))
-    return out.getvalue()
-
-
-def ods_table(sheet: SheetData) -> str:
-    width = max(len(r) for r in sheet.rows)
-    spans = {(r1, c1): c2 - c1 + 1 for r1, c1, r2, c2 in sheet.merged}
-    rows = []
-    for number, row in enumerate(sheet.rows, start=1):
-        hidden = ' table:visibility="collapse"' if number in sheet.hidden else ""
-        cells, col = [], 1
-        while col <= len(row):
-            span = spans.get((number, col), 1)
-            cells.append(ods_cell(row[col - 1], span) + "<table:covered-table-cell/>" * (span - 1))
-            col += span
-        rows.append(
-            f"<table:table-row{hidden}>{''.join(cells) or '<table:table-cell/>'}</table:table-row>"
-        )
-    return (
-        f'<table:table table:name="{escape(sheet.name)}">'
-        f'<table:table-column table:number-columns-repeated="{width}"/>'
-        f"{''.join(rows)}</table:table>"
-    )
-
-
-def ods_cell(value: object, span: int = 1) -> str:
-    spanned = f' table:number-columns-spanned="{span}"' if span > 1 else ""
-    if value is None or value == "":
-        return f"<table:table-cell{spanned}/>"
-    if isinstance(value, date):
-        return (
-            f'<table:table-cell office:value-type="date" office:date-value="{value.isoformat()}"'
-            f"{spanned}><text:p>{value.isoformat()}</text:p></table:table-cell>"
-        )
-    if isinstance(value, (int, float)):
-        return (
-            f'<table:table-cell office:value-type="float" office:value="{value}"{spanned}>'
-            f"<text:p>{value}</text:p></table:table-cell>"
-        )
-    return (
-        f'<table:table-cell office:value-type="string"{spanned}><text:p>{escape(str(value))}'
-        "</text:p></table:table-cell>"
-    )
 
 
 # --- the manifest --------------------------------------------------------------------------------
@@ -1381,7 +1210,7 @@ def write_1384_fs_year(inbox: Inbox, rng: random.Random, lines: list[Line], year
     rows = [FS_1384] + [text_cells(r, keys) for r in records]
     inbox.write(
         f"1384/procapita/ekb_{year}.txt",
-        text_bytes(rows, "\t", "utf-8", bom=True),
+        text_bytes(rows, "\t", "utf-8-sig"),
         "procapita_fs",
         len(records),
         faults,

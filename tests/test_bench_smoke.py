@@ -11,22 +11,23 @@ from datetime import date
 import numpy as np
 from utfall.adapters.personnummer import parse
 
-from bench import generate_national, run_bench
+from bench import run_bench
+from synth import national
 
 
 def test_personnummer_are_valid():
     rng = np.random.default_rng(3)
-    people = generate_national.new_people(rng, generate_national.adults_born(rng, np.arange(500)))
+    people = national.new_people(rng, national.adults_born(rng, np.arange(500)))
     for style in ("12dash", "12", "10dash"):
-        for text in generate_national.personnummer(people, style).to_pylist():
+        for text in national.personnummer(people, style).to_pylist():
             parse(text, date(2025, 6, 1))  # raises on a bad check digit or date
 
 
 def test_same_seed_same_files(tmp_path):
-    kommun = generate_national.chosen(5, 0.001)[1]
+    kommun = national.chosen(5, 0.001)[1]
     digests = []
     for run in ("a", "b"):
-        generate_national.generate_kommun(tmp_path / run, kommun[0], kommun[1] / 20, seed=5)
+        national.generate_kommun(tmp_path / run, kommun[0], kommun[1] / 20, seed=5)
         digests.append(_digests(tmp_path / run))
     assert digests[0] == digests[1]
     assert len(digests[0]) > 10
@@ -39,7 +40,7 @@ def _digests(root):
 
 def test_generator_and_benchmark_run_end_to_end(tmp_path, capsys):
     inbox, work = tmp_path / "inbox", tmp_path / "work"
-    manifest = generate_national.generate(inbox, scale=0.0005, seed=7, workers=1)
+    manifest = national.generate(inbox, scale=0.0005, seed=7, workers=1)
     assert set(manifest["totals"]["files_by_system"]) == {"procapita", "excel", "skapa"}
     run_bench.main(["--inbox", str(inbox), "--work", str(work), "--pandas",
                     "--pandas-timeout", "300"])

@@ -1,6 +1,6 @@
-"""A national-scale synthetic inbox, shaped like real deliveries (spec/sources.md).
+"""A national-scale synthetic inbox, shaped like real deliveries (docs/method.md, "Sources and the common tables").
 
-    python -m bench.generate_national --out /tmp/national --scale 1.0 --seed 1
+    python -m synth.national --out /tmp/national --scale 1.0 --seed 1
 
 At scale 1.0: 290 municipalities, ten years (2015-2024), about 30 million Procapita payment lines
 (about 250,000 adults on försörjningsstöd a year), about 1.5 million insats episodes, Excel
@@ -15,7 +15,9 @@ the "one new monthly delivery" of the incremental benchmark.
 
 Speed: the simulation is numpy; text lines are built column-wise with Arrow compute, sorted by
 file, and each file is one slice of the Arrow string buffer (re-encoded to cp1252 where the
-municipality's set-up uses it). Workbooks are written as minimal .xlsx XML by hand.
+municipality's set-up uses it). Workbooks are lean .xlsx written by hand as zip+XML. How each
+kind of value and file is written (personnummer, months, kronor, encodings, workbooks) is
+synth.exports, shared with the sample's generator (synth.sample).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import argparse
 import json
 import multiprocessing
 import time
-import zipfile
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -34,6 +35,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from utfall.schemas.kommuner import KOMMUNER
 
+from synth.exports import (
+    PNR_FORMS,
+    Serial,
+    SheetData,
+    encoded,
+    excel_serials,
+    kronor_column,
+    lean_xlsx_bytes,
+    month_text,
+    pnr_column,
+)
+
 START_YEAR = 2015
 YEARS = 10
 MONTHS = YEARS * 12  # month index 0 = 2015-01; MONTHS itself (2025-01) is the extra month
@@ -41,6 +54,7 @@ DATA_END = np.datetime64("2024-12-31")
 NATIONAL_FS_LINES = 30_000_000
 NATIONAL_EPISODES = 1_500_000
 MANIFEST = ".bench-manifest.json"  # hidden: the inbox discovery skips it
+ZIP_TIME = (2025, 1, 1, 0, 0, 0)  # every workbook's zip entries
 
 BIG_CITIES = ("0180", "1480", "1280", "0380", "0580")
 GR = ("1384", "1401", "1402", "1407", "1415", "1419", "1440", "1441", "1462", "1480", "1481",
@@ -217,27 +231,10 @@ def adults_born(rng: np.random.Generator, at_month: np.ndarray) -> np.ndarray:
 def personnummer(people: People, style: str) -> pa.Array:
     """Valid personnummer (Luhn) in the municipality's written form."""
     year = 1900 + people.birth_month // 12
-    month = people.birth_month % 12 + 1
-    day = people.birth_day + np.where(people.samordning, 60, 0)
-    nine = (year % 100) * 10**7 + month * 10**5 + day * 10**3 + people.serial
-    check = _luhn(nine)
-    ten = nine * 10 + check
-    if style == "10dash":
-        return pa.array([f"{t // 10000:06d}-{t % 10000:04d}" for t in ten.tolist()])
-    century = (year // 100).tolist()
-    sep = "-" if style == "12dash" else ""
-    return pa.array([f"{c}{t // 10000:06d}{sep}{t % 10000:04d}" for c, t in zip(century, ten.tolist())])
-
-
-def _luhn(nine: np.ndarray) -> np.ndarray:
-    total = np.zeros(len(nine), dtype=np.int64)
-    rest = nine.copy()
-    for position in range(9):  # from the last digit: weights 1, 2, 1, ... read backwards
-        digit = rest % 10
-        rest //= 10
-        d = digit * (2 if position % 2 == 0 else 1)
-        total += np.where(d > 9, d - 9, d)
-    return (10 - total % 10) % 10
+    twelve = pnr_column(year, people.birth_month % 12 + 1, people.birth_day, people.serial,
+                        people.samordning)
+    form = PNR_FORMS[style]
+    return pa.array([form(p) for p in twelve])
 
 
 # --- försörjningsstöd -----------------------------------------------------------------------------
@@ -377,8 +374,7 @@ def _month_text(month: np.ndarray, style: str) -> pa.Array:
 
 
 def _month_label(i: int, style: str) -> str:
-    year, month = START_YEAR + i // 12, i % 12 + 1
-    return f"{year}-{month:02d}" if style == "dash" else f"{year}{month:02d}"
+    return month_text(START_YEAR * 12 + i, "-" if style == "dash" else "")
 
 
 # --- text files -----------------------------------------------------------------------------------
@@ -401,7 +397,7 @@ def fs_line_text(k: Kommun, fs: Fs, pnr: pa.Array) -> pa.Array:
         pa.array(ROLES).take(pa.array(fs.role)),
         _month_text(fs.month, k.month_style),
         pc.cast(pa.array(fs.paid_on), pa.string()),
-        amount_text(fs.amount, k.thousands),
+        kronor_column(fs.amount, k.thousands),
         pa.array(bistand).take(pa.array(fs.kind)),
         pa.array(HINDER + [""]).take(pa.array(np.where(fs.hinder < 0, len(HINDER), fs.hinder))),
         pa.array(STAFF).take(pa.array(fs.household % len(STAFF))),
@@ -421,19 +417,6 @@ def _household_text(household: np.ndarray, k: Kommun) -> pa.Array:
     return pc.binary_join_element_wise("H", number, "") if k.headers == 0 else number
 
 
-def amount_text(ore: np.ndarray, thousands: str) -> pa.Array:
-    """Decimal comma, optional thousands separator, leading minus."""
-    kronor, cents = np.abs(ore) // 100, np.abs(ore) % 100
-    text = pc.cast(pa.array(kronor), pa.string())
-    if thousands:
-        high = pc.cast(pa.array(kronor // 1000), pa.string())
-        low = pc.utf8_lpad(pc.cast(pa.array(kronor % 1000), pa.string()), 3, "0")
-        text = pc.if_else(pa.array(kronor >= 1000), pc.binary_join_element_wise(high, low, thousands), text)
-    cents_text = pc.utf8_lpad(pc.cast(pa.array(cents), pa.string()), 2, "0")
-    text = pc.binary_join_element_wise(text, cents_text, ",")
-    return pc.if_else(pa.array(ore < 0), pc.binary_join_element_wise("-", text, ""), text)
-
-
 def write_text_files(folder: Path, k: Kommun, cells: list[pa.Array], file: np.ndarray,
                      order: np.ndarray, header: list[str], name, title=None) -> list[Path]:
     """One file per distinct `file` value; lines in `order`. Returns the paths written."""
@@ -451,16 +434,9 @@ def write_text_files(folder: Path, k: Kommun, cells: list[pa.Array], file: np.nd
         head = (f"{title(int(files[s]))}\r\n\r\n" if title else "") + k.delimiter.join(header) + "\r\n"
         body = data[offsets[s]: offsets[e]]
         path = folder / name(int(files[s]))
-        path.write_bytes(_encoded(head, bytes(body), k.encoding))
+        path.write_bytes(encoded(head, k.encoding, bytes(body)))
         written.append(path)
     return written
-
-
-def _encoded(head: str, body: bytes, encoding: str) -> bytes:
-    if encoding == "cp1252":
-        return head.encode("cp1252") + body.decode("utf-8").encode("cp1252")
-    bom = b"\xef\xbb\xbf" if encoding == "utf-8-sig" else b""
-    return bom + head.encode("utf-8") + body
 
 
 def write_fs_files(inbox: Path, k: Kommun, fs: Fs, pnr: pa.Array, months: set[int] | None) -> list[Path]:
@@ -592,115 +568,22 @@ def write_insats_files(inbox: Path, k: Kommun, ep: Episodes, pnr: pa.Array) -> l
 
 # --- workbooks ------------------------------------------------------------------------------------
 
-EXCEL_EPOCH = np.datetime64("1899-12-30")
 PARTICIPANT_HEADER = ["Personnummer", "Namn", "Deltagarnr", "Insats", "Startdatum", "Slutdatum",
                       "Avslutsorsak", "Status 3 mån", "Status 6 mån", "Status 12 mån",
                       "Född utomlands", "Remiss från"]
 
 
-class Serial(float):
-    """An Excel date (days since 1899-12-30), written with a date format."""
-
-
-def write_xlsx(path: Path, sheets: list[tuple[str, list[list]]]) -> None:
-    """A minimal, deterministic .xlsx: inline strings, numbers, and dates as formatted serials."""
+def write_xlsx(path: Path, sheets: list[SheetData]) -> None:
+    """A lean workbook; zip entries dated 2025-01-01 without a file mode, as this inbox has
+    always been written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    names = [name for name, _ in sheets]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        _put(zf, "[Content_Types].xml", _content_types(len(sheets)))
-        _put(zf, "_rels/.rels", _ROOT_RELS)
-        _put(zf, "xl/workbook.xml", _workbook(names))
-        _put(zf, "xl/_rels/workbook.xml.rels", _workbook_rels(len(sheets)))
-        _put(zf, "xl/styles.xml", _STYLES)
-        for i, (_, rows) in enumerate(sheets, 1):
-            _put(zf, f"xl/worksheets/sheet{i}.xml", _sheet_xml(rows))
-
-
-def _put(zf: zipfile.ZipFile, name: str, text: str) -> None:
-    info = zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    zf.writestr(info, text.encode("utf-8"), compresslevel=1)
-
-
-def _sheet_xml(rows: list[list]) -> str:
-    out = ['<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-           '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>']
-    for r, row in enumerate(rows, 1):
-        cells = "".join(_cell(f"{_col(c)}{r}", v) for c, v in enumerate(row) if v is not None and v != "")
-        out.append(f'<row r="{r}">{cells}</row>')
-    out.append("</sheetData></worksheet>")
-    return "".join(out)
-
-
-_COLUMNS = [chr(65 + i) for i in range(26)]
-
-
-def _col(i: int) -> str:
-    return _COLUMNS[i] if i < 26 else _COLUMNS[i // 26 - 1] + _COLUMNS[i % 26]
-
-
-def _cell(ref: str, value) -> str:
-    if isinstance(value, Serial):
-        return f'<c r="{ref}" s="1"><v>{int(value)}</v></c>'
-    if isinstance(value, (int, float)):
-        return f'<c r="{ref}"><v>{value}</v></c>'
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
-
-
-def _content_types(n: int) -> str:
-    sheets = "".join(
-        f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="application/'
-        f'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>' for i in range(1, n + 1))
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/xl/workbook.xml" ContentType="application/'
-            'vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-            '<Override PartName="/xl/styles.xml" ContentType="application/'
-            'vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>' + sheets + "</Types>")
-
-
-_ROOT_RELS = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-              '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-              '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-              'relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
-
-_STYLES = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-           '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-           '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
-           '<fills count="1"><fill><patternFill patternType="none"/></fill></fills>'
-           '<borders count="1"><border/></borders>'
-           '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-           '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-           '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-           '</cellXfs></styleSheet>')
-
-
-def _workbook(names: list[str]) -> str:
-    sheets = "".join(f'<sheet name="{n}" sheetId="{i}" r:id="rId{i}"/>' for i, n in enumerate(names, 1))
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-            f"<sheets>{sheets}</sheets></workbook>")
-
-
-def _workbook_rels(n: int) -> str:
-    rels = "".join(
-        f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-        f'relationships/worksheet" Target="worksheets/sheet{i}.xml"/>' for i in range(1, n + 1))
-    styles = (f'<Relationship Id="rId{n + 1}" Type="http://schemas.openxmlformats.org/officeDocument/'
-              '2006/relationships/styles" Target="styles.xml"/>')
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            + rels + styles + "</Relationships>")
+    path.write_bytes(lean_xlsx_bytes(sheets, time=ZIP_TIME, mode=0))
 
 
 def _date_cells(days: np.ndarray, style: str) -> list:
     """Dates as Excel serials (a date format) or as ISO text; None where missing."""
     if style == "date":
-        serial = (days - EXCEL_EPOCH).astype(np.int64)
+        serial = excel_serials(days)
         return [None if np.isnat(d) else Serial(s) for d, s in zip(days, serial.tolist())]
     return [None if np.isnat(d) else str(d) for d in days]
 
@@ -726,7 +609,7 @@ def write_participant_lists(inbox: Path, k: Kommun, ep: Episodes, pnr: pa.Array,
             ])
         rows.append(["Summa", len(rows_idx)])
         path = inbox / k.kod / "excel" / f"deltagare_{y}.xlsx"
-        write_xlsx(path, [(f"Deltagare {y}", rows)])
+        write_xlsx(path, [SheetData(f"Deltagare {y}", rows)])
         written.append(path)
     return written
 
@@ -778,7 +661,7 @@ def write_skapa(inbox: Path, k: Kommun, ep: Episodes, pnr: pa.Array, rng: np.ran
         idx = idx[np.argsort(day[idx], kind="stable")]
         rows = [header] + [[ident[i], dates[i], raters[rater[i]], *scores[i].tolist()] for i in idx.tolist()]
         path = inbox / k.kod / "skapa" / f"skapa_{y}.xlsx"
-        write_xlsx(path, [("Bedömningar", rows)])
+        write_xlsx(path, [SheetData("Bedömningar", rows)])
         written.append(path)
     return written
 
