@@ -1,7 +1,7 @@
 """A full Dagster build against `utfall run` on a copy of the sample, each in its own process
 from a fresh database, alternately, so that a busy machine weighs on both alike (BENCHMARKS.md).
 
-    .venv/bin/python -m utfall.pipelines.benchmark [rounds]
+    .venv/bin/python -m bench.dagster_bench [rounds]
 """
 
 from __future__ import annotations
