@@ -215,7 +215,11 @@ def test_a_municipality_page_is_the_one_file_reports_article(national, tmp_path)
     def article(text):
         part = text[text.index('id="kommun-0114"'):]
         return part[:part.index("</article>")]
-    assert article(page) == article(single).replace(
+    # but for the list of its files, which the one-file report has in its quality section
+    alone = article(page)
+    files = alone[alone.index("<h5>Leveranser</h5>"):alone.index("<h5>Avvisade filer</h5>")]
+    assert files.count("<tr>") == 4 and "0114/skapa/fil_1.csv" in files
+    assert alone.replace(files, "") == article(single).replace(
         'href="#oversikt"', 'href="../split.html#oversikt"')
     assert '<article class="kommun-page alone" id="kommun-0114"' in page
     assert set(_charts(page)) == {"kommun-0114-trend"}
@@ -414,3 +418,34 @@ def test_is_split_counts_the_municipalities_as_the_report_does(tmp_path):
         out = tmp_path / f"r{n}.html"
         write_report(con, out)
         assert is_split(con) == report_folder(out).is_dir() == (n > SINGLE_FILE_MAX_KOMMUNER)
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    return text[start:text.index("<h3>", start + len(heading))]
+
+
+def test_the_national_quality_page_counts_deliveries_per_municipality(national):
+    """Every file of 290 municipalities (36,000 at national scale) made the page 10 MB: it has
+    one row per municipality, and each municipality's page lists its own files."""
+    folder = national.with_suffix("")
+    quality = (folder / "datakvalitet.html").read_text(encoding="utf-8")
+    deliveries = _section(quality, "<h3>Leveranser</h3>")
+    assert deliveries.count("<tr>") == 291 and "fil_0.csv" not in deliveries
+    num = '<td class="num">{}</td>'
+    # 0114 delivers three files, the workbook rejected: the two loaded ones' rows are counted
+    assert ("<tr><td>Upplands Väsby (0114)</td>" + "".join(num.format(v) for v in
+            (2, 1, 0, 200, 196, 4, 0)) + "<td>ja</td></tr>") in deliveries
+    page = (folder / "kommun-0114.html").read_text(encoding="utf-8")
+    own = page[page.index("<h5>Leveranser</h5>"):page.index("<h5>Avvisade filer</h5>")]
+    assert [own.count(f"0114/{s}/fil_{j}.csv") for j, s in
+            enumerate(("procapita", "skapa", "excel"))] == [1, 1, 1]
+    assert "0180/" not in own
+
+
+def test_the_one_file_report_keeps_every_delivery_in_its_quality_section(tmp_path):
+    out = tmp_path / "utfall-rapport.html"
+    write_report(national_db(n=13), out)
+    text = out.read_text(encoding="utf-8")
+    assert _section(text, "<h3>Leveranser</h3>").count("fil_0.csv") == 13
+    assert "<h5>Leveranser</h5>" not in text and "Lästa rader" not in text

@@ -1497,6 +1497,7 @@ class _KommunQuality:
             "summary": (f"{loaded} filer inlästa, {len(rejected)} avvisade, "
                         f"{int(sum(r['n'] for r in quarantine))} rader i karantän, "
                         f"{int(sum(r['n'] for r in unmapped))} värden utan översättning."),
+            "deliveries": _deliveries_table(deliveries, with_kommun=False),
             "rejected": _table(["Fil", "Varför"],
                                [[r["path"], message_sv(r["message"])] for r in rejected],
                                "Inga filer har avvisats."),
@@ -1654,13 +1655,8 @@ def _quality(data: ReportData) -> dict:
                            [[_kommun_cell(r["kommun_kod"]), r["path"], message_sv(r["message"])]
                             for r in _by_kommun(d[d["status"] == "REJECTED"])],
                            "Inga filer har avvisats."),
-        "deliveries": _table(
-            ["Kommun", "Fil", "System", "Status", "Period", "Lästa", "Inlästa", "Karantän",
-             "Överhoppade", "Stämmer", "Meddelande"],
-            [[_kommun_cell(r["kommun_kod"]), r["path"], r["system"],
-              STATUS_LABELS.get(r["status"], r["status"]), _period_text(r), *_counts(r),
-              _reconciles(r), message_sv(r["message"])] for r in _by_kommun(d)],
-            "Inga leveranser är registrerade.", numeric={5, 6, 7, 8}),
+        "deliveries": _deliveries_table(_by_kommun(d), with_kommun=True),
+        "deliveries_by_kommun": _deliveries_by_kommun(d),
         "quarantine": _table(["Kommun", "Orsak", "Rader"],
                              [[_kommun_cell(r["kommun_kod"]), reason_sv(r["reason"]), int(r["n"])]
                               for r in _by_kommun(data.quarantine)],
@@ -1685,6 +1681,35 @@ def _quality(data: ReportData) -> dict:
         "audit": ("Den publicerade tabellen har inte granskats i den här körningen."
                   if data.audit is None else data.audit["summary_sv"]),
     }
+
+
+def _deliveries_table(records: list[dict], with_kommun: bool) -> dict:
+    first = ["Kommun"] if with_kommun else []
+    return _table(
+        [*first, "Fil", "System", "Status", "Period", "Lästa", "Inlästa", "Karantän",
+         "Överhoppade", "Stämmer", "Meddelande"],
+        [[*([_kommun_cell(r["kommun_kod"])] if with_kommun else []), r["path"], r["system"],
+          STATUS_LABELS.get(r["status"], r["status"]), _period_text(r), *_counts(r),
+          _reconciles(r), message_sv(r["message"])] for r in records],
+        "Inga leveranser är registrerade.",
+        numeric={i + len(first) for i in (4, 5, 6, 7)})
+
+
+def _deliveries_by_kommun(d: pd.DataFrame) -> dict:
+    """The deliveries in one row per municipality: the national data-quality page's (36,000
+    files at national scale made it 10 MB); each municipality's page lists its own files."""
+    rows = []
+    for code, own in _grouped(_by_kommun(d), lambda r: r["kommun_kod"]).items():
+        loaded = [r for r in own if r["status"] == "LOADED"]  # replaced files no longer count
+        counts = [sum(0 if c is None else c for c in col)
+                  for col in zip(*(_counts(r) for r in loaded), strict=True)] or [0, 0, 0, 0]
+        wrong = sum(_reconciles(r) == "NEJ" for r in own)
+        rows.append([_kommun_cell(code), *(sum(r["status"] == s for r in own)
+                                           for s in ("LOADED", "REJECTED", "REPLACED")),
+                     *counts, "ja" if not wrong else f"NEJ ({wrong} filer)"])
+    return _table(["Kommun", "Inlästa filer", "Avvisade", "Ersatta", "Lästa rader",
+                   "Inlästa rader", "Karantän", "Överhoppade", "Stämmer"], rows,
+                  "Inga leveranser är registrerade.", numeric={1, 2, 3, 4, 5, 6, 7})
 
 
 def _quality_counts(data: ReportData) -> str:
