@@ -16,6 +16,7 @@ from typing import Protocol
 
 import pandas as pd
 import pyarrow as pa
+
 from utfall.adapters.config import SystemConfig
 from utfall.adapters.personnummer import Pseudonymiser
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from utfall.schemas import kommuner
 from utfall.schemas.codes import CODE_LISTS
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from utfall.adapters.base import AdapterResult, QuarantineRow, Reason
 
 _SHOWN = 10  # locations listed in a note; the rest are counted

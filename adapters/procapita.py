@@ -32,6 +32,7 @@ from functools import cache, cached_property
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from utfall.adapters import future, redact
 from utfall.adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason, SourceFile
 from utfall.adapters.config import Limits, SystemConfig

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from utfall.adapters.base import AdapterResult
 from utfall.adapters.config import SystemConfig, normalise
 from utfall.adapters.personnummer import Pseudonymiser

@@ -40,6 +40,7 @@ from xml.etree import ElementTree
 
 import pandas as pd
 import python_calamine
+
 from utfall.adapters import budget, redact
 from utfall.adapters.base import STOPS, FileRejected, QuarantineRow, Reason, SourceFile
 from utfall.adapters.config import Limits, SystemConfig, normalise

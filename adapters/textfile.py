@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
 from utfall.adapters.base import AdapterResult, FileRejected, QuarantineRow, Reason
 from utfall.adapters.config import SystemConfig
 

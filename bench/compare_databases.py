@@ -42,7 +42,8 @@ def table_digests(path: Path, ignore: set[str]) -> dict[str, tuple]:
     return out
 
 
-def differences(a: Path, b: Path, ignore: set[str] = RUN_COLUMNS) -> list[str]:
+def compare(a: Path, b: Path, ignore: set[str] = RUN_COLUMNS) -> tuple[dict[str, int], list[str]]:
+    """(rows in each table of a, the differences between a and b, each in words)."""
     left, right = table_digests(a, ignore), table_digests(b, ignore)
     lines = [f"only in {a}: {t}" for t in sorted(left.keys() - right.keys())]
     lines += [f"only in {b}: {t}" for t in sorted(right.keys() - left.keys())]
@@ -51,7 +52,11 @@ def differences(a: Path, b: Path, ignore: set[str] = RUN_COLUMNS) -> list[str]:
             lines.append(f"{t}: other columns ({', '.join(left[t][3])} / {', '.join(right[t][3])})")
         elif left[t][:3] != right[t][:3]:
             lines.append(f"{t}: other rows ({left[t][0]} / {right[t][0]} rows)")
-    return lines
+    return {t: digest[0] for t, digest in left.items()}, lines
+
+
+def differences(a: Path, b: Path, ignore: set[str] = RUN_COLUMNS) -> list[str]:
+    return compare(a, b, ignore)[1]
 
 
 def main(argv: list[str] | None = None) -> int:

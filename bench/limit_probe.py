@@ -44,55 +44,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-import duckdb
+from bench.compare_databases import compare
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config" / "kommuner"
 TODAY = date(2026, 11, 23)  # fixed, so that both sides of a comparison judge dates alike
-
-
-# --- two databases, table by table ----------------------------------------------------------------
-
-
-def compare(db_a: Path, db_b: Path) -> tuple[dict[str, int], list[str]]:
-    """(rows per table, differences) of two databases: the same tables, the same columns, and
-    the same rows as multisets (order is not part of a table). Timestamp columns (when a file
-    was loaded, a run started) are left out."""
-    con = duckdb.connect()
-    con.execute(f"attach '{db_a}' as a (read_only)")
-    con.execute(f"attach '{db_b}' as b (read_only)")
-    listed = {}
-    for side in ("a", "b"):
-        listed[side] = {
-            f"{schema}.{table}": [(c, t) for c, t in zip(cols, types, strict=True)]
-            for schema, table, cols, types in con.execute(
-                "select schema_name, table_name, list(column_name order by column_index), "
-                "list(data_type order by column_index) from duckdb_columns() "
-                "where database_name = ? and not internal group by all", [side]).fetchall()}
-    problems = []
-    counts = {}
-    for name in sorted(set(listed["a"]) | set(listed["b"])):
-        if name not in listed["a"] or name not in listed["b"]:
-            problems.append(f"{name}: only in {'a' if name in listed['a'] else 'b'}")
-            continue
-        if listed["a"][name] != listed["b"][name]:
-            problems.append(f"{name}: columns differ")
-            continue
-        columns = ", ".join(f'"{c}"' for c, t in listed["a"][name]
-                            if not t.startswith("TIMESTAMP"))
-        (n_a,), (n_b,) = (con.execute(f"select count(*) from {side}.{name}").fetchone()
-                          for side in ("a", "b"))
-        counts[name] = n_a
-        if n_a != n_b:
-            problems.append(f"{name}: {n_a} rows against {n_b}")
-            continue
-        (only,) = con.execute(
-            f"select count(*) from ((select {columns} from a.{name} except all "
-            f"select {columns} from b.{name}) union all (select {columns} from b.{name} "
-            f"except all select {columns} from a.{name}))").fetchone()
-        if only:
-            problems.append(f"{name}: {only} rows in one and not the other")
-    return counts, problems
 
 
 # --- the project's ingest, in a child process ----------------------------------------------------

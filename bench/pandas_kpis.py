@@ -24,6 +24,7 @@ from fractions import Fraction
 
 import numpy as np
 import pandas as pd
+
 from utfall.marts.catalogue import CATALOGUE
 
 Z = 1.959964

@@ -46,6 +46,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
+
 from utfall.marts import audit_engine
 
 NOISE = 8  # the noise lies in -8..8

@@ -36,6 +36,7 @@ import os
 
 import duckdb
 import pandas as pd
+
 from utfall.schemas.kommuner import KOMMUNER
 
 db_path = os.environ.get("UTFALL_DB", "../build/utfall.duckdb")

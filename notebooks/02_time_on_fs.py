@@ -35,6 +35,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from lifelines import KaplanMeierFitter
 from plotly.colors import qualitative
+
 from utfall.schemas.kommuner import KOMMUNER
 
 db_path = os.environ.get("UTFALL_DB", "../build/utfall.duckdb")

@@ -9,11 +9,11 @@ from typing import NamedTuple
 
 import dagster as dg
 import duckdb
-from utfall.pipelines.markdown import code, plain
-from utfall.schemas import kommuner
 
 from utfall import quality
 from utfall.inbox import scan
+from utfall.pipelines.markdown import code, plain
+from utfall.schemas import kommuner
 
 FRESHNESS_DAYS = 45  # a municipality delivers monthly; half a month of grace
 SHOW_FAILED = 20  # failures named in a check's description; the table in its metadata has all

@@ -9,10 +9,10 @@ from graphlib import TopologicalSorter
 
 import dagster as dg
 import duckdb
-from utfall.pipelines.markdown import plain
 
 from utfall import transform
 from utfall.dictionary import column_meanings, contracts
+from utfall.pipelines.markdown import plain
 
 SCHEMAS = ("staging", "meta", "core", "marts")
 INBOX = dg.AssetKey(["inbox", "deliveries"])

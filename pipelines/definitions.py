@@ -18,16 +18,16 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from utfall.adapters.config import ConfigError
-from utfall.pipelines import checks
-from utfall.pipelines.contracts import INBOX, REPORT, report_spec, table_specs
-from utfall.pipelines.settings import UtfallSettings
 
 from utfall import keys, transform
+from utfall.adapters.config import ConfigError
 from utfall.files import FileProblem
 from utfall.inbox import Scan, scan
 from utfall.ingest import KeyMismatch, TooManyWithdrawals
 from utfall.lock import Locked
+from utfall.pipelines import checks
+from utfall.pipelines.contracts import INBOX, REPORT, report_spec, table_specs
+from utfall.pipelines.settings import UtfallSettings
 from utfall.run import RunError, RunSummary, run
 
 # The failures `utfall run` states in one line (utfall.cli): a Dagster run states the same.

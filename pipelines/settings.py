@@ -9,10 +9,10 @@ from pathlib import Path
 
 import dagster as dg
 from dotenv import dotenv_values
-from utfall.adapters.personnummer import Pseudonymiser
-from utfall.pipelines.markdown import code
 
 from utfall import keys
+from utfall.adapters.personnummer import Pseudonymiser
+from utfall.pipelines.markdown import code
 
 ROOT = Path(__file__).resolve().parent.parent
 # KEY=value lines, as for Dagster's own .env; a variable set in the environment wins over it.

@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from utfall.schemas.kommuner import KOMMUNER
 
 from synth.exports import (
     PNR_FORMS,
@@ -46,6 +45,7 @@ from synth.exports import (
     month_text,
     pnr_column,
 )
+from utfall.schemas.kommuner import KOMMUNER
 
 START_YEAR = 2015
 YEARS = 10

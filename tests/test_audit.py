@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from utfall.marts import catalogue
-from utfall.marts.audit import audit
 
 from utfall import transform
 from utfall.cli import main
+from utfall.marts import catalogue
+from utfall.marts.audit import audit
 
 SUPPRESSED = None
 T = [379749, 2478304, 12797986, 52503710, 172052769, 453762323, 973357067, 1723543207,

@@ -11,9 +11,9 @@ import math
 from datetime import date, datetime
 
 import pytest
-from utfall.marts.audit import audit, build, exact_range
 
 from tests.test_audit import database
+from utfall.marts.audit import audit, build, exact_range
 
 SUPPRESSED = None
 

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from utfall.marts import audit_engine as engine
 
 from utfall import run as run_module
+from utfall.marts import audit_engine as engine
 
 EPS = 1e-6
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,10 +9,10 @@ import json
 from datetime import date
 
 import numpy as np
-from utfall.adapters.personnummer import parse
 
 from bench import run_bench
 from synth import national
+from utfall.adapters.personnummer import parse
 
 
 def test_personnummer_are_valid():

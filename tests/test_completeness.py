@@ -10,9 +10,9 @@ import duckdb
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from utfall.adapters.config import ConfigStore
 
 from utfall import completeness, keys, quality, transform
+from utfall.adapters.config import ConfigStore
 from utfall.cli import main
 from utfall.ingest import ingest
 

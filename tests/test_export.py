@@ -9,10 +9,10 @@ import duckdb
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from utfall.marts.catalogue import CATALOGUE
 
 from utfall import transform
 from utfall.cli import main
+from utfall.marts.catalogue import CATALOGUE
 
 KIND = {k.kpi_id: k.kind for k in CATALOGUE}  # marts/catalogue.py
 KPIS = [("AME_ARB_STUD_6M", "share"), ("AME_ARB_STUD_6M_AVVIKELSE", "share_difference"),

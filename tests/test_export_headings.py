@@ -10,10 +10,10 @@ import duckdb
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from utfall.marts.catalogue import CATALOGUE
 
 from utfall import transform
 from utfall.cli import main
+from utfall.marts.catalogue import CATALOGUE
 
 KPIS = [("AME_ARB_STUD_6M", "share"), ("AME_ARB_STUD_6M_AVVIKELSE", "share_difference"),
         ("AME_STARTADE", "count"), ("FS_MAN_FORE_12", "months")]

@@ -13,8 +13,8 @@ import duckdb
 import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs_version
-from utfall.marts.catalogue import CATALOGUE
 
+from utfall.marts.catalogue import CATALOGUE
 from utfall.report import (
     DEMO_BANNER,
     NO_VALUES_NOTE,
@@ -569,7 +569,6 @@ def test_overview_cells_without_an_interval_are_never_marked():
 
 def test_every_quarantine_reason_has_a_swedish_label():
     from utfall.adapters.base import Reason
-
     from utfall.report import REASON_LABELS
 
     assert sorted(set(Reason) - set(REASON_LABELS)) == []

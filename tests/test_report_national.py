@@ -16,10 +16,10 @@ from urllib.parse import unquote
 import duckdb
 import pandas as pd
 import pytest
-from utfall.marts.catalogue import rows as catalogue_rows
 
 from utfall import files
 from utfall.files import REPORT_FOLDER_MARK, FileProblem, report_folder, staged_report
+from utfall.marts.catalogue import rows as catalogue_rows
 from utfall.report import (
     ALLA,
     HEADLINE,

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 from python_calamine import CalamineWorkbook
+
+from synth import sample as sg
 from utfall.adapters.config import ConfigStore, SystemConfig, normalise
 from utfall.adapters.personnummer import InvalidPersonnummer, parse
 from utfall.adapters.values import parse_date
-
-from synth import sample as sg
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from python_calamine import CalamineWorkbook
-from utfall.adapters.personnummer import luhn_ok, parse
-from utfall.adapters.values import parse_amount, parse_date
 
 from synth import exports as ex
 from synth import national
+from utfall.adapters.personnummer import luhn_ok, parse
+from utfall.adapters.values import parse_amount, parse_date
 
 pytestmark = pytest.mark.unit
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+
+from tests.adapters.files.procapita import fixtures as fx
 from utfall.adapters import read as read_through_door
 from utfall.adapters.base import AdapterResult, Reason, SourceFile
 from utfall.adapters.config import ConfigStore
 from utfall.adapters.personnummer import Pseudonymiser
-
-from tests.adapters.files.procapita import fixtures as fx
 
 pytestmark = pytest.mark.adapter
 

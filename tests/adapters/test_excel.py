@@ -15,13 +15,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+
+from tests.adapters.make_spreadsheet_fixtures import NAMES, PNR, SheetSpec, write_xlsx
 from utfall.adapters import excel
 from utfall.adapters.base import FileRejected, Reason, SourceFile
 from utfall.adapters.config import ConfigStore
 from utfall.adapters.personnummer import Pseudonymiser, parse
 from utfall.adapters.spreadsheet import Sheet, cell_text, find_table
-
-from tests.adapters.make_spreadsheet_fixtures import NAMES, PNR, SheetSpec, write_xlsx
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = Path(__file__).with_name("files") / "excel"

@@ -40,13 +40,13 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
+
+from tests.adapters import make_spreadsheet_fixtures as fixtures
 from utfall.adapters import excel, procapita, skapa
 from utfall.adapters import read as read_through_layer
 from utfall.adapters.base import AdapterResult, FileRejected, SourceFile
 from utfall.adapters.config import ConfigStore
 from utfall.adapters.personnummer import Pseudonymiser, luhn_ok
-
-from tests.adapters import make_spreadsheet_fixtures as fixtures
 
 pytestmark = [
     pytest.mark.adapter,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tests.adapters.make_spreadsheet_fixtures import PNR, SheetSpec, write_xlsx
 from utfall.adapters import read as read_through_layer
 from utfall.adapters.base import SourceFile
 from utfall.adapters.config import ConfigStore
 from utfall.adapters.personnummer import Pseudonymiser, parse
 from utfall.adapters.spreadsheet import Sheet, find_table, unknown_headers
-
-from tests.adapters.make_spreadsheet_fixtures import PNR, SheetSpec, write_xlsx
 
 FILES = Path(__file__).with_name("files") / "headers"
 TODAY = date(2024, 6, 1)

@@ -14,11 +14,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
+from utfall import reading
 from utfall.adapters.base import Reason, SourceFile
 from utfall.adapters.config import ConfigStore
 from utfall.adapters.personnummer import Pseudonymiser
-
-from utfall import reading
 
 pytestmark = pytest.mark.adapter
 

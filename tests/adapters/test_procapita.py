@@ -15,13 +15,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+
+from tests.adapters.files.procapita import fixtures as fx
 from utfall.adapters import procapita
 from utfall.adapters.base import AdapterResult, FileRejected, Reason, SourceFile
 from utfall.adapters.config import ConfigStore, SystemConfig
 from utfall.adapters.personnummer import Pseudonymiser, parse
 from utfall.adapters.textfile import read_text_table
-
-from tests.adapters.files.procapita import fixtures as fx
 
 pytestmark = pytest.mark.adapter
 

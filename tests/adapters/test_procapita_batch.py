@@ -14,14 +14,14 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+from tests.adapters.files.procapita import fixtures as fx
+from utfall import adapters, reading
 from utfall.adapters import procapita
 from utfall.adapters.base import AdapterResult, Reason, SourceFile
 from utfall.adapters.config import ConfigStore
 from utfall.adapters.personnummer import Pseudonymiser
 from utfall.adapters.textfile import TextBatch
-
-from tests.adapters.files.procapita import fixtures as fx
-from utfall import adapters, reading
 
 pytestmark = pytest.mark.adapter
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from tests.adapters.make_spreadsheet_fixtures import SheetSpec, write_xlsx
 from utfall.adapters import excel, procapita
 from utfall.adapters.base import SourceFile
 from utfall.adapters.config import ConfigStore
 from utfall.adapters.personnummer import Pseudonymiser
-
-from tests.adapters.make_spreadsheet_fixtures import SheetSpec, write_xlsx
 
 pytestmark = pytest.mark.adapter
 TODAY = date(2024, 6, 1)

@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
+from tests.adapters.files.procapita import fixtures as fx
 from utfall.adapters import procapita, skapa
 from utfall.adapters.base import AdapterResult, FileRejected, Reason, SourceFile
 from utfall.adapters.config import ConfigStore
 from utfall.adapters.personnummer import Pseudonymiser
 from utfall.adapters.textfile import MAX_BAD_LINES, MAX_BAD_SHARE
-
-from tests.adapters.files.procapita import fixtures as fx
 
 pytestmark = pytest.mark.adapter
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
+
 from utfall.adapters.values import add_months, is_blank, parse_amount, parse_date, parse_month
 
 pytestmark = pytest.mark.unit

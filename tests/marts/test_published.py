@@ -266,9 +266,8 @@ def test_fs_man_fore_12_has_no_long_term_fs_rows_in_the_published_table():
 
 
 def test_the_published_rule_reads_each_kpis_kind_and_breakdowns_from_the_catalogue():
-    from utfall.marts.catalogue import CATALOGUE
-
     from utfall import transform
+    from utfall.marts.catalogue import CATALOGUE
 
     kinds = {k.kpi_id: k.kind for k in CATALOGUE}
     assert {i: kinds[i] for i in ("AME_STARTADE", "AME_ARB_STUD_3M", "AME_ARB_STUD_KAND_3M",

@@ -3,6 +3,7 @@ cells"), measured against the exact table too."""
 
 import duckdb
 import pytest
+
 from utfall.marts.audit import audit
 
 

@@ -8,11 +8,11 @@ from datetime import date
 
 import duckdb
 import pytest
-from utfall.adapters.config import ConfigStore
 
-from bench.limit_probe import compare
+from bench.compare_databases import compare
 from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
 from utfall import keys, reading, transform
+from utfall.adapters.config import ConfigStore
 from utfall.ingest import ingest
 
 TODAY = date(2026, 11, 23)

@@ -19,17 +19,17 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 from markdown_it import MarkdownIt
-from utfall.pipelines import checks
-from utfall.pipelines.contracts import tables
-from utfall.pipelines.definitions import defs, inbox_sensor, kommun_partitions, monthly_build
-from utfall.pipelines.markdown import code, plain
-from utfall.pipelines.settings import UtfallSettings
 
 from tests.pipeline.conftest import CONFIG_DIR, ROOT, SAMPLE_INBOX
 from utfall import keys, quality, transform
 from utfall.cli import main
 from utfall.dictionary import column_meanings, contracts
 from utfall.lock import writer_lock
+from utfall.pipelines import checks
+from utfall.pipelines.contracts import tables
+from utfall.pipelines.definitions import defs, inbox_sensor, kommun_partitions, monthly_build
+from utfall.pipelines.markdown import code, plain
+from utfall.pipelines.settings import UtfallSettings
 
 pytestmark = pytest.mark.pipeline
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from utfall.pipelines import dev
 
 from tests.pipeline.conftest import ROOT
+from utfall.pipelines import dev
 
 pytestmark = [pytest.mark.pipeline,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]

@@ -19,11 +19,11 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from utfall.adapters.config import ConfigStore
 
 import utfall.run as run_module
 from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
 from utfall import keys, transform
+from utfall.adapters.config import ConfigStore
 from utfall.cli import main
 from utfall.ingest import file_hash, ingest
 from utfall.lock import writer_lock

@@ -7,11 +7,11 @@ from datetime import date
 
 import duckdb
 import pytest
-from utfall.marts.catalogue import CATALOGUE
-from utfall.schemas.codes import BREAKDOWNS
 
 from bench.pandas_kpis import compute_both, load_core
 from tests.test_pandas_reference import differences
+from utfall.marts.catalogue import CATALOGUE
+from utfall.schemas.codes import BREAKDOWNS
 
 
 @pytest.fixture(scope="module")

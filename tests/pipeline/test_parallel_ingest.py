@@ -7,10 +7,10 @@ from datetime import date
 
 import duckdb
 import pytest
-from utfall.adapters.config import ConfigStore
 
 from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
 from utfall import keys, reading, transform
+from utfall.adapters.config import ConfigStore
 from utfall.ingest import STAGING_TABLES, ingest
 
 TODAY = date(2026, 11, 23)

@@ -8,9 +8,9 @@ import shutil
 import duckdb
 import pytest
 from python_calamine import CalamineWorkbook
-from utfall.adapters.personnummer import InvalidPersonnummer, parse
 
 from tests.pipeline.conftest import SAMPLE_INBOX
+from utfall.adapters.personnummer import InvalidPersonnummer, parse
 from utfall.export import export
 from utfall.report import SUPPRESSED_TEXT, write_report
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from utfall.adapters.personnummer import Pseudonymiser
 
 from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
+from utfall.adapters.personnummer import Pseudonymiser
 from utfall.cli import main
 from utfall.run import RunError, run
 

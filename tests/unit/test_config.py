@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from utfall.adapters.config import ConfigError, ConfigStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,10 +7,10 @@ from __future__ import annotations
 import duckdb
 import pytest
 from click.testing import CliRunner
-from utfall.adapters import config
-from utfall.adapters.config import ConfigError, ConfigStore
 
 from utfall import transform
+from utfall.adapters import config
+from utfall.adapters.config import ConfigError, ConfigStore
 from utfall.cli import main
 from utfall.inbox import scan
 

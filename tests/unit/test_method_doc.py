@@ -15,11 +15,11 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 from scipy.stats import norm
-from utfall.marts import catalogue
-from utfall.schemas import code_labels, codes
 
 from utfall import dictionary, transform
 from utfall.cli import main
+from utfall.marts import catalogue
+from utfall.schemas import code_labels, codes
 
 ROOT = Path(__file__).resolve().parents[2]
 METHOD = ROOT / "docs" / "method.md"

@@ -3,6 +3,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from utfall.adapters.personnummer import (
     InterimNumber,
     InvalidPersonnummer,

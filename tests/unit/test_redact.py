@@ -1,6 +1,7 @@
 from collections import Counter
 
 import pandas as pd
+
 from utfall.adapters import redact
 from utfall.adapters.base import AdapterResult, QuarantineRow, Reason
 from utfall.adapters.personnummer import Pseudonymiser
