@@ -176,7 +176,9 @@ def _build(work: Path, inbox_scan, inbox, pseudo, configs, as_of, min_cell, prog
                              hashed=inputs.hashed)
         _check_something_loaded(con, summary, inbox)
         with _timed(seconds, "core"):
-            transform.build_core(con)
+            core = transform.build_core(con, inputs.code)
+            log.info("core.fs_month: %d municipalities kept, %d computed", len(core.kept),
+                     len(core.computed))
         as_of = as_of or default_as_of(con, today)
         with _timed(seconds, "quality"):
             from utfall import quality  # great-expectations is slow to import

@@ -177,3 +177,13 @@ create table if not exists meta.field_completeness (
     rows_known     bigint not null,        -- of them, rows with a usable value (the code is not null)
     share_known    double                  -- rows_known / rows; null when rows = 0
 );
+
+-- What each municipality's rows of core.fs_month were computed from (utfall.transform.build_core):
+-- a digest of utfall's code and of the municipality's loaded deliveries (each one's id, load key,
+-- day read and rows loaded). A run keeps the rows of a municipality whose digest is unchanged and
+-- computes the others': the payment lines are most of the core's work, and a new month from one
+-- municipality changes no other's.
+create table if not exists meta.core_part (
+    kommun_kod varchar primary key,        -- SCB municipality code
+    part_key   varchar not null            -- sha256 of the code's digest and the municipality's loaded deliveries
+);

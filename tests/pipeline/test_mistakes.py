@@ -304,7 +304,7 @@ def test_a_duckdb_failure_names_the_users_database_not_its_hidden_copy(built, tm
 
     inbox, db = copy_of(built, tmp_path)
 
-    def failing(con):
+    def failing(con, *_):
         con.execute("select * from read_csv('/nonexistent/x.csv')")
 
     monkeypatch.setattr(transform, "build_core", failing)

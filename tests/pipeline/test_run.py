@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
 from utfall import keys, transform
 from utfall.cli import main
-from utfall.run import run
+from utfall.run import code_digest, run
 
 pytestmark = pytest.mark.pipeline
 
@@ -107,6 +107,42 @@ def test_core_built_municipality_by_municipality_equals_core_built_at_once(sampl
     for table in CONTRACT_TABLES[:6]:
         once = q(summary.db_path, f"select * from {table} order by all")
         assert once and q(db, f"select * from {table} order by all") == once, table
+
+
+def test_core_keeps_the_fs_months_of_municipalities_whose_deliveries_are_unchanged(
+        sample_run, tmp_path):
+    """core.fs_month per municipality (issue 24): with the same code and the same loaded
+    deliveries a municipality's rows stand; another code, or none given, computes every one."""
+    summary, _ = sample_run
+    db = tmp_path / "u.duckdb"
+    shutil.copy(summary.db_path, db)
+    everyone = ["1384", "1415", "1480"]  # the sample's municipalities with payment lines
+    with duckdb.connect(str(db)) as con:
+        assert transform.build_core(con, code_digest()) == transform.CoreBuild(everyone, [])
+        assert transform.build_core(con, "other code") == transform.CoreBuild([], everyone)
+        assert transform.build_core(con, "other code") == transform.CoreBuild(everyone, [])
+        assert transform.build_core(con) == transform.CoreBuild([], everyone)
+        assert con.execute("select count(*) from meta.core_part").fetchone() == (0,)
+    for table in CONTRACT_TABLES[:6]:
+        assert q(db, f"select * from {table} order by all") == q(
+            summary.db_path, f"select * from {table} order by all"), table
+
+
+def test_a_corrected_file_computes_its_municipalitys_fs_months_alone(tmp_path, caplog):
+    """The run after one municipality's correction equals a fresh build of the same inbox."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_INBOX, inbox)
+    db, fresh = tmp_path / "u.duckdb", tmp_path / "fresh.duckdb"
+    run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
+    path = inbox / "1384/procapita/ekb_2022.txt"
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-40]))
+    caplog.set_level("INFO", logger="utfall.run")
+    run(inbox, db, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
+    assert caplog.messages[-1] == "core.fs_month: 2 municipalities kept, 1 computed"
+    run(inbox, fresh, keys.demo(), CONFIG_DIR, write_report=False, audit=False)
+    for table in [*CONTRACT_TABLES[:10], "meta.core_part"]:  # meta.delivery keeps history
+        assert q(db, f"select * from {table} order by all") == q(
+            fresh, f"select * from {table} order by all"), table
 
 
 def test_corrected_redelivery_replaces_the_earlier_version(tmp_path):
