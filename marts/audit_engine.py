@@ -432,12 +432,20 @@ def solve_split(p: Problem, L, U, book: _Book, rng, x0) -> int:
     rest = _RowRange(p.A, L, U)
     Tc = sparse.csc_array(book.T)
     lps = 0
-    for k in rng.permutation(np.unique(p.group[p.group >= 0])):
-        cols = np.flatnonzero((p.group == k) | (p.group < 0))
-        block = _Block(A, cols, act, x0, p, L, U, rest)
-        mine = np.unique(Tc[:, cols].indices)
-        lps += block.witnesses(book, mine, p, rng)
-        lps += block.outer(book, mine, p)
+    groups = rng.permutation(np.unique(p.group[p.group >= 0]))
+    cols_of = {k: np.flatnonzero((p.group == k) | (p.group < 0)) for k in groups}
+    mine_of = {k: np.unique(Tc[:, cols_of[k]].indices) for k in groups}
+    # witnesses of every block first: a target one block leaves open another block's points
+    # often settle (ALLA is free in all of them), and they cost a few MIPs a block where the
+    # single-target MIPs of outer() cost up to four a target
+    for k in groups:
+        block = _Block(A, cols_of[k], act, x0, p, L, U, rest)
+        lps += block.witnesses(book, mine_of[k], p)
+    for k in groups:
+        if not np.any(np.isin(mine_of[k], _open(book, p))):
+            continue
+        block = _Block(A, cols_of[k], act, x0, p, L, U, rest)
+        lps += block.outer(book, mine_of[k], p)
     return lps
 
 
@@ -496,31 +504,64 @@ class _Block:
         x[self.cols] = x_cols
         return x
 
-    def witnesses(self, book: _Book, mine, p: Problem, rng, rounds: int = 4) -> int:
-        """A few objectives over the block: every target's sum down and up, then the open ones
-        pushed towards the side they have not reached."""
+    def witnesses(self, book: _Book, mine, p: Problem) -> int:
+        """Every target's sum down and up, then the targets left open spread apart."""
+        if not np.any(np.isin(mine, _open(book, p))):
+            return 0  # settled by the blocks before: nothing to look for
         T = book.T[mine, :][:, self.cols]
         total = np.asarray(T.sum(axis=0)).ravel()
-        objectives = [total, -total]
-        for _ in range(rounds + 2):
-            c = objectives.pop(0) if objectives else self._push(book, mine, T, p, rng)
-            if c is None:
-                break
+        for c in (total, -total):
             _, _, x = self.lp.minimise(c)
             if x is not None:
                 book.seen(self.point(x))
+        self.spread(book, mine, p)
         return 0  # no LP for a single target
 
-    def _push(self, book, mine, T, p, rng):
-        open_ = np.isin(mine, _open(book, p))
-        if not open_.any():
-            return None
-        # a side not seen yet or not bounded gives inf - inf: nan, which only picks a direction
-        with np.errstate(invalid="ignore"):
-            gap_lo = book.lo[mine] - book.outer_lo[mine]
-            gap_hi = book.outer_hi[mine] - book.hi[mine]
-        w = np.where(gap_lo >= gap_hi, 1.0, -1.0) * rng.uniform(0.5, 1.5, len(mine)) * open_
-        return w @ T
+    def spread(self, book: _Book, mine, p: Problem, rounds: int = 3) -> None:
+        """Witnesses that move as many open targets as they can by one from the one integer
+        seen so far (a target one witness moves is wide): maximise sum y_i, 0 <= y_i <= 1,
+        y_i <= s_i (T_i x - v_i), over the block's integer points, with v_i the seen integer on
+        the side s_i (+1 up, -1 down) the target asks for. One MIP a round instead of one a
+        target (outer()); the y_i are the MIP's own, only x is a witness (and book.seen checks it
+        against the whole model as every witness)."""
+        T = sparse.csr_array(book.T[mine, :])
+        inner = sparse.csr_array(T[:, self.cols])
+        held = T @ (self.x0 * self.outside)  # the held part of each target
+        last = np.zeros(len(mine))  # the side each target asked for in the last round
+        for _ in range(rounds):
+            with np.errstate(invalid="ignore"):
+                lo_int, hi_int = np.ceil(book.lo[mine] - EPS), np.floor(book.hi[mine] + EPS)
+                up = book.outer_hi[mine] - (lo_int + 1) >= -EPS  # room for one more
+                down = (hi_int - 1) - book.outer_lo[mine] >= -EPS
+                prefer_up = (book.outer_hi[mine] - hi_int) >= (lo_int - book.outer_lo[mine])
+            todo = (np.isin(mine, _open(book, p)) & ~book.wide()[mine]
+                    & np.isfinite(lo_int) & np.isfinite(hi_int))
+            # the roomier side; a target asked before and not moved (its side may be shut, or
+            # it lost to another target that is settled now) asks for the other side if it has
+            # room, else for the same one again
+            want_up = np.where(last > 0, ~down, np.where(last < 0, up, prefer_up | ~down))
+            side = np.where(up & want_up, 1.0, np.where(down, -1.0, np.where(up, 1.0, 0.0)))
+            sel = np.flatnonzero(todo & (side != 0))
+            if not len(sel):
+                break
+            last[:] = 0
+            last[sel] = side[sel]
+            s = side[sel]
+            # y_i - s_i T_i[block] x[block] <= s_i (T_i[held] x0[held] - v_i)
+            v = np.where(s > 0, lo_int[sel], hi_int[sel])
+            k, m = len(sel), len(self.rows)
+            top = sparse.hstack([self.sub, sparse.csr_array((m, k))])
+            bottom = sparse.hstack([-(inner[sel, :].multiply(s[:, None])),
+                                    sparse.identity(k, format="csr")])
+            lo, hi = self.held
+            lp = _mip(sparse.vstack([top, bottom]).tocsr(),
+                      np.r_[lo, np.full(k, -INF)], np.r_[hi, s * (held[sel] - v)],
+                      np.r_[self.bounds[0][self.cols], np.zeros(k)],
+                      np.r_[self.bounds[1][self.cols], np.ones(k)],
+                      np.r_[p.integer[self.cols], np.zeros(k, bool)], MIP_WITNESS_SECONDS)
+            _, _, x = lp.minimise(np.r_[np.zeros(len(self.cols)), -np.ones(k)])
+            if x is not None:
+                book.seen(self.point(x[:len(self.cols)]))
 
     def outer(self, book: _Book, mine, p: Problem) -> int:
         """Each open target of the block alone, first with the others held (a witness, and
