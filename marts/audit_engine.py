@@ -294,12 +294,17 @@ def solve_problem(p: Problem) -> Ranges:
     todo = _open(book, p)
     wanted = p.exact or bool(np.any(p.force[todo]))  # exact ranges asked for: whatever the size
     if len(todo) and (not split or len(todo) <= WHOLE_TARGETS or wanted):
-        ok, n = _solve_whole(Lp(p.A, p.row_lo, p.row_hi, L, U), p, book, rng)
-        if ok and integers:  # LP points rarely round to points of the model: MIP points
-            _solve_whole(_mip(p.A, p.row_lo, p.row_hi, L, U, p.integer, MIP_WITNESS_SECONDS),
-                         p, book, rng, rounds=2, single=False)
+        lp = Lp(p.A, p.row_lo, p.row_hi, L, U)
+        ok, n = _solve_whole(lp, p, book, rng, single=not integers)
         if not ok:
             return _infeasible(k)
+        if integers:  # LP points rarely round to points of the model: MIP points, then the
+            # relaxation's optimum of each target they leave open (an outer bound)
+            _solve_whole(_mip(p.A, p.row_lo, p.row_hi, L, U, p.integer, MIP_WITNESS_SECONDS),
+                         p, book, rng, rounds=0, single=False)
+            _spread(book, p, np.arange(k), p.A, p.row_lo, p.row_hi, L, U, p.integer, book.T,
+                    np.zeros(k), lambda x: x)
+            n = _each_target(lp, p, book)
         lps += n
     if integers and len(_open(book, p)):  # the LP relaxation left them open: a MILP each
         lps += _each_target(_mip(p.A, p.row_lo, p.row_hi, L, U, p.integer, MIP_SECONDS), p,
@@ -517,51 +522,11 @@ class _Block:
         self.spread(book, mine, p)
         return 0  # no LP for a single target
 
-    def spread(self, book: _Book, mine, p: Problem, rounds: int = 3) -> None:
-        """Witnesses that move as many open targets as they can by one from the one integer
-        seen so far (a target one witness moves is wide): maximise sum y_i, 0 <= y_i <= 1,
-        y_i <= s_i (T_i x - v_i), over the block's integer points, with v_i the seen integer on
-        the side s_i (+1 up, -1 down) the target asks for. One MIP a round instead of one a
-        target (outer()); the y_i are the MIP's own, only x is a witness (and book.seen checks it
-        against the whole model as every witness)."""
+    def spread(self, book: _Book, mine, p: Problem) -> None:
         T = sparse.csr_array(book.T[mine, :])
-        inner = sparse.csr_array(T[:, self.cols])
-        held = T @ (self.x0 * self.outside)  # the held part of each target
-        last = np.zeros(len(mine))  # the side each target asked for in the last round
-        for _ in range(rounds):
-            with np.errstate(invalid="ignore"):
-                lo_int, hi_int = np.ceil(book.lo[mine] - EPS), np.floor(book.hi[mine] + EPS)
-                up = book.outer_hi[mine] - (lo_int + 1) >= -EPS  # room for one more
-                down = (hi_int - 1) - book.outer_lo[mine] >= -EPS
-                prefer_up = (book.outer_hi[mine] - hi_int) >= (lo_int - book.outer_lo[mine])
-            todo = (np.isin(mine, _open(book, p)) & ~book.wide()[mine]
-                    & np.isfinite(lo_int) & np.isfinite(hi_int))
-            # the roomier side; a target asked before and not moved (its side may be shut, or
-            # it lost to another target that is settled now) asks for the other side if it has
-            # room, else for the same one again
-            want_up = np.where(last > 0, ~down, np.where(last < 0, up, prefer_up | ~down))
-            side = np.where(up & want_up, 1.0, np.where(down, -1.0, np.where(up, 1.0, 0.0)))
-            sel = np.flatnonzero(todo & (side != 0))
-            if not len(sel):
-                break
-            last[:] = 0
-            last[sel] = side[sel]
-            s = side[sel]
-            # y_i - s_i T_i[block] x[block] <= s_i (T_i[held] x0[held] - v_i)
-            v = np.where(s > 0, lo_int[sel], hi_int[sel])
-            k, m = len(sel), len(self.rows)
-            top = sparse.hstack([self.sub, sparse.csr_array((m, k))])
-            bottom = sparse.hstack([-(inner[sel, :].multiply(s[:, None])),
-                                    sparse.identity(k, format="csr")])
-            lo, hi = self.held
-            lp = _mip(sparse.vstack([top, bottom]).tocsr(),
-                      np.r_[lo, np.full(k, -INF)], np.r_[hi, s * (held[sel] - v)],
-                      np.r_[self.bounds[0][self.cols], np.zeros(k)],
-                      np.r_[self.bounds[1][self.cols], np.ones(k)],
-                      np.r_[p.integer[self.cols], np.zeros(k, bool)], MIP_WITNESS_SECONDS)
-            _, _, x = lp.minimise(np.r_[np.zeros(len(self.cols)), -np.ones(k)])
-            if x is not None:
-                book.seen(self.point(x[:len(self.cols)]))
+        _spread(book, p, mine, self.sub, *self.held, self.bounds[0][self.cols],
+                self.bounds[1][self.cols], p.integer[self.cols], T[:, self.cols],
+                T @ (self.x0 * self.outside), self.point)
 
     def outer(self, book: _Book, mine, p: Problem) -> int:
         """Each open target of the block alone, first with the others held (a witness, and
@@ -597,6 +562,52 @@ class _Block:
             elif not relaxed and x is not None:
                 book.seen(self.point(x))
         return n
+
+
+def _spread(book: _Book, p: Problem, mine, A, row_lo, row_hi, lb, ub, integer, inner, held,
+            point, rounds: int = 3) -> None:
+    """Witnesses that move as many open targets as they can by one from the one integer seen so
+    far (a target one witness moves is wide): maximise sum y_i, 0 <= y_i <= 1,
+    y_i <= s_i (T_i x - v_i), over the integer points of {row_lo <= A x <= row_hi, lb <= x <= ub}
+    (a block, or the whole component), with v_i the seen integer on the side s_i (+1 up, -1
+    down) the target asks for. One MIP a round instead of one a target (outer(), _each_target);
+    the y_i are the MIP's own, only x is a witness (point(x) the whole component's point, which
+    book.seen checks against the whole model as every witness). T_i x is inner_i x + held_i
+    (held: the part of the target outside the block, at the held point)."""
+    n = A.shape[1]
+    last = np.zeros(len(mine))  # the side each target asked for in the last round
+    for _ in range(rounds):
+        with np.errstate(invalid="ignore"):
+            lo_int, hi_int = np.ceil(book.lo[mine] - EPS), np.floor(book.hi[mine] + EPS)
+            up = book.outer_hi[mine] - (lo_int + 1) >= -EPS  # room for one more
+            down = (hi_int - 1) - book.outer_lo[mine] >= -EPS
+            prefer_up = (book.outer_hi[mine] - hi_int) >= (lo_int - book.outer_lo[mine])
+        todo = (np.isin(mine, _open(book, p)) & ~book.wide()[mine]
+                & np.isfinite(lo_int) & np.isfinite(hi_int))
+        # the roomier side; a target asked before and not moved (its side may be shut, or it
+        # lost to another target that is settled now) asks for the other side if that has room,
+        # else for the same one again
+        want_up = np.where(last > 0, ~down, np.where(last < 0, up, prefer_up | ~down))
+        side = np.where(up & want_up, 1.0, np.where(down, -1.0, np.where(up, 1.0, 0.0)))
+        sel = np.flatnonzero(todo & (side != 0))
+        if not len(sel):
+            break
+        last[:] = 0
+        last[sel] = side[sel]
+        s = side[sel]
+        v = np.where(s > 0, lo_int[sel], hi_int[sel])
+        k, m = len(sel), A.shape[0]
+        # y_i - s_i inner_i x <= s_i (held_i - v_i)
+        top = sparse.hstack([A, sparse.csr_array((m, k))])
+        bottom = sparse.hstack([-(sparse.csr_array(inner[sel, :]).multiply(s[:, None])),
+                                sparse.identity(k, format="csr")])
+        lp = _mip(sparse.vstack([top, bottom]).tocsr(),
+                  np.r_[row_lo, np.full(k, -INF)], np.r_[row_hi, s * (held[sel] - v)],
+                  np.r_[lb, np.zeros(k)], np.r_[ub, np.ones(k)],
+                  np.r_[integer, np.zeros(k, bool)], MIP_WITNESS_SECONDS)
+        _, _, x = lp.minimise(np.r_[np.zeros(n), -np.ones(k)])
+        if x is not None:
+            book.seen(point(x[:n]))
 
 
 def _tighten(book: _Book, i: int, sign: float, value: float) -> None:
