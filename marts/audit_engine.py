@@ -38,6 +38,7 @@ SPLIT_VARIABLES = 2000  # components above this are solved a municipality at a t
 INLINE_VARIABLES = 20_000  # a model below this is solved in the calling process
 MIP_SECONDS = 20.0  # per MILP; beyond it its bound is used and the target may stay open
 MIP_WITNESS_SECONDS = 2.0  # a MIP that only looks for integer points stops early
+REPAIR_HOPS = 3  # a rounded LP point is repaired over at most this many rows around its breaks
 WHOLE_TARGETS = 50  # after the blocks, at most this many open targets are solved over the whole
                     # component (its LPs take seconds each); more leave the audit inconclusive
 
@@ -193,8 +194,8 @@ class Lp:
         lp.a_matrix_.value_ = A.data.astype(float)
         self.mip = integer is not None and bool(np.any(integer))
         if self.mip:
-            lp.integrality_ = [highspy.HighsVarType.kInteger if i else
-                               highspy.HighsVarType.kContinuous for i in integer]
+            kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+            lp.integrality_ = [kinds[i] for i in np.asarray(integer, bool).astype(int).tolist()]
             h.setOptionValue("mip_rel_gap", 0.0)  # the range must be the MILP's own
             h.setOptionValue("mip_abs_gap", 0.0)
             h.setOptionValue("presolve", "on")
@@ -516,7 +517,12 @@ class _Block:
             return 0  # settled by the blocks before: nothing to look for
         T = book.T[mine, :][:, self.cols]
         total = np.asarray(T.sum(axis=0)).ravel()
-        _, _, x = self.lp.minimise(total)  # every target down at once: most of them move
+        # every target down at once (most of them move): a rounded LP point repaired, else
+        # the block's MIP
+        x = _repaired(self.sub, *self.held, self.bounds[0][self.cols],
+                      self.bounds[1][self.cols], p.integer[self.cols], total)
+        if x is None:
+            _, _, x = self.lp.minimise(total)
         if x is not None:
             book.seen(self.point(x))
         self.spread(book, mine, p)
@@ -601,13 +607,54 @@ def _spread(book: _Book, p: Problem, mine, A, row_lo, row_hi, lb, ub, integer, i
         top = sparse.hstack([A, sparse.csr_array((m, k))])
         bottom = sparse.hstack([-(sparse.csr_array(inner[sel, :]).multiply(s[:, None])),
                                 sparse.identity(k, format="csr")])
-        lp = _mip(sparse.vstack([top, bottom]).tocsr(),
-                  np.r_[row_lo, np.full(k, -INF)], np.r_[row_hi, s * (held[sel] - v)],
-                  np.r_[lb, np.zeros(k)], np.r_[ub, np.ones(k)],
-                  np.r_[integer, np.zeros(k, bool)], MIP_WITNESS_SECONDS)
-        _, _, x = lp.minimise(np.r_[np.zeros(n), -np.ones(k)])
+        model = (sparse.vstack([top, bottom]).tocsr(), np.r_[row_lo, np.full(k, -INF)],
+                 np.r_[row_hi, s * (held[sel] - v)], np.r_[lb, np.zeros(k)], np.r_[ub, np.ones(k)],
+                 np.r_[integer, np.zeros(k, bool)])
+        cost = np.r_[np.zeros(n), -np.ones(k)]
+        x = _repaired(*model, cost)
+        if x is None:
+            _, _, x = _mip(*model, MIP_WITNESS_SECONDS).minimise(cost)
         if x is not None:
             book.seen(point(x[:n]))
+
+
+def _repaired(A, row_lo, row_hi, lb, ub, integer, c, seconds: float = MIP_WITNESS_SECONDS):
+    """An integer point of {row_lo <= A x <= row_hi, lb <= x <= ub} near the optimum of c: the
+    LP relaxation's optimum rounded, and where that breaks relations, the variables of the
+    broken rows and their neighbours (one row away) solved again as a small MIP with every
+    other variable held at its rounded value; when that MIP has no point, again with the
+    neighbours' neighbours (REPAIR_HOPS in all). None when no point is found so (the caller then
+    solves the whole MIP). A heuristic for witnesses only: what it returns is checked against
+    the whole model like every witness (book.seen). An LP and a few MIPs of a few hundred
+    variables cost less than one MIP over the block: HiGHS's time on a block MIP is mostly its
+    cuts at the root.)"""
+    A = sparse.csr_array(A)
+    state, _, x = Lp(A, row_lo, row_hi, lb, ub).minimise(c)
+    if state != "optimal":
+        return None
+    x = np.where(integer, np.round(x), x)
+    x = np.minimum(np.maximum(x, lb), ub)
+    act = A @ x
+    broken = np.flatnonzero((act < row_lo - 1e-7) | (act > row_hi + 1e-7))
+    if not len(broken):
+        return x
+    Ac = sparse.csc_array(A)
+    free = np.unique(A[broken, :].indices)
+    for _ in range(REPAIR_HOPS):  # the neighbours one row further, until the small MIP has a point
+        free = np.unique(A[np.unique(Ac[:, free].indices), :].indices)
+        if len(free) > A.shape[1] // 2:
+            return None  # not small: the whole MIP
+        rows = np.unique(Ac[:, free].indices)
+        sub = A[rows, :]
+        part = sub[:, free]
+        fixed = sub @ x - part @ x[free]
+        lp = _mip(part, row_lo[rows] - fixed, row_hi[rows] - fixed, lb[free], ub[free],
+                  integer[free], seconds)
+        state, _, y = lp.minimise(c[free])
+        if y is not None and state in ("optimal", "bound"):
+            x[free] = y
+            return x
+    return None
 
 
 def _tighten(book: _Book, i: int, sign: float, value: float) -> None:
