@@ -304,7 +304,7 @@ def solve_problem(p: Problem) -> Ranges:
             _solve_whole(_mip(p.A, p.row_lo, p.row_hi, L, U, p.integer, MIP_WITNESS_SECONDS),
                          p, book, rng, rounds=0, single=False)
             _spread(book, p, np.arange(k), p.A, p.row_lo, p.row_hi, L, U, p.integer, book.T,
-                    np.zeros(k), lambda x: x)
+                    np.zeros(k), book.seen)
             n = _each_target(lp, p, book)
         lps += n
     if integers and len(_open(book, p)):  # the LP relaxation left them open: a MILP each
@@ -433,6 +433,11 @@ def solve_split(p: Problem, L, U, book: _Book, rng, x0) -> int:
     its points are points of the whole component (witnesses). Then the same block with the other
     municipalities' share of each relation relaxed to what their bounds allow: its optima are
     outer bounds. LPs for single targets solved (on blocks)."""
+    # blocks check their witnesses over their own rows when x0 is a point of the whole model
+    # (book has seen it: solve_problem): x0 the point as book.seen took it (rounded)
+    checked = book.accept is None or feasible_point(p, x0)
+    if checked and book.accept is not None:
+        x0 = book.accept(x0)
     A = sparse.csc_array(p.A)
     act = p.A @ x0
     rest = _RowRange(p.A, L, U)
@@ -445,12 +450,14 @@ def solve_split(p: Problem, L, U, book: _Book, rng, x0) -> int:
     # often settle (ALLA is free in all of them), and they cost a few MIPs a block where the
     # single-target MIPs of outer() cost up to four a target
     for k in groups:
-        block = _Block(A, cols_of[k], act, x0, p, L, U, rest)
+        if not np.any(np.isin(mine_of[k], _open(book, p))):
+            continue  # settled by the blocks before: nothing to look for
+        block = _Block(A, cols_of[k], act, x0, p, L, U, rest, book, mine_of[k], checked)
         lps += block.witnesses(book, mine_of[k], p)
     for k in groups:
         if not np.any(np.isin(mine_of[k], _open(book, p))):
             continue
-        block = _Block(A, cols_of[k], act, x0, p, L, U, rest)
+        block = _Block(A, cols_of[k], act, x0, p, L, U, rest, book, mine_of[k], checked)
         lps += block.outer(book, mine_of[k], p)
     return lps
 
@@ -483,7 +490,8 @@ def _activity(A, L, U):
 
 
 class _Block:
-    def __init__(self, A, cols, act, x0, p: Problem, L, U, rest: _RowRange):
+    def __init__(self, A, cols, act, x0, p: Problem, L, U, rest: _RowRange, book: _Book, mine,
+                 checked: bool):
         sub = A[:, cols]
         self.rows = np.unique(sub.indices)
         self.sub = sparse.csr_array(sub)[self.rows, :]
@@ -491,12 +499,48 @@ class _Block:
         self.outside = np.ones(A.shape[1])
         self.outside[cols] = 0.0
         self.bounds = (L, U)
-        fixed = act[self.rows] - self.sub @ x0[cols]  # the held variables' part of each row
-        lo, hi = p.row_lo[self.rows] - fixed, p.row_hi[self.rows] - fixed
-        self.lp = _mip(self.sub, lo, hi, L[cols], U[cols], p.integer[cols], MIP_WITNESS_SECONDS)
+        self.fixed = act[self.rows] - self.sub @ x0[cols]  # the held variables' part of each row
+        lo, hi = p.row_lo[self.rows] - self.fixed, p.row_hi[self.rows] - self.fixed
+        self._lp = None
         r_lo, r_hi = rest.without(self.sub, self.rows, L[cols], U[cols])
         self.relaxed = (p.row_lo[self.rows] - r_hi, p.row_hi[self.rows] - r_lo)
         self.held = (lo, hi)
+        self.p, self.book, self.mine = p, book, mine
+        T = sparse.csr_array(book.T[mine, :])
+        self.t_inner, self.t_held = sparse.csr_array(T[:, cols]), T @ (x0 * self.outside)
+        self.checked = checked  # x0 is a point of the whole model that book has seen
+
+    @property
+    def lp(self) -> Lp:
+        """The block's MIP (built when first asked for: the repair finds most witnesses)."""
+        if self._lp is None:
+            L, U = self.bounds
+            self._lp = _mip(self.sub, *self.held, L[self.cols], U[self.cols],
+                            self.p.integer[self.cols], MIP_WITNESS_SECONDS)
+        return self._lp
+
+    def seen(self, x_cols) -> None:
+        """book.seen(self.point(x_cols)) without the work over the whole component: when x0 is a
+        point of the whole model the book has seen, a point that differs from it in the block's
+        variables only is one where the rows through the block hold (the others keep x0's
+        activity), and only the block's targets take other values."""
+        if not self.checked:
+            self.book.seen(self.point(x_cols))
+            return
+        p, book, cols, tol = self.p, self.book, self.cols, 1e-7
+        x = np.asarray(x_cols, float)
+        if book.accept is not None:  # integers: as _rounder and feasible_point on the whole
+            x = x.copy()
+            integer = p.integer[cols]
+            x[integer] = np.round(x[integer])
+            act = self.sub @ x + self.fixed
+            if not (np.all(x >= p.lb[cols] - tol) and np.all(x <= p.ub[cols] + tol)
+                    and np.all(act >= p.row_lo[self.rows] - tol)
+                    and np.all(act <= p.row_hi[self.rows] + tol)):
+                return
+        vals = self.t_inner @ x + self.t_held
+        book.lo[self.mine] = np.minimum(book.lo[self.mine], vals)
+        book.hi[self.mine] = np.maximum(book.hi[self.mine], vals)
 
     def _rest_of(self, book: _Book, i: int):
         """The range of target i's terms outside the block, over the variables' bounds."""
@@ -513,8 +557,6 @@ class _Block:
     def witnesses(self, book: _Book, mine, p: Problem) -> int:
         """Every target's sum down, then the targets left open spread apart (the sum up as
         well, or the spread alone from the held point, cost more MIP time at 0.01 and 0.1)."""
-        if not np.any(np.isin(mine, _open(book, p))):
-            return 0  # settled by the blocks before: nothing to look for
         T = book.T[mine, :][:, self.cols]
         total = np.asarray(T.sum(axis=0)).ravel()
         # every target down at once (most of them move): a rounded LP point repaired, else
@@ -524,15 +566,14 @@ class _Block:
         if x is None:
             _, _, x = self.lp.minimise(total)
         if x is not None:
-            book.seen(self.point(x))
+            self.seen(x)
         self.spread(book, mine, p)
         return 0  # no LP for a single target
 
     def spread(self, book: _Book, mine, p: Problem) -> None:
-        T = sparse.csr_array(book.T[mine, :])
         _spread(book, p, mine, self.sub, *self.held, self.bounds[0][self.cols],
-                self.bounds[1][self.cols], p.integer[self.cols], T[:, self.cols],
-                T @ (self.x0 * self.outside), self.point)
+                self.bounds[1][self.cols], p.integer[self.cols], self.t_inner, self.t_held,
+                self.seen)
 
     def outer(self, book: _Book, mine, p: Problem) -> int:
         """Each open target of the block alone, first with the others held (a witness, and
@@ -566,19 +607,19 @@ class _Block:
             elif not relaxed and state == "unbounded":  # unbounded on a part: on the whole too
                 _set_side(book, i, sign, -sign * INF)
             elif not relaxed and x is not None:
-                book.seen(self.point(x))
+                self.seen(x)
         return n
 
 
 def _spread(book: _Book, p: Problem, mine, A, row_lo, row_hi, lb, ub, integer, inner, held,
-            point, rounds: int = 3) -> None:
+            seen, rounds: int = 3) -> None:
     """Witnesses that move as many open targets as they can by one from the one integer seen so
     far (a target one witness moves is wide): maximise sum y_i, 0 <= y_i <= 1,
     y_i <= s_i (T_i x - v_i), over the integer points of {row_lo <= A x <= row_hi, lb <= x <= ub}
     (a block, or the whole component), with v_i the seen integer on the side s_i (+1 up, -1
     down) the target asks for. One MIP a round instead of one a target (outer(), _each_target);
-    the y_i are the MIP's own, only x is a witness (point(x) the whole component's point, which
-    book.seen checks against the whole model as every witness). T_i x is inner_i x + held_i
+    the y_i are the MIP's own, only x is a witness (seen(x): book.seen of the whole component's
+    point, checked against the whole model as every witness). T_i x is inner_i x + held_i
     (held: the part of the target outside the block, at the held point)."""
     n = A.shape[1]
     last = np.zeros(len(mine))  # the side each target asked for in the last round
@@ -615,7 +656,7 @@ def _spread(book: _Book, p: Problem, mine, A, row_lo, row_hi, lb, ub, integer, i
         if x is None:
             _, _, x = _mip(*model, MIP_WITNESS_SECONDS).minimise(cost)
         if x is not None:
-            book.seen(point(x[:n]))
+            seen(x[:n])
 
 
 def _repaired(A, row_lo, row_hi, lb, ub, integer, c, seconds: float = MIP_WITNESS_SECONDS):
