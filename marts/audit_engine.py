@@ -258,8 +258,8 @@ class _Book:
         np.minimum(self.lo, vals, out=self.lo)
         np.maximum(self.hi, vals, out=self.hi)
 
-    def wide(self):
-        return np.floor(self.hi + EPS) - np.ceil(self.lo - EPS) >= 1
+    def wide(self, idx=slice(None)):
+        return np.floor(self.hi[idx] + EPS) - np.ceil(self.lo[idx] - EPS) >= 1
 
     def lo_exact(self):
         return self.lo <= self.outer_lo + EPS
@@ -393,6 +393,14 @@ def _open(book: _Book, p: Problem) -> np.ndarray:
     return np.flatnonzero(want & ~(book.lo_exact() & book.hi_exact()))
 
 
+def _open_in(book: _Book, p: Problem, idx) -> np.ndarray:
+    """Which of the targets idx are open (as _open, over those alone: a block's targets are a
+    small part of a large component's)."""
+    want = ~book.wide(idx) | p.exact | p.force[idx]
+    exact = (book.lo[idx] <= book.outer_lo[idx] + EPS) & (book.hi[idx] >= book.outer_hi[idx] - EPS)
+    return want & ~exact
+
+
 def _each_target(lp: Lp, p: Problem, book: _Book) -> int:
     lps = 0
     T = book.T
@@ -450,12 +458,12 @@ def solve_split(p: Problem, L, U, book: _Book, rng, x0) -> int:
     # often settle (ALLA is free in all of them), and they cost a few MIPs a block where the
     # single-target MIPs of outer() cost up to four a target
     for k in groups:
-        if not np.any(np.isin(mine_of[k], _open(book, p))):
+        if not np.any(_open_in(book, p, mine_of[k])):
             continue  # settled by the blocks before: nothing to look for
         block = _Block(A, cols_of[k], act, x0, p, L, U, rest, book, mine_of[k], checked)
         lps += block.witnesses(book, mine_of[k], p)
     for k in groups:
-        if not np.any(np.isin(mine_of[k], _open(book, p))):
+        if not np.any(_open_in(book, p, mine_of[k])):
             continue
         block = _Block(A, cols_of[k], act, x0, p, L, U, rest, book, mine_of[k], checked)
         lps += block.outer(book, mine_of[k], p)
@@ -555,19 +563,22 @@ class _Block:
         return x
 
     def witnesses(self, book: _Book, mine, p: Problem) -> int:
-        """Every target's sum down, then the targets left open spread apart (the sum up as
-        well, or the spread alone from the held point, cost more MIP time at 0.01 and 0.1)."""
+        """Every target's sum down, then the targets left open spread apart; when some are still
+        open, the sum up and the spread again (the sum up always, or the spread alone from the
+        held point, cost more MIP time at 0.1). Each sum's point from the rounded LP optimum
+        repaired (_repaired), the block's MIP only when that finds none."""
         T = book.T[mine, :][:, self.cols]
         total = np.asarray(T.sum(axis=0)).ravel()
-        # every target down at once (most of them move): a rounded LP point repaired, else
-        # the block's MIP
-        x = _repaired(self.sub, *self.held, self.bounds[0][self.cols],
-                      self.bounds[1][self.cols], p.integer[self.cols], total)
-        if x is None:
-            _, _, x = self.lp.minimise(total)
-        if x is not None:
-            self.seen(x)
-        self.spread(book, mine, p)
+        for c in (total, -total):
+            if c is not total and not np.any(_open_in(book, p, mine)):
+                break
+            x = _repaired(self.sub, *self.held, self.bounds[0][self.cols],
+                          self.bounds[1][self.cols], p.integer[self.cols], c)
+            if x is None:
+                _, _, x = self.lp.minimise(c)
+            if x is not None:
+                self.seen(x)
+            self.spread(book, mine, p)
         return 0  # no LP for a single target
 
     def spread(self, book: _Book, mine, p: Problem) -> None:
@@ -578,7 +589,7 @@ class _Block:
     def outer(self, book: _Book, mine, p: Problem) -> int:
         """Each open target of the block alone, first with the others held (a witness, and
         exact when it reaches the outer bound), then relaxed (an outer bound)."""
-        todo = mine[np.isin(mine, _open(book, p))]
+        todo = mine[_open_in(book, p, mine)]
         if len(todo) == 0:
             return 0
         T = book.T[todo, :][:, self.cols]
@@ -596,9 +607,10 @@ class _Block:
     def _sides(self, book, i, row, p, relaxed) -> int:
         n = 0
         for sign in (1.0, -1.0):
-            if not (p.exact or p.force[i]) and book.wide()[i]:
+            if not (p.exact or p.force[i]) and book.wide(i):
                 break
-            if (book.lo_exact() if sign > 0 else book.hi_exact())[i]:
+            if (book.lo[i] <= book.outer_lo[i] + EPS if sign > 0
+                    else book.hi[i] >= book.outer_hi[i] - EPS):
                 continue
             state, value, x = self.lp.minimise(sign * row)
             n += 1
@@ -629,7 +641,7 @@ def _spread(book: _Book, p: Problem, mine, A, row_lo, row_hi, lb, ub, integer, i
             up = book.outer_hi[mine] - (lo_int + 1) >= -EPS  # room for one more
             down = (hi_int - 1) - book.outer_lo[mine] >= -EPS
             prefer_up = (book.outer_hi[mine] - hi_int) >= (lo_int - book.outer_lo[mine])
-        todo = (np.isin(mine, _open(book, p)) & ~book.wide()[mine]
+        todo = (_open_in(book, p, mine) & ~book.wide(mine)
                 & np.isfinite(lo_int) & np.isfinite(hi_int))
         # the roomier side; a target asked before and not moved (its side may be shut, or it
         # lost to another target that is settled now) asks for the other side if that has room,
