@@ -850,28 +850,37 @@ def relations(variables, cons):
     """The relations (coefs, 'eq' | 'le', rhs) over `variables` as a sparse matrix A with row
     bounds lo <= A x <= hi, columns in the order of `variables`."""
     local = {g: i for i, g in enumerate(variables)}
-    r, c, d, lo, hi = [], [], [], [], []
-    for i, (coefs, sense, rhs) in enumerate(cons):
-        for k, v in coefs.items():
-            r.append(i)
-            c.append(local[k])
-            d.append(v)
-        lo.append(rhs if sense == "eq" else -INF)
-        hi.append(rhs)
+    sizes = np.fromiter((len(coefs) for coefs, _, _ in cons), np.int64, count=len(cons))
+    nnz = int(sizes.sum())
+    r = np.repeat(np.arange(len(cons)), sizes)
+    c = np.fromiter((local[k] for coefs, _, _ in cons for k in coefs), np.int64, count=nnz)
+    d = np.fromiter((v for coefs, _, _ in cons for v in coefs.values()), float, count=nnz)
+    lo = np.fromiter((rhs if sense == "eq" else -INF for _, sense, rhs in cons), float,
+                     count=len(cons))
+    hi = np.fromiter((rhs for _, _, rhs in cons), float, count=len(cons))
     A = sparse.csr_array((d, (r, c)), shape=(len(cons), len(variables)))
-    return A, np.array(lo, float), np.array(hi, float)
+    return A, lo, hi
+
+
+def model_arrays(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's bounds and integrality as arrays (lb, ub, integer), made once for all its
+    components (problem() would otherwise turn the whole model's lists into arrays for each)."""
+    return (np.asarray(model.lb, float), np.asarray(model.ub, float),
+            np.asarray(model.integer, bool))
 
 
 def problem(model, variables, cons, targets, exact: bool, seed, intruder: bool,
-            x0=None) -> Problem:
-    """One component of marts.audit's _Model (its variables, relations and targets)."""
+            x0=None, arrays=None) -> Problem:
+    """One component of marts.audit's _Model (its variables, relations and targets); arrays:
+    model_arrays(model), when the caller has them."""
     local = {g: i for i, g in enumerate(variables)}
     A, lo, hi = relations(variables, cons)
     n = len(variables)
     g = np.asarray(variables)
-    integer = np.asarray(model.integer, bool)
-    if not _integer_sensitive(A.data, integer[g], np.asarray(model.ub, float)[g]):
-        integer = np.zeros(len(model.lb), bool)
+    lb_all, ub_all, integer_all = model_arrays(model) if arrays is None else arrays
+    integer = integer_all[g]
+    if not _integer_sensitive(A.data, integer, ub_all[g]):
+        integer = np.zeros(n, bool)
     kommun = [model.keys[v][1] if len(model.keys[v]) > 1 else "ALLA" for v in variables]
     names = {k: j for j, k in enumerate(sorted(set(kommun) - {"ALLA"}))}
     T = sparse.csr_array(
@@ -880,8 +889,8 @@ def problem(model, variables, cons, targets, exact: bool, seed, intruder: bool,
           [local[k] for t in targets for k in t.coefs])), shape=(len(targets), n))
     pub = [(local[v], model.published[v]) for v in variables if v in model.published]
     return Problem(A=A, row_lo=lo, row_hi=hi,
-                   lb=np.asarray(model.lb, float)[g], ub=np.asarray(model.ub, float)[g], T=T,
-                   integer=integer[g], group=np.array([names.get(k, -1) for k in kommun]),
+                   lb=lb_all[g], ub=ub_all[g], T=T,
+                   integer=integer, group=np.array([names.get(k, -1) for k in kommun]),
                    force=np.array([t.force for t in targets], bool), exact=exact, seed=seed,
                    published=([i for i, _ in pub], [p for _, p in pub]), intruder=intruder,
                    x0=None if x0 is None else np.asarray(x0, float)[g])
