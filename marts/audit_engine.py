@@ -15,6 +15,10 @@ to target and which starts from the last basis (the old audit solved each LP col
 too large for that are split into a municipality and ALLA at a time with every other
 municipality held at a feasible point (points of the whole component: witnesses), and their
 relaxation with the other municipalities replaced by their propagated bounds (outer bounds).
+Every block's witnesses come before any block's single-target MIPs; a block's witnesses are its
+targets' sum down and a "spread" (one MIP that moves as many open targets as it can by one), each
+from the rounded LP optimum repaired by small MIPs around the relations it breaks, the block's
+MIP only when that finds no point (BENCHMARKS.md, "Fewer and smaller MIPs").
 Components run in worker processes, which a SIGTERM or SIGINT to the audit ends at once.
 """
 
