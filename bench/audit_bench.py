@@ -62,7 +62,8 @@ def time_audit(db_path: Path, min_cell: int, workers: int | None, exact: bool, t
     if cells is not None:
         cells.write_text("".join(f"{_verdict(c)}\t{c['rows'][0]}\n" for c in r.cells),
                          encoding="utf-8")
-    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "rows": r.rows, "variables": r.variables,
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "rows": r.rows,
+            "variables": r.variables,
             "constraints": r.constraints, "components": r.components,
             "largest_component": r.largest_component, "cells_checked": r.cells_checked,
             "pinned": r.pinned, "exact_lps": r.exact_lps, "proved_by_witness": r.proved_by_witness,

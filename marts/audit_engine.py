@@ -677,18 +677,19 @@ def _spread(book: _Book, p: Problem, mine, A, row_lo, row_hi, lb, ub, integer, i
 
 def _repaired(A, row_lo, row_hi, lb, ub, integer, c, seconds: float = MIP_WITNESS_SECONDS):
     """An integer point of {row_lo <= A x <= row_hi, lb <= x <= ub} near the optimum of c: the
-    LP relaxation's optimum rounded, and where that breaks relations, the variables of the
-    broken rows and their neighbours (one row away) solved again as a small MIP with every
-    other variable held at its rounded value; when that MIP has no point, again with the
-    neighbours' neighbours (REPAIR_HOPS in all). None when no point is found so (the caller then
-    solves the whole MIP). A heuristic for witnesses only: what it returns is checked against
-    the whole model like every witness (book.seen). An LP and a few MIPs of a few hundred
-    variables cost less than one MIP over the block: HiGHS's time on a block MIP is mostly its
-    cuts at the root.)"""
+    LP relaxation's optimum rounded, and where that breaks relations, the variables rounding
+    moved and those of the broken rows, with their neighbours (one row away), solved again as a
+    small MIP with every other variable held at its (integer) LP value; when that MIP has no
+    point, again with the neighbours' neighbours (REPAIR_HOPS in all). None when no point is
+    found so (the caller then solves the whole MIP). A heuristic for witnesses only: what it
+    returns is checked against the whole model like every witness (book.seen). An LP and a few
+    MIPs of a few hundred variables cost less than one MIP over the block, whose time HiGHS
+    spends mostly on cuts at the root."""
     A = sparse.csr_array(A)
     state, _, x = Lp(A, row_lo, row_hi, lb, ub).minimise(c)
     if state != "optimal":
         return None
+    fractional = np.flatnonzero(integer & (np.abs(x - np.round(x)) > 1e-9))
     x = np.where(integer, np.round(x), x)
     x = np.minimum(np.maximum(x, lb), ub)
     act = A @ x
@@ -696,7 +697,9 @@ def _repaired(A, row_lo, row_hi, lb, ub, integer, c, seconds: float = MIP_WITNES
     if not len(broken):
         return x
     Ac = sparse.csc_array(A)
-    free = np.unique(A[broken, :].indices)
+    # free: every variable the rounding moved and those of the rows it broke (the rounded
+    # values of the others, kept, are the LP's own)
+    free = np.union1d(np.unique(A[broken, :].indices), fractional)
     for _ in range(REPAIR_HOPS):  # the neighbours one row further, until the small MIP has a point
         free = np.unique(A[np.unique(Ac[:, free].indices), :].indices)
         if len(free) > A.shape[1] // 2:
