@@ -1088,8 +1088,9 @@ def audit(con, min_cell: int = 5, exact: bool = False, noise: int = NOISE, witne
         targets[i].force = True
     jobs = [(variables, cons, by_comp[find(variables[0])]) for variables, cons in comps
             if by_comp.get(find(variables[0]))]
+    arrays = audit_engine.model_arrays(model)
     problems = [audit_engine.problem(model, variables, cons, ts, exact, [seed, i],
-                                     truth is not None, seed_point)
+                                     truth is not None, seed_point, arrays)
                 for i, (variables, cons, ts) in enumerate(jobs)]
     outcomes = audit_engine.solve_all(problems, workers)
     for (_, _, ts), ranges in zip(jobs, outcomes):

@@ -15,6 +15,10 @@ to target and which starts from the last basis (the old audit solved each LP col
 too large for that are split into a municipality and ALLA at a time with every other
 municipality held at a feasible point (points of the whole component: witnesses), and their
 relaxation with the other municipalities replaced by their propagated bounds (outer bounds).
+Every block's witnesses come before any block's single-target MIPs; a block's witnesses are its
+targets' sum down and a "spread" (one MIP that moves as many open targets as it can by one), each
+from the rounded LP optimum repaired by small MIPs around the relations it breaks, the block's
+MIP only when that finds no point (BENCHMARKS.md, "Fewer and smaller MIPs").
 Components run in worker processes, which a SIGTERM or SIGINT to the audit ends at once.
 """
 
@@ -38,6 +42,7 @@ SPLIT_VARIABLES = 2000  # components above this are solved a municipality at a t
 INLINE_VARIABLES = 20_000  # a model below this is solved in the calling process
 MIP_SECONDS = 20.0  # per MILP; beyond it its bound is used and the target may stay open
 MIP_WITNESS_SECONDS = 2.0  # a MIP that only looks for integer points stops early
+REPAIR_HOPS = 3  # a rounded LP point is repaired over at most this many rows around its breaks
 WHOLE_TARGETS = 50  # after the blocks, at most this many open targets are solved over the whole
                     # component (its LPs take seconds each); more leave the audit inconclusive
 
@@ -193,8 +198,8 @@ class Lp:
         lp.a_matrix_.value_ = A.data.astype(float)
         self.mip = integer is not None and bool(np.any(integer))
         if self.mip:
-            lp.integrality_ = [highspy.HighsVarType.kInteger if i else
-                               highspy.HighsVarType.kContinuous for i in integer]
+            kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+            lp.integrality_ = [kinds[i] for i in np.asarray(integer, bool).astype(int).tolist()]
             h.setOptionValue("mip_rel_gap", 0.0)  # the range must be the MILP's own
             h.setOptionValue("mip_abs_gap", 0.0)
             h.setOptionValue("presolve", "on")
@@ -257,8 +262,8 @@ class _Book:
         np.minimum(self.lo, vals, out=self.lo)
         np.maximum(self.hi, vals, out=self.hi)
 
-    def wide(self):
-        return np.floor(self.hi + EPS) - np.ceil(self.lo - EPS) >= 1
+    def wide(self, idx=slice(None)):
+        return np.floor(self.hi[idx] + EPS) - np.ceil(self.lo[idx] - EPS) >= 1
 
     def lo_exact(self):
         return self.lo <= self.outer_lo + EPS
@@ -294,12 +299,17 @@ def solve_problem(p: Problem) -> Ranges:
     todo = _open(book, p)
     wanted = p.exact or bool(np.any(p.force[todo]))  # exact ranges asked for: whatever the size
     if len(todo) and (not split or len(todo) <= WHOLE_TARGETS or wanted):
-        ok, n = _solve_whole(Lp(p.A, p.row_lo, p.row_hi, L, U), p, book, rng)
-        if ok and integers:  # LP points rarely round to points of the model: MIP points
-            _solve_whole(_mip(p.A, p.row_lo, p.row_hi, L, U, p.integer, MIP_WITNESS_SECONDS),
-                         p, book, rng, rounds=2, single=False)
+        lp = Lp(p.A, p.row_lo, p.row_hi, L, U)
+        ok, n = _solve_whole(lp, p, book, rng, single=not integers)
         if not ok:
             return _infeasible(k)
+        if integers:  # LP points rarely round to points of the model: MIP points, then the
+            # relaxation's optimum of each target they leave open (an outer bound)
+            _solve_whole(_mip(p.A, p.row_lo, p.row_hi, L, U, p.integer, MIP_WITNESS_SECONDS),
+                         p, book, rng, rounds=0, single=False)
+            _spread(book, p, np.arange(k), p.A, p.row_lo, p.row_hi, L, U, p.integer, book.T,
+                    np.zeros(k), book.seen)
+            n = _each_target(lp, p, book)
         lps += n
     if integers and len(_open(book, p)):  # the LP relaxation left them open: a MILP each
         lps += _each_target(_mip(p.A, p.row_lo, p.row_hi, L, U, p.integer, MIP_SECONDS), p,
@@ -387,6 +397,14 @@ def _open(book: _Book, p: Problem) -> np.ndarray:
     return np.flatnonzero(want & ~(book.lo_exact() & book.hi_exact()))
 
 
+def _open_in(book: _Book, p: Problem, idx) -> np.ndarray:
+    """Which of the targets idx are open (as _open, over those alone: a block's targets are a
+    small part of a large component's)."""
+    want = ~book.wide(idx) | p.exact | p.force[idx]
+    exact = (book.lo[idx] <= book.outer_lo[idx] + EPS) & (book.hi[idx] >= book.outer_hi[idx] - EPS)
+    return want & ~exact
+
+
 def _each_target(lp: Lp, p: Problem, book: _Book) -> int:
     lps = 0
     T = book.T
@@ -427,17 +445,32 @@ def solve_split(p: Problem, L, U, book: _Book, rng, x0) -> int:
     its points are points of the whole component (witnesses). Then the same block with the other
     municipalities' share of each relation relaxed to what their bounds allow: its optima are
     outer bounds. LPs for single targets solved (on blocks)."""
+    # blocks check their witnesses over their own rows when x0 is a point of the whole model
+    # (book has seen it: solve_problem): x0 the point as book.seen took it (rounded)
+    checked = book.accept is None or feasible_point(p, x0)
+    if checked and book.accept is not None:
+        x0 = book.accept(x0)
     A = sparse.csc_array(p.A)
     act = p.A @ x0
     rest = _RowRange(p.A, L, U)
     Tc = sparse.csc_array(book.T)
     lps = 0
-    for k in rng.permutation(np.unique(p.group[p.group >= 0])):
-        cols = np.flatnonzero((p.group == k) | (p.group < 0))
-        block = _Block(A, cols, act, x0, p, L, U, rest)
-        mine = np.unique(Tc[:, cols].indices)
-        lps += block.witnesses(book, mine, p, rng)
-        lps += block.outer(book, mine, p)
+    groups = rng.permutation(np.unique(p.group[p.group >= 0]))
+    cols_of = {k: np.flatnonzero((p.group == k) | (p.group < 0)) for k in groups}
+    mine_of = {k: np.unique(Tc[:, cols_of[k]].indices) for k in groups}
+    # witnesses of every block first: a target one block leaves open another block's points
+    # often settle (ALLA is free in all of them), and they cost a few MIPs a block where the
+    # single-target MIPs of outer() cost up to four a target
+    for k in groups:
+        if not np.any(_open_in(book, p, mine_of[k])):
+            continue  # settled by the blocks before: nothing to look for
+        block = _Block(A, cols_of[k], act, x0, p, L, U, rest, book, mine_of[k], checked)
+        lps += block.witnesses(book, mine_of[k], p)
+    for k in groups:
+        if not np.any(_open_in(book, p, mine_of[k])):
+            continue
+        block = _Block(A, cols_of[k], act, x0, p, L, U, rest, book, mine_of[k], checked)
+        lps += block.outer(book, mine_of[k], p)
     return lps
 
 
@@ -469,7 +502,8 @@ def _activity(A, L, U):
 
 
 class _Block:
-    def __init__(self, A, cols, act, x0, p: Problem, L, U, rest: _RowRange):
+    def __init__(self, A, cols, act, x0, p: Problem, L, U, rest: _RowRange, book: _Book, mine,
+                 checked: bool):
         sub = A[:, cols]
         self.rows = np.unique(sub.indices)
         self.sub = sparse.csr_array(sub)[self.rows, :]
@@ -477,12 +511,48 @@ class _Block:
         self.outside = np.ones(A.shape[1])
         self.outside[cols] = 0.0
         self.bounds = (L, U)
-        fixed = act[self.rows] - self.sub @ x0[cols]  # the held variables' part of each row
-        lo, hi = p.row_lo[self.rows] - fixed, p.row_hi[self.rows] - fixed
-        self.lp = _mip(self.sub, lo, hi, L[cols], U[cols], p.integer[cols], MIP_WITNESS_SECONDS)
+        self.fixed = act[self.rows] - self.sub @ x0[cols]  # the held variables' part of each row
+        lo, hi = p.row_lo[self.rows] - self.fixed, p.row_hi[self.rows] - self.fixed
+        self._lp = None
         r_lo, r_hi = rest.without(self.sub, self.rows, L[cols], U[cols])
         self.relaxed = (p.row_lo[self.rows] - r_hi, p.row_hi[self.rows] - r_lo)
         self.held = (lo, hi)
+        self.p, self.book, self.mine = p, book, mine
+        T = sparse.csr_array(book.T[mine, :])
+        self.t_inner, self.t_held = sparse.csr_array(T[:, cols]), T @ (x0 * self.outside)
+        self.checked = checked  # x0 is a point of the whole model that book has seen
+
+    @property
+    def lp(self) -> Lp:
+        """The block's MIP (built when first asked for: the repair finds most witnesses)."""
+        if self._lp is None:
+            L, U = self.bounds
+            self._lp = _mip(self.sub, *self.held, L[self.cols], U[self.cols],
+                            self.p.integer[self.cols], MIP_WITNESS_SECONDS)
+        return self._lp
+
+    def seen(self, x_cols) -> None:
+        """book.seen(self.point(x_cols)) without the work over the whole component: when x0 is a
+        point of the whole model the book has seen, a point that differs from it in the block's
+        variables only is one where the rows through the block hold (the others keep x0's
+        activity), and only the block's targets take other values."""
+        if not self.checked:
+            self.book.seen(self.point(x_cols))
+            return
+        p, book, cols, tol = self.p, self.book, self.cols, 1e-7
+        x = np.asarray(x_cols, float)
+        if book.accept is not None:  # integers: as _rounder and feasible_point on the whole
+            x = x.copy()
+            integer = p.integer[cols]
+            x[integer] = np.round(x[integer])
+            act = self.sub @ x + self.fixed
+            if not (np.all(x >= p.lb[cols] - tol) and np.all(x <= p.ub[cols] + tol)
+                    and np.all(act >= p.row_lo[self.rows] - tol)
+                    and np.all(act <= p.row_hi[self.rows] + tol)):
+                return
+        vals = self.t_inner @ x + self.t_held
+        book.lo[self.mine] = np.minimum(book.lo[self.mine], vals)
+        book.hi[self.mine] = np.maximum(book.hi[self.mine], vals)
 
     def _rest_of(self, book: _Book, i: int):
         """The range of target i's terms outside the block, over the variables' bounds."""
@@ -496,36 +566,34 @@ class _Block:
         x[self.cols] = x_cols
         return x
 
-    def witnesses(self, book: _Book, mine, p: Problem, rng, rounds: int = 4) -> int:
-        """A few objectives over the block: every target's sum down and up, then the open ones
-        pushed towards the side they have not reached."""
+    def witnesses(self, book: _Book, mine, p: Problem) -> int:
+        """Every target's sum down, then the targets left open spread apart; when some are still
+        open, the sum up and the spread again (the sum up always, or the spread alone from the
+        held point, cost more MIP time at 0.1). Each sum's point from the rounded LP optimum
+        repaired (_repaired), the block's MIP only when that finds none."""
         T = book.T[mine, :][:, self.cols]
         total = np.asarray(T.sum(axis=0)).ravel()
-        objectives = [total, -total]
-        for _ in range(rounds + 2):
-            c = objectives.pop(0) if objectives else self._push(book, mine, T, p, rng)
-            if c is None:
+        for c in (total, -total):
+            if c is not total and not np.any(_open_in(book, p, mine)):
                 break
-            _, _, x = self.lp.minimise(c)
+            x = _repaired(self.sub, *self.held, self.bounds[0][self.cols],
+                          self.bounds[1][self.cols], p.integer[self.cols], c)
+            if x is None:
+                _, _, x = self.lp.minimise(c)
             if x is not None:
-                book.seen(self.point(x))
+                self.seen(x)
+            self.spread(book, mine, p)
         return 0  # no LP for a single target
 
-    def _push(self, book, mine, T, p, rng):
-        open_ = np.isin(mine, _open(book, p))
-        if not open_.any():
-            return None
-        # a side not seen yet or not bounded gives inf - inf: nan, which only picks a direction
-        with np.errstate(invalid="ignore"):
-            gap_lo = book.lo[mine] - book.outer_lo[mine]
-            gap_hi = book.outer_hi[mine] - book.hi[mine]
-        w = np.where(gap_lo >= gap_hi, 1.0, -1.0) * rng.uniform(0.5, 1.5, len(mine)) * open_
-        return w @ T
+    def spread(self, book: _Book, mine, p: Problem) -> None:
+        _spread(book, p, mine, self.sub, *self.held, self.bounds[0][self.cols],
+                self.bounds[1][self.cols], p.integer[self.cols], self.t_inner, self.t_held,
+                self.seen)
 
     def outer(self, book: _Book, mine, p: Problem) -> int:
         """Each open target of the block alone, first with the others held (a witness, and
         exact when it reaches the outer bound), then relaxed (an outer bound)."""
-        todo = mine[np.isin(mine, _open(book, p))]
+        todo = mine[_open_in(book, p, mine)]
         if len(todo) == 0:
             return 0
         T = book.T[todo, :][:, self.cols]
@@ -543,9 +611,10 @@ class _Block:
     def _sides(self, book, i, row, p, relaxed) -> int:
         n = 0
         for sign in (1.0, -1.0):
-            if not (p.exact or p.force[i]) and book.wide()[i]:
+            if not (p.exact or p.force[i]) and book.wide(i):
                 break
-            if (book.lo_exact() if sign > 0 else book.hi_exact())[i]:
+            if (book.lo[i] <= book.outer_lo[i] + EPS if sign > 0
+                    else book.hi[i] >= book.outer_hi[i] - EPS):
                 continue
             state, value, x = self.lp.minimise(sign * row)
             n += 1
@@ -554,8 +623,98 @@ class _Block:
             elif not relaxed and state == "unbounded":  # unbounded on a part: on the whole too
                 _set_side(book, i, sign, -sign * INF)
             elif not relaxed and x is not None:
-                book.seen(self.point(x))
+                self.seen(x)
         return n
+
+
+def _spread(book: _Book, p: Problem, mine, A, row_lo, row_hi, lb, ub, integer, inner, held,
+            seen, rounds: int = 3) -> None:
+    """Witnesses that move as many open targets as they can by one from the one integer seen so
+    far (a target one witness moves is wide): maximise sum y_i, 0 <= y_i <= 1,
+    y_i <= s_i (T_i x - v_i), over the integer points of {row_lo <= A x <= row_hi, lb <= x <= ub}
+    (a block, or the whole component), with v_i the seen integer on the side s_i (+1 up, -1
+    down) the target asks for. One MIP a round instead of one a target (outer(), _each_target);
+    the y_i are the MIP's own, only x is a witness (seen(x): book.seen of the whole component's
+    point, checked against the whole model as every witness). T_i x is inner_i x + held_i
+    (held: the part of the target outside the block, at the held point)."""
+    n = A.shape[1]
+    last = np.zeros(len(mine))  # the side each target asked for in the last round
+    for _ in range(rounds):
+        with np.errstate(invalid="ignore"):
+            lo_int, hi_int = np.ceil(book.lo[mine] - EPS), np.floor(book.hi[mine] + EPS)
+            up = book.outer_hi[mine] - (lo_int + 1) >= -EPS  # room for one more
+            down = (hi_int - 1) - book.outer_lo[mine] >= -EPS
+            prefer_up = (book.outer_hi[mine] - hi_int) >= (lo_int - book.outer_lo[mine])
+        todo = (_open_in(book, p, mine) & ~book.wide(mine)
+                & np.isfinite(lo_int) & np.isfinite(hi_int))
+        # the roomier side; a target asked before and not moved (its side may be shut, or it
+        # lost to another target that is settled now) asks for the other side if that has room,
+        # else for the same one again
+        want_up = np.where(last > 0, ~down, np.where(last < 0, up, prefer_up | ~down))
+        side = np.where(up & want_up, 1.0, np.where(down, -1.0, np.where(up, 1.0, 0.0)))
+        sel = np.flatnonzero(todo & (side != 0))
+        if not len(sel):
+            break
+        last[:] = 0
+        last[sel] = side[sel]
+        s = side[sel]
+        v = np.where(s > 0, lo_int[sel], hi_int[sel])
+        k, m = len(sel), A.shape[0]
+        # y_i - s_i inner_i x <= s_i (held_i - v_i)
+        top = sparse.hstack([A, sparse.csr_array((m, k))])
+        bottom = sparse.hstack([-(sparse.csr_array(inner[sel, :]).multiply(s[:, None])),
+                                sparse.identity(k, format="csr")])
+        model = (sparse.vstack([top, bottom]).tocsr(), np.r_[row_lo, np.full(k, -INF)],
+                 np.r_[row_hi, s * (held[sel] - v)], np.r_[lb, np.zeros(k)], np.r_[ub, np.ones(k)],
+                 np.r_[integer, np.zeros(k, bool)])
+        cost = np.r_[np.zeros(n), -np.ones(k)]
+        x = _repaired(*model, cost)
+        if x is None:
+            _, _, x = _mip(*model, MIP_WITNESS_SECONDS).minimise(cost)
+        if x is not None:
+            seen(x[:n])
+
+
+def _repaired(A, row_lo, row_hi, lb, ub, integer, c, seconds: float = MIP_WITNESS_SECONDS):
+    """An integer point of {row_lo <= A x <= row_hi, lb <= x <= ub} near the optimum of c: the
+    LP relaxation's optimum rounded, and where that breaks relations, the variables rounding
+    moved and those of the broken rows, with their neighbours (one row away), solved again as a
+    small MIP with every other variable held at its (integer) LP value; when that MIP has no
+    point, again with the neighbours' neighbours (REPAIR_HOPS in all). None when no point is
+    found so (the caller then solves the whole MIP). A heuristic for witnesses only: what it
+    returns is checked against the whole model like every witness (book.seen). An LP and a few
+    MIPs of a few hundred variables cost less than one MIP over the block, whose time HiGHS
+    spends mostly on cuts at the root."""
+    A = sparse.csr_array(A)
+    state, _, x = Lp(A, row_lo, row_hi, lb, ub).minimise(c)
+    if state != "optimal":
+        return None
+    fractional = np.flatnonzero(integer & (np.abs(x - np.round(x)) > 1e-9))
+    x = np.where(integer, np.round(x), x)
+    x = np.minimum(np.maximum(x, lb), ub)
+    act = A @ x
+    broken = np.flatnonzero((act < row_lo - 1e-7) | (act > row_hi + 1e-7))
+    if not len(broken):
+        return x
+    Ac = sparse.csc_array(A)
+    # free: every variable the rounding moved and those of the rows it broke (the rounded
+    # values of the others, kept, are the LP's own)
+    free = np.union1d(np.unique(A[broken, :].indices), fractional)
+    for _ in range(REPAIR_HOPS):  # the neighbours one row further, until the small MIP has a point
+        free = np.unique(A[np.unique(Ac[:, free].indices), :].indices)
+        if len(free) > A.shape[1] // 2:
+            return None  # not small: the whole MIP
+        rows = np.unique(Ac[:, free].indices)
+        sub = A[rows, :]
+        part = sub[:, free]
+        fixed = sub @ x - part @ x[free]
+        lp = _mip(part, row_lo[rows] - fixed, row_hi[rows] - fixed, lb[free], ub[free],
+                  integer[free], seconds)
+        state, _, y = lp.minimise(c[free])
+        if y is not None and state in ("optimal", "bound"):
+            x[free] = y
+            return x
+    return None
 
 
 def _tighten(book: _Book, i: int, sign: float, value: float) -> None:
@@ -698,28 +857,37 @@ def relations(variables, cons):
     """The relations (coefs, 'eq' | 'le', rhs) over `variables` as a sparse matrix A with row
     bounds lo <= A x <= hi, columns in the order of `variables`."""
     local = {g: i for i, g in enumerate(variables)}
-    r, c, d, lo, hi = [], [], [], [], []
-    for i, (coefs, sense, rhs) in enumerate(cons):
-        for k, v in coefs.items():
-            r.append(i)
-            c.append(local[k])
-            d.append(v)
-        lo.append(rhs if sense == "eq" else -INF)
-        hi.append(rhs)
+    sizes = np.fromiter((len(coefs) for coefs, _, _ in cons), np.int64, count=len(cons))
+    nnz = int(sizes.sum())
+    r = np.repeat(np.arange(len(cons)), sizes)
+    c = np.fromiter((local[k] for coefs, _, _ in cons for k in coefs), np.int64, count=nnz)
+    d = np.fromiter((v for coefs, _, _ in cons for v in coefs.values()), float, count=nnz)
+    lo = np.fromiter((rhs if sense == "eq" else -INF for _, sense, rhs in cons), float,
+                     count=len(cons))
+    hi = np.fromiter((rhs for _, _, rhs in cons), float, count=len(cons))
     A = sparse.csr_array((d, (r, c)), shape=(len(cons), len(variables)))
-    return A, np.array(lo, float), np.array(hi, float)
+    return A, lo, hi
+
+
+def model_arrays(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The model's bounds and integrality as arrays (lb, ub, integer), made once for all its
+    components (problem() would otherwise turn the whole model's lists into arrays for each)."""
+    return (np.asarray(model.lb, float), np.asarray(model.ub, float),
+            np.asarray(model.integer, bool))
 
 
 def problem(model, variables, cons, targets, exact: bool, seed, intruder: bool,
-            x0=None) -> Problem:
-    """One component of marts.audit's _Model (its variables, relations and targets)."""
+            x0=None, arrays=None) -> Problem:
+    """One component of marts.audit's _Model (its variables, relations and targets); arrays:
+    model_arrays(model), when the caller has them."""
     local = {g: i for i, g in enumerate(variables)}
     A, lo, hi = relations(variables, cons)
     n = len(variables)
     g = np.asarray(variables)
-    integer = np.asarray(model.integer, bool)
-    if not _integer_sensitive(A.data, integer[g], np.asarray(model.ub, float)[g]):
-        integer = np.zeros(len(model.lb), bool)
+    lb_all, ub_all, integer_all = model_arrays(model) if arrays is None else arrays
+    integer = integer_all[g]
+    if not _integer_sensitive(A.data, integer, ub_all[g]):
+        integer = np.zeros(n, bool)
     kommun = [model.keys[v][1] if len(model.keys[v]) > 1 else "ALLA" for v in variables]
     names = {k: j for j, k in enumerate(sorted(set(kommun) - {"ALLA"}))}
     T = sparse.csr_array(
@@ -728,8 +896,8 @@ def problem(model, variables, cons, targets, exact: bool, seed, intruder: bool,
           [local[k] for t in targets for k in t.coefs])), shape=(len(targets), n))
     pub = [(local[v], model.published[v]) for v in variables if v in model.published]
     return Problem(A=A, row_lo=lo, row_hi=hi,
-                   lb=np.asarray(model.lb, float)[g], ub=np.asarray(model.ub, float)[g], T=T,
-                   integer=integer[g], group=np.array([names.get(k, -1) for k in kommun]),
+                   lb=lb_all[g], ub=ub_all[g], T=T,
+                   integer=integer, group=np.array([names.get(k, -1) for k in kommun]),
                    force=np.array([t.force for t in targets], bool), exact=exact, seed=seed,
                    published=([i for i, _ in pub], [p for _, p in pub]), intruder=intruder,
                    x0=None if x0 is None else np.asarray(x0, float)[g])

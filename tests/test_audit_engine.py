@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
@@ -133,6 +133,41 @@ def test_wide_and_narrow_are_proved_as_the_milp_says(p, monkeypatch_split):
         assert lo - EPS <= r.lo[i] or not mine  # wide: values seen lie inside the range
         if mine:
             assert lo - EPS <= r.lo[i] <= r.hi[i] <= hi + EPS
+
+
+@SETTINGS
+@given(p=models(integer=True), seed=st.integers(0, 2**32 - 1))
+def test_a_repaired_point_is_an_integer_point_of_the_model(p, seed):
+    """_repaired (a rounded LP optimum, repaired by small MIPs) gives a point that satisfies
+    every relation and bound and is integer where the model says, or None."""
+    c = np.random.default_rng(seed).integers(-2, 3, p.A.shape[1]).astype(float)
+    x = engine._repaired(p.A, p.row_lo, p.row_hi, p.lb, p.ub, p.integer, c)
+    assert x is None or engine.feasible_point(p, x)
+
+
+@SETTINGS
+@given(p=models(integer=True), seed=st.integers(0, 2**32 - 1))
+def test_a_block_takes_the_witnesses_the_whole_model_takes(p, seed):
+    """_Block.seen, which checks a point over the block's rows only, takes a point exactly when
+    book.seen of the whole component's point does, with the same values for every target."""
+    assume(engine.feasible_point(p, p.x0) and np.any(p.group >= 0))
+    rng = np.random.default_rng(seed)
+    L, U = p.lb, p.ub
+    k = int(rng.choice(np.unique(p.group[p.group >= 0])))
+    cols = np.flatnonzero((p.group == k) | (p.group < 0))
+    whole = engine._Book(p.T, *engine.outer_range(p.T, L, U), accept=engine._rounder(p))
+    local = engine._Book(p.T, *engine.outer_range(p.T, L, U), accept=engine._rounder(p))
+    whole.seen(p.x0)
+    local.seen(p.x0)
+    mine = np.unique(sparse.csc_array(p.T)[:, cols].indices)
+    block = engine._Block(sparse.csc_array(p.A), cols, p.A @ p.x0, p.x0, p, L, U,
+                          engine._RowRange(p.A, L, U), local, mine, True)
+    for _ in range(20):
+        x = p.x0[cols] + rng.integers(-2, 3, len(cols)) * (rng.random(len(cols)) < 0.5)
+        x = x + rng.choice([0.0, 0.3], len(cols))  # fractions: rounded as book.seen rounds
+        whole.seen(block.point(x))
+        block.seen(x)
+        assert np.array_equal(whole.lo, local.lo) and np.array_equal(whole.hi, local.hi)
 
 
 @pytest.fixture
