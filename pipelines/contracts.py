@@ -29,6 +29,7 @@ LAYER = {
 META_FROM = {
     "quality_check": ("core", "staging"), "field_completeness": ("staging",),
     "run": ("marts",), "run_warning": ("marts",), "disclosure_audit": ("marts.kpi_published",),
+    "core_part": ("core.fs_month",),
 }
 
 

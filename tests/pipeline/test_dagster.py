@@ -38,7 +38,7 @@ EXPECTED_KEYS = {
     "staging/procapita_fs_line", "staging/procapita_household_member", "staging/procapita_insats",
     "staging/excel_participant", "staging/excel_status", "staging/skapa_assessment",
     "meta/delivery", "meta/quarantine", "meta/unmapped_value", "meta/inbox_problem",
-    "meta/installation", "meta/run", "meta/run_fingerprint", "meta/run_warning",
+    "meta/installation", "meta/run", "meta/run_fingerprint", "meta/run_warning", "meta/core_part",
     "meta/quality_check",
     "meta/disclosure_audit", "meta/source_column", "meta/unknown_header",
     "meta/field_completeness",
