@@ -35,3 +35,32 @@ def test_the_run_audits_and_the_report_says_so(sample_run):
     assert "Skydd för enskilda: granskning av de publicerade talen" in quality
     assert text.replace("\u00a0", "&nbsp;") in quality or text in quality
     assert "Får inte lämnas ut" not in page
+
+
+@pytest.mark.pipeline
+def test_a_table_above_the_runs_cap_is_left_to_utfall_audit_and_said(sample_run, tmp_path,
+                                                                    monkeypatch):
+    """The run audits a published table of at most AUDIT_MAX_ROWS rows; a larger one is recorded
+    as not audited, with the sentence that tells the analyst to run `utfall audit`."""
+    import shutil
+
+    import utfall.run as run_module
+    from tests.pipeline.conftest import CONFIG_DIR, SAMPLE_INBOX
+    from utfall import keys
+
+    summary, _ = sample_run
+    with duckdb.connect(str(summary.db_path), read_only=True) as con:
+        (rows,) = con.execute("select count(*) from marts.kpi_published").fetchone()
+    assert 0 < rows <= run_module.AUDIT_MAX_ROWS  # the sample is audited in every run
+    monkeypatch.setattr(run_module, "AUDIT_MAX_ROWS", rows - 1)
+    db = tmp_path / "u.duckdb"
+    shutil.copy(summary.db_path, db)
+    after = run_module.run(SAMPLE_INBOX, db, keys.demo(), CONFIG_DIR, write_report=False,
+                           rebuild=True)
+    text = (f"Granskningen av den publicerade tabellen ({rows} rader) görs inte i körningen; "
+            "kör utfall audit innan tabellen lämnas ut.")
+    assert (after.audit_safe, after.audit_summary) == (None, text)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select audited, published_rows, pinned, safe, summary_sv "
+                           "from meta.disclosure_audit").fetchall() == [
+            (False, rows, None, None, text)]
