@@ -77,13 +77,18 @@ def discover(inbox: Path) -> list[Path]:
     return [f.path for f in scan(inbox).files]
 
 
-def _unchanged(path: Path, stat: tuple[int, int, int]) -> bool:
-    """The file is as it was when hashed: same size, modification time and inode."""
+def file_state(path: Path) -> tuple[int, int, int]:
+    """What tells a file apart from a rewritten one without reading it: size, modification time
+    and inode (a hash taken at one state stands for the file while it keeps that state)."""
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def _unchanged(path: Path, state: tuple[int, int, int]) -> bool:
     try:
-        now = os.stat(path)
+        return file_state(path) == state
     except OSError:
         return False  # file_hash meets it again and says so
-    return (now.st_size, now.st_mtime_ns, now.st_ino) == stat
 
 
 def file_hash(path: Path) -> str:

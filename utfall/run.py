@@ -32,7 +32,7 @@ from utfall import files, transform
 from utfall.adapters.config import ConfigStore
 from utfall.adapters.personnummer import Pseudonymiser
 from utfall.inbox import Scan, scan
-from utfall.ingest import IngestSummary, file_hash, ingest
+from utfall.ingest import IngestSummary, file_hash, file_state, ingest
 from utfall.lock import writer_lock
 
 log = logging.getLogger(__name__)
@@ -390,9 +390,8 @@ def _inbox_digest(inbox_scan: Scan, workers: int | None
     """Every usable file by its path inside the inbox and its content (hashed as ingest hashes
     it, in threads), and what in the inbox cannot be used (meta.inbox_problem)."""
     def hashed(found):
-        stat = os.stat(found.path)
-        return found.rel_path, file_hash(found.path), (stat.st_size, stat.st_mtime_ns,
-                                                        stat.st_ino)
+        state = file_state(found.path)  # before the bytes: a write while hashing then shows
+        return found.rel_path, file_hash(found.path), state
 
     try:
         with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
@@ -412,10 +411,9 @@ def _inbox_still(inputs: _Inputs) -> bool:
     since (a delivery copied in during the run), so the fingerprint describes the build."""
     for path, (_, before) in inputs.hashed.items():
         try:
-            stat = os.stat(path)
+            if file_state(path) != before:
+                return False
         except OSError:
-            return False
-        if (stat.st_size, stat.st_mtime_ns, stat.st_ino) != before:
             return False
     return True
 

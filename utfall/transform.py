@@ -75,7 +75,8 @@ def build_core(con: duckdb.DuckDBPyConnection, code: str | None = None) -> CoreB
     keep nothing). Tables are dropped and created again from the contract: deleting a million
     rows under a primary key took 13-20 s at national scale, dropping none."""
     parts = _core_parts(con, code)
-    with_lines = {k for chunk in kommun_chunks(con, "staging.procapita_fs_line", 0) for k in chunk}
+    with_lines = {k for (k,) in con.execute(
+        "select distinct kommun_kod from staging.procapita_fs_line").fetchall()}
     kept = [k for k in _kept_parts(con, parts) if k in with_lines]
     if kept:
         con.execute("create or replace temp table fs_month_kept as select * from core.fs_month "
@@ -132,9 +133,10 @@ def kommun_chunks(con: duckdb.DuckDBPyConnection, table: str, max_rows: int,
     """The table's municipalities but `leave_out` in groups of at most `max_rows` rows (a larger
     one alone), in code order, a null kommun_kod first: for work done group by group to bound
     its memory."""
+    left_out = set(leave_out)
     counts = [(kommun, n) for kommun, n in con.execute(
         f"select kommun_kod, count(*) from {table} group by all order by kommun_kod nulls first"
-    ).fetchall() if kommun not in set(leave_out)]
+    ).fetchall() if kommun not in left_out]
     chunks: list[list[str | None]] = []
     rows = max_rows
     for kommun, n in counts:

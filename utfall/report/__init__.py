@@ -354,8 +354,7 @@ def write_report(con: duckdb.DuckDBPyConnection, out_path: Path, *,
     if split is None:
         # a staged file's hidden name (files.staged) without `staged`: the caller moves the file
         # alone, so its pages would stay behind under a hidden name; one file, as before
-        split = (len(_kommun_codes(data)) > SINGLE_FILE_MAX_KOMMUNER
-                 and (staged is not None or not files.is_staged_name(out_path)))
+        split = is_split(con) and (staged is not None or not files.is_staged_name(out_path))
     if staged is not None:
         if staged.final != out_path:
             raise ValueError(f"staged is for {staged.final}, not {out_path}")
@@ -1232,8 +1231,9 @@ def _anchor(kpi_id: str) -> str:
 
 
 def is_split(con) -> bool:
-    """Whether write_report (split=None) writes pages beside the overview: _kommun_codes'
-    count, in SQL, without loading the report's data."""
+    """Whether the report has pages beside its overview: more municipalities (_kommun_codes'
+    count, in SQL) than one file holds. write_report decides by it, and so does utfall run's
+    "nothing to do" without loading the report's data."""
     (n,) = con.execute(
         "select count(distinct kommun_kod) from (select kommun_kod from marts.kpi_published "
         "where period_type = 'YEAR' union all select kommun_kod from meta.delivery) "
